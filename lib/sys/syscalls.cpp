@@ -1,0 +1,315 @@
+#include "sys/syscalls.hpp"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace zcrecv::sys {
+namespace {
+
+// Calls `call` until it stops failing with EINTR. Signals are taken through signalfd and
+// blocked everywhere, but a debugger or SIGSTOP/SIGCONT can still interrupt a call.
+template <class Call>
+auto retry_eintr(Call call) {
+  for (;;) {
+    auto rc = call();
+    if (rc != -1 || errno != EINTR) {
+      return rc;
+    }
+  }
+}
+
+bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
+
+IoResult io_result(ssize_t rc, const char* name) {
+  if (rc >= 0) {
+    return std::optional<std::size_t>(static_cast<std::size_t>(rc));
+  }
+  if (would_block(errno)) {
+    return std::optional<std::size_t>();
+  }
+  return Error::from_errno(errno, name);
+}
+
+Result<void> status(int rc, const char* name) {
+  if (rc == -1) {
+    return Error::from_errno(errno, name);
+  }
+  return {};
+}
+
+Result<UniqueFd> fd_result(int rc, const char* name) {
+  if (rc == -1) {
+    return Error::from_errno(errno, name);
+  }
+  return UniqueFd(rc);
+}
+
+}  // namespace
+
+IoResult read(int fd, std::span<std::byte> buffer) {
+  return io_result(retry_eintr([&] { return ::read(fd, buffer.data(), buffer.size()); }), "read");
+}
+
+IoResult write(int fd, std::span<const std::byte> buffer) {
+  return io_result(retry_eintr([&] { return ::write(fd, buffer.data(), buffer.size()); }),
+                   "write");
+}
+
+IoResult splice(int fd_in, int fd_out, std::size_t length, unsigned int flags) {
+  return io_result(
+      retry_eintr([&] { return ::splice(fd_in, nullptr, fd_out, nullptr, length, flags); }),
+      "splice");
+}
+
+Result<PipeFds> pipe2(int flags) {
+  int fds[2];
+  if (::pipe2(fds, flags) == -1) {
+    return Error::from_errno(errno, "pipe2");
+  }
+  return PipeFds{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+Result<std::size_t> set_pipe_size(int fd, std::size_t size) {
+  int rc = ::fcntl(fd, F_SETPIPE_SZ, static_cast<int>(size));
+  if (rc == -1) {
+    return Error::from_errno(errno, "fcntl(F_SETPIPE_SZ)");
+  }
+  return static_cast<std::size_t>(rc);
+}
+
+Result<std::size_t> get_pipe_size(int fd) {
+  int rc = ::fcntl(fd, F_GETPIPE_SZ);
+  if (rc == -1) {
+    return Error::from_errno(errno, "fcntl(F_GETPIPE_SZ)");
+  }
+  return static_cast<std::size_t>(rc);
+}
+
+Result<std::size_t> bytes_readable(int fd) {
+  int count = 0;
+  if (::ioctl(fd, FIONREAD, &count) == -1) {
+    return Error::from_errno(errno, "ioctl(FIONREAD)");
+  }
+  return static_cast<std::size_t>(count);
+}
+
+Result<int> get_status_flags(int fd) {
+  int rc = ::fcntl(fd, F_GETFL);
+  if (rc == -1) {
+    return Error::from_errno(errno, "fcntl(F_GETFL)");
+  }
+  return rc;
+}
+
+Result<void> set_status_flags(int fd, int flags) {
+  return status(::fcntl(fd, F_SETFL, flags), "fcntl(F_SETFL)");
+}
+
+Result<void> set_nonblocking(int fd, bool nonblocking) {
+  auto flags = get_status_flags(fd);
+  if (!flags) {
+    return std::move(flags).error();
+  }
+  int wanted = nonblocking ? (*flags | O_NONBLOCK) : (*flags & ~O_NONBLOCK);
+  if (wanted == *flags) {
+    return {};
+  }
+  return set_status_flags(fd, wanted);
+}
+
+Result<UniqueFd> socket(int domain, int type, int protocol) {
+  return fd_result(::socket(domain, type, protocol), "socket");
+}
+
+Result<void> bind(int fd, const sockaddr* address, socklen_t length) {
+  return status(::bind(fd, address, length), "bind");
+}
+
+Result<void> listen(int fd, int backlog) { return status(::listen(fd, backlog), "listen"); }
+
+Result<void> connect(int fd, const sockaddr* address, socklen_t length) {
+  int rc = retry_eintr([&] { return ::connect(fd, address, length); });
+  if (rc == -1 && errno != EINPROGRESS) {
+    return Error::from_errno(errno, "connect");
+  }
+  return {};
+}
+
+Result<std::optional<UniqueFd>> accept4(int fd, sockaddr* address, socklen_t* length,
+                                        int flags) {
+  int rc = retry_eintr([&] { return ::accept4(fd, address, length, flags); });
+  if (rc >= 0) {
+    return std::optional<UniqueFd>(UniqueFd(rc));
+  }
+  if (would_block(errno)) {
+    return std::optional<UniqueFd>();
+  }
+  return Error::from_errno(errno, "accept4");
+}
+
+Result<void> setsockopt_int(int fd, int level, int option, int value) {
+  return status(::setsockopt(fd, level, option, &value, sizeof value), "setsockopt");
+}
+
+Result<int> getsockopt_int(int fd, int level, int option) {
+  int value = 0;
+  socklen_t length = sizeof value;
+  if (::getsockopt(fd, level, option, &value, &length) == -1) {
+    return Error::from_errno(errno, "getsockopt");
+  }
+  return value;
+}
+
+Result<ucred> get_peer_credentials(int fd) {
+  ucred credentials{};
+  socklen_t length = sizeof credentials;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == -1) {
+    return Error::from_errno(errno, "getsockopt(SO_PEERCRED)");
+  }
+  return credentials;
+}
+
+Result<void> getsockname(int fd, sockaddr* address, socklen_t* length) {
+  return status(::getsockname(fd, address, length), "getsockname");
+}
+
+Result<void> getpeername(int fd, sockaddr* address, socklen_t* length) {
+  return status(::getpeername(fd, address, length), "getpeername");
+}
+
+Result<void> shutdown(int fd, int how) { return status(::shutdown(fd, how), "shutdown"); }
+
+Result<UniqueFd> open(const char* path, int flags, mode_t mode) {
+  return fd_result(retry_eintr([&] { return ::open(path, flags, mode); }), "open");
+}
+
+Result<UniqueFd> openat(int dir_fd, const char* path, int flags, mode_t mode) {
+  return fd_result(retry_eintr([&] { return ::openat(dir_fd, path, flags, mode); }), "openat");
+}
+
+Result<void> renameat2(int old_dir_fd, const char* old_path, int new_dir_fd,
+                       const char* new_path, unsigned int flags) {
+  return status(::renameat2(old_dir_fd, old_path, new_dir_fd, new_path, flags), "renameat2");
+}
+
+Result<void> mkdirat(int dir_fd, const char* path, mode_t mode) {
+  return status(::mkdirat(dir_fd, path, mode), "mkdirat");
+}
+
+Result<void> unlinkat(int dir_fd, const char* path, int flags) {
+  return status(::unlinkat(dir_fd, path, flags), "unlinkat");
+}
+
+Result<void> fdatasync(int fd) {
+  return status(retry_eintr([&] { return ::fdatasync(fd); }), "fdatasync");
+}
+
+Result<void> fsync(int fd) { return status(retry_eintr([&] { return ::fsync(fd); }), "fsync"); }
+
+Result<void> ftruncate(int fd, off_t length) {
+  return status(retry_eintr([&] { return ::ftruncate(fd, length); }), "ftruncate");
+}
+
+Result<struct stat> fstat(int fd) {
+  struct stat info {};
+  if (::fstat(fd, &info) == -1) {
+    return Error::from_errno(errno, "fstat");
+  }
+  return info;
+}
+
+Result<struct stat> fstatat(int dir_fd, const char* path, int flags) {
+  struct stat info {};
+  if (::fstatat(dir_fd, path, &info, flags) == -1) {
+    return Error::from_errno(errno, "fstatat");
+  }
+  return info;
+}
+
+Result<struct statvfs> fstatvfs(int fd) {
+  struct statvfs info {};
+  if (retry_eintr([&] { return ::fstatvfs(fd, &info); }) == -1) {
+    return Error::from_errno(errno, "fstatvfs");
+  }
+  return info;
+}
+
+Result<int> poll(std::span<pollfd> fds, int timeout_ms) {
+  int rc = retry_eintr([&] { return ::poll(fds.data(), fds.size(), timeout_ms); });
+  if (rc == -1) {
+    return Error::from_errno(errno, "poll");
+  }
+  return rc;
+}
+
+Result<UniqueFd> epoll_create1(int flags) {
+  return fd_result(::epoll_create1(flags), "epoll_create1");
+}
+
+Result<void> epoll_ctl(int epoll_fd, int op, int fd, std::uint32_t events, std::uint64_t data) {
+  epoll_event event{};
+  event.events = events;
+  event.data.u64 = data;
+  return status(::epoll_ctl(epoll_fd, op, fd, &event), "epoll_ctl");
+}
+
+Result<int> epoll_wait(int epoll_fd, std::span<epoll_event> events, int timeout_ms) {
+  int rc = retry_eintr([&] {
+    return ::epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()), timeout_ms);
+  });
+  if (rc == -1) {
+    return Error::from_errno(errno, "epoll_wait");
+  }
+  return rc;
+}
+
+Result<UniqueFd> signalfd(const sigset_t& mask, int flags) {
+  return fd_result(::signalfd(-1, &mask, flags), "signalfd");
+}
+
+Result<UniqueFd> timerfd_create(int clock_id, int flags) {
+  return fd_result(::timerfd_create(clock_id, flags), "timerfd_create");
+}
+
+Result<void> timerfd_settime(int fd, std::uint64_t initial_ns, std::uint64_t interval_ns) {
+  constexpr std::uint64_t kNanosPerSecond = 1'000'000'000;
+  itimerspec spec{};
+  spec.it_value.tv_sec = static_cast<time_t>(initial_ns / kNanosPerSecond);
+  spec.it_value.tv_nsec = static_cast<long>(initial_ns % kNanosPerSecond);
+  spec.it_interval.tv_sec = static_cast<time_t>(interval_ns / kNanosPerSecond);
+  spec.it_interval.tv_nsec = static_cast<long>(interval_ns % kNanosPerSecond);
+  return status(::timerfd_settime(fd, 0, &spec, nullptr), "timerfd_settime");
+}
+
+Result<UniqueFd> eventfd(unsigned int initial, int flags) {
+  return fd_result(::eventfd(initial, flags), "eventfd");
+}
+
+Result<rlimit> getrlimit(int resource) {
+  rlimit limit{};
+  if (::getrlimit(static_cast<__rlimit_resource>(resource), &limit) == -1) {
+    return Error::from_errno(errno, "getrlimit");
+  }
+  return limit;
+}
+
+Result<void> setrlimit(int resource, const rlimit& limit) {
+  return status(::setrlimit(static_cast<__rlimit_resource>(resource), &limit), "setrlimit");
+}
+
+Result<void> block_signals(const sigset_t& mask) {
+  int rc = ::pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+  if (rc != 0) {
+    return Error::from_errno(rc, "pthread_sigmask");
+  }
+  return {};
+}
+
+}  // namespace zcrecv::sys

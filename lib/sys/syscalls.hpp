@@ -1,0 +1,97 @@
+#pragma once
+
+// Thin wrappers, one per system call, named as in the man pages. Each retries EINTR, captures
+// errno at once into the returned Error, and says "would block" in its type: a call on a
+// non-blocking descriptor returns std::nullopt instead of failing with EAGAIN.
+
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <signal.h>
+#include <span>
+#include <string>
+
+#include "sys/result.hpp"
+#include "sys/unique_fd.hpp"
+
+namespace zcrecv::sys {
+
+/// The two ends of a pipe.
+struct PipeFds {
+  UniqueFd read_end;
+  UniqueFd write_end;
+};
+
+/// Bytes moved, or std::nullopt when the call would block. 0 means end of stream for reads.
+using IoResult = Result<std::optional<std::size_t>>;
+
+IoResult read(int fd, std::span<std::byte> buffer);
+IoResult write(int fd, std::span<const std::byte> buffer);
+/// splice(2) with null offsets: both ends use (and advance) their file position.
+IoResult splice(int fd_in, int fd_out, std::size_t length, unsigned int flags);
+
+Result<PipeFds> pipe2(int flags);
+/// F_SETPIPE_SZ; returns the capacity the kernel actually set.
+Result<std::size_t> set_pipe_size(int fd, std::size_t size);
+/// F_GETPIPE_SZ.
+Result<std::size_t> get_pipe_size(int fd);
+/// FIONREAD: bytes waiting to be read (for a pipe: bytes held in it).
+Result<std::size_t> bytes_readable(int fd);
+Result<int> get_status_flags(int fd);
+Result<void> set_status_flags(int fd, int flags);
+/// Sets or clears O_NONBLOCK, keeping the other status flags.
+Result<void> set_nonblocking(int fd, bool nonblocking);
+
+Result<UniqueFd> socket(int domain, int type, int protocol);
+Result<void> bind(int fd, const sockaddr* address, socklen_t length);
+Result<void> listen(int fd, int backlog);
+/// connect(2); a non-blocking connect in progress is reported as success.
+Result<void> connect(int fd, const sockaddr* address, socklen_t length);
+/// accept4(2); std::nullopt when no connection is waiting.
+Result<std::optional<UniqueFd>> accept4(int fd, sockaddr* address, socklen_t* length, int flags);
+Result<void> setsockopt_int(int fd, int level, int option, int value);
+Result<int> getsockopt_int(int fd, int level, int option);
+Result<ucred> get_peer_credentials(int fd);
+Result<void> getsockname(int fd, sockaddr* address, socklen_t* length);
+Result<void> getpeername(int fd, sockaddr* address, socklen_t* length);
+Result<void> shutdown(int fd, int how);
+
+Result<UniqueFd> open(const char* path, int flags, mode_t mode = 0);
+Result<UniqueFd> openat(int dir_fd, const char* path, int flags, mode_t mode = 0);
+Result<void> renameat2(int old_dir_fd, const char* old_path, int new_dir_fd,
+                       const char* new_path, unsigned int flags);
+Result<void> mkdirat(int dir_fd, const char* path, mode_t mode);
+Result<void> unlinkat(int dir_fd, const char* path, int flags);
+Result<void> fdatasync(int fd);
+Result<void> fsync(int fd);
+Result<void> ftruncate(int fd, off_t length);
+Result<struct stat> fstat(int fd);
+Result<struct stat> fstatat(int dir_fd, const char* path, int flags);
+Result<struct statvfs> fstatvfs(int fd);
+
+/// poll(2); returns the number of ready descriptors (0 on timeout).
+Result<int> poll(std::span<pollfd> fds, int timeout_ms);
+Result<UniqueFd> epoll_create1(int flags);
+Result<void> epoll_ctl(int epoll_fd, int op, int fd, std::uint32_t events, std::uint64_t data);
+/// epoll_wait(2); returns the number of events filled in.
+Result<int> epoll_wait(int epoll_fd, std::span<epoll_event> events, int timeout_ms);
+Result<UniqueFd> signalfd(const sigset_t& mask, int flags);
+Result<UniqueFd> timerfd_create(int clock_id, int flags);
+/// Arms a timerfd: first expiry after `initial_ns`, then every `interval_ns` (0 = once).
+/// Both 0 disarms it.
+Result<void> timerfd_settime(int fd, std::uint64_t initial_ns, std::uint64_t interval_ns);
+Result<UniqueFd> eventfd(unsigned int initial, int flags);
+
+Result<rlimit> getrlimit(int resource);
+Result<void> setrlimit(int resource, const rlimit& limit);
+/// Blocks `mask` in the calling thread (pthread_sigmask SIG_BLOCK).
+Result<void> block_signals(const sigset_t& mask);
+
+}  // namespace zcrecv::sys
