@@ -1,5 +1,6 @@
 #include "sys/syscalls.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
@@ -201,6 +202,21 @@ Result<void> renameat2(int old_dir_fd, const char* old_path, int new_dir_fd,
 
 Result<void> mkdirat(int dir_fd, const char* path, mode_t mode) {
   return status(::mkdirat(dir_fd, path, mode), "mkdirat");
+}
+
+Result<void> fchmod(int fd, mode_t mode) { return status(::fchmod(fd, mode), "fchmod"); }
+
+Result<void> linkat(int old_dir_fd, const char* old_path, int new_dir_fd, const char* new_path,
+                    int flags) {
+  return status(::linkat(old_dir_fd, old_path, new_dir_fd, new_path, flags), "linkat");
+}
+
+Result<std::size_t> getdents64(int dir_fd, std::span<std::byte> buffer) {
+  ssize_t rc = ::getdents64(dir_fd, buffer.data(), buffer.size());
+  if (rc == -1) {
+    return Error::from_errno(errno, "getdents64");
+  }
+  return static_cast<std::size_t>(rc);
 }
 
 Result<void> unlinkat(int dir_fd, const char* path, int flags) {

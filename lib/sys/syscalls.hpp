@@ -68,6 +68,12 @@ Result<UniqueFd> openat(int dir_fd, const char* path, int flags, mode_t mode = 0
 Result<void> renameat2(int old_dir_fd, const char* old_path, int new_dir_fd,
                        const char* new_path, unsigned int flags);
 Result<void> mkdirat(int dir_fd, const char* path, mode_t mode);
+Result<void> fchmod(int fd, mode_t mode);
+Result<void> linkat(int old_dir_fd, const char* old_path, int new_dir_fd, const char* new_path,
+                    int flags);
+/// getdents64(2): fills `buffer` with linux_dirent64 records; returns the bytes filled, 0 at the
+/// end of the directory.
+Result<std::size_t> getdents64(int dir_fd, std::span<std::byte> buffer);
 Result<void> unlinkat(int dir_fd, const char* path, int flags);
 Result<void> fdatasync(int fd);
 Result<void> fsync(int fd);
