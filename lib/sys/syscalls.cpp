@@ -5,11 +5,13 @@
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 
 namespace zcrecv::sys {
 namespace {
@@ -61,6 +63,11 @@ IoResult read(int fd, std::span<std::byte> buffer) {
 IoResult write(int fd, std::span<const std::byte> buffer) {
   return io_result(retry_eintr([&] { return ::write(fd, buffer.data(), buffer.size()); }),
                    "write");
+}
+
+IoResult recv(int fd, std::span<std::byte> buffer, int flags) {
+  return io_result(retry_eintr([&] { return ::recv(fd, buffer.data(), buffer.size(), flags); }),
+                   "recv");
 }
 
 IoResult splice(int fd_in, int fd_out, std::size_t length, unsigned int flags) {
@@ -326,6 +333,26 @@ Result<void> block_signals(const sigset_t& mask) {
     return Error::from_errno(rc, "pthread_sigmask");
   }
   return {};
+}
+
+Result<void> getrandom(std::span<std::byte> buffer) {
+  while (!buffer.empty()) {
+    ssize_t rc = retry_eintr([&] { return ::getrandom(buffer.data(), buffer.size(), 0); });
+    if (rc == -1) {
+      return Error::from_errno(errno, "getrandom");
+    }
+    // Requests above 256 bytes may be cut short by a signal; take the rest in another call.
+    buffer = buffer.subspan(static_cast<std::size_t>(rc));
+  }
+  return {};
+}
+
+Result<std::string> gethostname() {
+  char name[HOST_NAME_MAX + 1] = {};
+  if (::gethostname(name, sizeof name) == -1) {
+    return Error::from_errno(errno, "gethostname");
+  }
+  return std::string(name);
 }
 
 }  // namespace zcrecv::sys

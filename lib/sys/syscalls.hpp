@@ -34,6 +34,8 @@ using IoResult = Result<std::optional<std::size_t>>;
 
 IoResult read(int fd, std::span<std::byte> buffer);
 IoResult write(int fd, std::span<const std::byte> buffer);
+/// recv(2); with MSG_PEEK the bytes stay queued. 0 means end of stream.
+IoResult recv(int fd, std::span<std::byte> buffer, int flags);
 /// splice(2) with null offsets: both ends use (and advance) their file position.
 IoResult splice(int fd_in, int fd_out, std::size_t length, unsigned int flags);
 
@@ -99,5 +101,11 @@ Result<rlimit> getrlimit(int resource);
 Result<void> setrlimit(int resource, const rlimit& limit);
 /// Blocks `mask` in the calling thread (pthread_sigmask SIG_BLOCK).
 Result<void> block_signals(const sigset_t& mask);
+
+/// getrandom(2) without flags: fills all of `buffer` (blocks only before the kernel's pool is
+/// initialised, early at boot).
+Result<void> getrandom(std::span<std::byte> buffer);
+/// gethostname(2): this machine's host name.
+Result<std::string> gethostname();
 
 }  // namespace zcrecv::sys
