@@ -1,0 +1,94 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "sys/result.hpp"
+
+namespace zcrecv::output {
+
+/// The template used when the configuration names none (DESIGN.md §3): sorts by time and cannot
+/// collide, because {conn} is unique across restarts and {seq} within a connection.
+inline constexpr std::string_view kDefaultNameTemplate =
+    "{listener}/%Y-%m-%d/{time}-{peer}-{conn}-{seq}.bin";
+
+/// The values a rendered name is made of.
+struct NameFields {
+  std::string_view listener;
+  std::string_view peer;
+  std::string_view conn;
+  std::string_view host;
+  /// 0-based index of the file within its connection.
+  std::uint64_t seq = 0;
+  /// When the file was opened; every time in the name is this instant, in UTC.
+  std::chrono::system_clock::time_point opened;
+};
+
+/// An output file name template, validated once and rendered for every file.
+///
+/// Placeholders:
+///   {listener} {peer} {conn} {host}  the value, sanitised: every byte outside [A-Za-z0-9._-]
+///                                    becomes '_', a leading '.' becomes '_', and an empty
+///                                    value renders as "_" — so a value never contributes a
+///                                    '/', a "." or ".." segment, or a hidden name.
+///   {seq}                            zero-padded to 6 digits (wider when needed).
+///   {time}                           opening time, UTC, microseconds: 20261124T105500.123456Z.
+/// Conversions (UTC, of the opening time), the ones that can only yield [0-9-]:
+///   %Y year (4+ digits)   %y year % 100 (2)   %m month (2)   %d day (2)   %j day of year (3)
+///   %H hour (2)           %M minute (2)       %S second (2)  %F %Y-%m-%d  %s Unix seconds
+///   %%  a literal '%'.    {{ and }} are literal braces.
+/// Conversions that yield spaces (%e, %c, %a, ...) or ':' (%T, %R) are refused: they make names
+/// that shells and scp(1) mangle.
+///
+/// '/' separates directories, created on demand. Refused at parse: an empty or absolute
+/// template, "." / ".." / empty segments, unknown placeholders or conversions, unbalanced
+/// braces, control characters, a file name starting with '.' (reserved for partial files) or
+/// ending in ".part" or ".incomplete" (the suffixes of partial and cut files).
+class NameTemplate {
+ public:
+  /// Validates `text`; errors read `name template "TEXT": REASON`.
+  static sys::Result<NameTemplate> parse(std::string_view text);
+
+  /// The name for one file, relative to the output directory.
+  [[nodiscard]] std::string render(const NameFields& fields) const;
+  /// The template as it was parsed.
+  [[nodiscard]] const std::string& text() const { return text_; }
+
+ private:
+  enum class Kind {
+    kLiteral,
+    kListener,
+    kPeer,
+    kConn,
+    kHost,
+    kSeq,
+    kTime,
+    kYear,
+    kYear2,
+    kMonth,
+    kDay,
+    kDayOfYear,
+    kHour,
+    kMinute,
+    kSecond,
+    kDate,
+    kEpochSeconds,
+  };
+  struct Token {
+    Kind kind;
+    std::string literal;
+  };
+  using Segment = std::vector<Token>;
+
+  NameTemplate(std::string text, std::vector<Segment> segments)
+      : text_(std::move(text)), segments_(std::move(segments)) {}
+
+  std::string text_;
+  std::vector<Segment> segments_;
+};
+
+}  // namespace zcrecv::output

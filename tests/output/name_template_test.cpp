@@ -1,0 +1,142 @@
+#include "output/name_template.hpp"
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <string>
+
+namespace zcrecv::output {
+namespace {
+
+using namespace std::chrono;
+
+// 2026-11-24T10:55:00.123456Z, Unix time 1795517700.
+constexpr system_clock::time_point kOpened =
+    sys_days{year{2026} / November / 24} + hours{10} + minutes{55} + microseconds{123456};
+
+NameFields fields(std::uint64_t seq = 7) {
+  return NameFields{"ingest", "10.0.0.5_51234", "c42", "recv-1", seq, kOpened};
+}
+
+std::string render(std::string_view text, const NameFields& values) {
+  auto parsed = NameTemplate::parse(text);
+  REQUIRE_MESSAGE(parsed.ok(), parsed.error().message());
+  return parsed->render(values);
+}
+
+std::string parse_error(std::string_view text) {
+  auto parsed = NameTemplate::parse(text);
+  REQUIRE_FALSE(parsed.ok());
+  return parsed.error().message();
+}
+
+TEST_CASE("the default template renders the name DESIGN.md describes") {
+  CHECK(render(kDefaultNameTemplate, fields()) ==
+        "ingest/2026-11-24/20261124T105500.123456Z-10.0.0.5_51234-c42-000007.bin");
+  CHECK(NameTemplate::parse(kDefaultNameTemplate)->text() == kDefaultNameTemplate);
+}
+
+TEST_CASE("every placeholder renders its value") {
+  CHECK(render("{listener}|{peer}|{conn}|{host}|{seq}|{time}", fields()) ==
+        "ingest|10.0.0.5_51234|c42|recv-1|000007|20261124T105500.123456Z");
+}
+
+TEST_CASE("every allowed conversion renders the opening time in UTC") {
+  CHECK(render("%Y|%y|%m|%d|%j|%H|%M|%S|%F|%s|%%", fields()) ==
+        "2026|26|11|24|328|10|55|00|2026-11-24|1795517700|%");
+  // Single-digit fields are zero-padded, microseconds too.
+  system_clock::time_point early =
+      sys_days{year{2027} / January / 2} + hours{3} + minutes{4} + seconds{5} + microseconds{42};
+  NameFields values = fields();
+  values.opened = early;
+  CHECK(render("%Y%m%d-%H%M%S-%j-{time}", values) == "20270102-030405-002-20270102T030405.000042Z");
+}
+
+TEST_CASE("{seq} is zero-padded to six digits and grows wider when needed") {
+  CHECK(render("{seq}", fields(0)) == "000000");
+  CHECK(render("{seq}", fields(999999)) == "999999");
+  CHECK(render("{seq}", fields(1234567)) == "1234567");
+}
+
+TEST_CASE("doubled braces and %% are literals; a leading-dot directory is allowed") {
+  CHECK(render("{{x}}-{seq}", fields()) == "{x}-000007");
+  CHECK(render("100%%/{seq}", fields()) == "100%/000007");
+  CHECK(render(".cache/{seq}.bin", fields()) == ".cache/000007.bin");
+}
+
+TEST_CASE("values are sanitised: no slash, no dot segment, no hidden name, no odd byte") {
+  auto parsed = NameTemplate::parse("{listener}/{peer}/{host}/{conn}.bin");
+  REQUIRE(parsed.ok());
+  NameFields hostile{"../../etc", "..", "", "a/b c\n\xc3\xa9", 0, kOpened};
+  CHECK(parsed->render(hostile) == "_._.._etc/_./a_b_c___/_.bin");
+  hostile.listener = ".";
+  hostile.peer = ".hidden";
+  hostile.host = "x\0y";
+  hostile.conn = "ok-1.2_3";
+  CHECK(parsed->render(hostile) == "_/_hidden/x/ok-1.2_3.bin");
+  hostile.host = std::string_view("x\0y", 3);
+  CHECK(parsed->render(hostile) == "_/_hidden/x_y/ok-1.2_3.bin");
+}
+
+TEST_CASE("invalid templates are refused with a message naming the template and the reason") {
+  CHECK(parse_error("") == "name template \"\": must not be empty");
+  CHECK(parse_error("/var/x/{seq}") ==
+        "name template \"/var/x/{seq}\": must be relative to the output directory, not start "
+        "with '/'");
+  CHECK(parse_error("a/../{seq}") ==
+        "name template \"a/../{seq}\": \"..\" segment is not allowed (names stay below the "
+        "output directory)");
+  CHECK(parse_error("..") ==
+        "name template \"..\": \"..\" segment is not allowed (names stay below the output "
+        "directory)");
+  CHECK(parse_error("./{seq}") ==
+        "name template \"./{seq}\": \".\" segment is not allowed (names stay below the output "
+        "directory)");
+  CHECK(parse_error("a//{seq}") ==
+        "name template \"a//{seq}\": empty path segment ('//' or a trailing '/')");
+  CHECK(parse_error("{seq}/") ==
+        "name template \"{seq}/\": empty path segment ('//' or a trailing '/')");
+  CHECK(parse_error("{nope}.bin") ==
+        "name template \"{nope}.bin\": unknown placeholder {nope} (known: {listener} {peer} "
+        "{conn} {seq} {time} {host})");
+  CHECK(parse_error("{}.bin") ==
+        "name template \"{}.bin\": unknown placeholder {} (known: {listener} {peer} {conn} "
+        "{seq} {time} {host})");
+  CHECK(parse_error("%Q-{seq}") ==
+        "name template \"%Q-{seq}\": unknown conversion %Q (allowed: %Y %y %m %d %j %H %M %S "
+        "%F %s %%)");
+  // %e pads with a space, %T writes ':'.
+  CHECK(parse_error("%e-{seq}") ==
+        "name template \"%e-{seq}\": unknown conversion %e (allowed: %Y %y %m %d %j %H %M %S "
+        "%F %s %%)");
+  CHECK(parse_error("%T-{seq}") ==
+        "name template \"%T-{seq}\": unknown conversion %T (allowed: %Y %y %m %d %j %H %M %S "
+        "%F %s %%)");
+  CHECK(parse_error("{seq}.bin%") ==
+        "name template \"{seq}.bin%\": '%' at the end needs a conversion (write %% for a "
+        "literal '%')");
+  CHECK(parse_error("x-{seq.bin") ==
+        "name template \"x-{seq.bin\": '{' at offset 2 is never closed (write {{ for a literal "
+        "brace)");
+  CHECK(parse_error("x-seq}.bin") ==
+        "name template \"x-seq}.bin\": '}' at offset 5 has no matching '{' (write }} for a "
+        "literal brace)");
+  CHECK(parse_error("a/.{seq}") ==
+        "name template \"a/.{seq}\": file name must not start with '.' (reserved for partial "
+        "files)");
+  CHECK(parse_error("{seq}.part") ==
+        "name template \"{seq}.part\": file name must not end in \".part\" (reserved for "
+        "partial files)");
+  CHECK(parse_error("{seq}.incomplete") ==
+        "name template \"{seq}.incomplete\": file name must not end in \".incomplete\" "
+        "(reserved for cut streams)");
+  CHECK(parse_error("a\nb-{seq}") ==
+        "name template \"a\\x0ab-{seq}\": control character at offset 1 is not allowed");
+  CHECK(parse_error(std::string_view("a\0b", 3)) ==
+        "name template \"a\\x00b\": control character at offset 1 is not allowed");
+  CHECK(parse_error("a\x7f") ==
+        "name template \"a\\x7f\": control character at offset 1 is not allowed");
+}
+
+}  // namespace
+}  // namespace zcrecv::output
