@@ -1,0 +1,387 @@
+#include "output/output_directory.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+
+#include "sys/syscalls.hpp"
+
+namespace zcrecv::output {
+namespace {
+
+constexpr std::string_view kPartialSuffix = ".part";
+constexpr std::string_view kIncompleteSuffix = ".incomplete";
+constexpr std::size_t kDirectoryBufferSize = std::size_t{32} * 1024;
+
+std::string join(const std::string& directory, const std::string& name) {
+  return directory.empty() ? name : directory + "/" + name;
+}
+
+std::string in_quotes(const std::string& text) { return "\"" + text + "\""; }
+
+// A directory relative to the output directory, for messages: the root itself shows as ".".
+std::string in_quotes_directory(const std::string& directory) {
+  return in_quotes(directory.empty() ? "." : directory);
+}
+
+sys::Result<sys::UniqueFd> open_directory(int dir_fd, const char* name, int extra_flags) {
+  return sys::openat(dir_fd, name, O_DIRECTORY | O_RDONLY | O_CLOEXEC | extra_flags);
+}
+
+// Opens directory `name` under `dir_fd`, creating it if missing. `extra_flags` is O_NOFOLLOW
+// inside the output tree: a symlink planted there fails (ENOTDIR) instead of leading out.
+sys::Result<sys::UniqueFd> open_or_create_directory(int dir_fd, const char* name, int extra_flags) {
+  auto opened = open_directory(dir_fd, name, extra_flags);
+  if (opened || opened.error().errno_value() != ENOENT) {
+    return opened;
+  }
+  auto made = sys::mkdirat(dir_fd, name, OutputDirectory::kDirectoryMode);
+  // EEXIST: another connection created it between our open and mkdir; use theirs.
+  if (!made && made.error().errno_value() != EEXIST) {
+    return std::move(made).error();
+  }
+  opened = open_directory(dir_fd, name, extra_flags);
+  if (opened && made) {
+    // mkdirat applied the umask; the spec promises 0750.
+    if (auto chmod = sys::fchmod(opened->get(), OutputDirectory::kDirectoryMode); !chmod) {
+      return std::move(chmod).error();
+    }
+  }
+  return opened;
+}
+
+// Renames `from` to `stem + suffix` in `dir_fd`, or to `stem.1 + suffix`, `stem.2 + suffix`, ...
+// when that name is taken; never replaces a file. Returns the name it got.
+sys::Result<std::string> rename_no_replace(int dir_fd, const std::string& from,
+                                           const std::string& stem, std::string_view suffix) {
+  for (unsigned n = 0; n <= OutputDirectory::kMaxNameCollisions; ++n) {
+    std::string to = stem;
+    if (n > 0) {
+      to += "." + std::to_string(n);
+    }
+    to += suffix;
+    auto renamed = sys::renameat2(dir_fd, from.c_str(), dir_fd, to.c_str(), RENAME_NOREPLACE);
+    if (renamed) {
+      return to;
+    }
+    switch (renamed.error().errno_value()) {
+      case EEXIST:
+        // A user template that collides: try the next suffix.
+        continue;
+      case EINVAL: {
+        // The filesystem has no RENAME_NOREPLACE (NFS, some FUSE): link(2) refuses to replace
+        // too, and the unlink then drops the partial name.
+        auto linked = sys::linkat(dir_fd, from.c_str(), dir_fd, to.c_str(), 0);
+        if (!linked && linked.error().errno_value() == EEXIST) {
+          continue;
+        }
+        if (!linked) {
+          return std::move(linked).error();
+        }
+        if (auto unlinked = sys::unlinkat(dir_fd, from.c_str(), 0); !unlinked) {
+          return std::move(unlinked).error().with_context("published " + in_quotes(to) +
+                                                          " but the partial name remains");
+        }
+        return to;
+      }
+      default:
+        return std::move(renamed).error();
+    }
+  }
+  return sys::Error::from_errno(EEXIST, "renameat2 (" + stem + std::string(suffix) + " and " +
+                                            std::to_string(OutputDirectory::kMaxNameCollisions) +
+                                            " numbered names taken)");
+}
+
+bool is_partial_name(std::string_view name) {
+  // ".X.part" with a non-empty X.
+  return name.size() > 1 + kPartialSuffix.size() && name.front() == '.' &&
+         name.substr(name.size() - kPartialSuffix.size()) == kPartialSuffix;
+}
+
+struct DirectoryEntry {
+  std::string name;
+  unsigned char type;
+};
+
+sys::Result<std::vector<DirectoryEntry>> read_entries(int dir_fd) {
+  std::vector<DirectoryEntry> entries;
+  std::vector<std::byte> buffer(kDirectoryBufferSize);
+  for (;;) {
+    auto filled = sys::getdents64(dir_fd, buffer);
+    if (!filled) {
+      return std::move(filled).error();
+    }
+    if (*filled == 0) {
+      break;
+    }
+    // The records are packed linux_dirent64 structs, whose layout glibc's dirent64 shares;
+    // fields are copied out because the buffer only has byte alignment.
+    for (std::size_t offset = 0; offset < *filled;) {
+      const std::byte* record = buffer.data() + offset;
+      unsigned short length = 0;
+      std::memcpy(&length, record + offsetof(dirent64, d_reclen), sizeof length);
+      unsigned char type = 0;
+      std::memcpy(&type, record + offsetof(dirent64, d_type), sizeof type);
+      const char* name = reinterpret_cast<const char*>(record + offsetof(dirent64, d_name));
+      std::string_view view(name, ::strnlen(name, length - offsetof(dirent64, d_name)));
+      if (view != "." && view != "..") {
+        entries.push_back(DirectoryEntry{std::string(view), type});
+      }
+      offset += length;
+    }
+  }
+  // Sorted, so that recovery logs and handles files in a stable order.
+  std::sort(entries.begin(), entries.end(),
+            [](const DirectoryEntry& a, const DirectoryEntry& b) { return a.name < b.name; });
+  return entries;
+}
+
+sys::Result<RecoveredFile> recover_file(int dir_fd, const std::string& directory,
+                                        const std::string& partial_name) {
+  auto file = sys::openat(dir_fd, partial_name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (!file) {
+    return std::move(file).error();
+  }
+  auto info = sys::fstat(file->get());
+  if (!info) {
+    return std::move(info).error();
+  }
+  // The bytes may still be only in the page cache (kill -9); make them durable before the name
+  // says the file is final.
+  if (auto synced = sys::fdatasync(file->get()); !synced) {
+    return std::move(synced).error();
+  }
+  std::string stem = partial_name.substr(1, partial_name.size() - 1 - kPartialSuffix.size());
+  auto renamed = rename_no_replace(dir_fd, partial_name, stem, kIncompleteSuffix);
+  if (!renamed) {
+    return std::move(renamed).error();
+  }
+  return RecoveredFile{join(directory, *renamed), static_cast<std::uint64_t>(info->st_size)};
+}
+
+void recover_directory(int dir_fd, const std::string& directory, Recovery& recovery) {
+  auto entries = read_entries(dir_fd);
+  if (!entries) {
+    recovery.errors.push_back(std::move(entries).error().with_context(
+        "recovery: directory " + in_quotes_directory(directory)));
+    return;
+  }
+  bool renamed_any = false;
+  for (const DirectoryEntry& entry : *entries) {
+    std::string path = join(directory, entry.name);
+    unsigned char type = entry.type;
+    if (type == DT_UNKNOWN) {
+      // Some filesystems (XFS without ftype, some FUSE) do not fill d_type.
+      auto info = sys::fstatat(dir_fd, entry.name.c_str(), AT_SYMLINK_NOFOLLOW);
+      if (!info) {
+        recovery.errors.push_back(
+            std::move(info).error().with_context("recovery: " + in_quotes(path)));
+        continue;
+      }
+      type = S_ISDIR(info->st_mode) ? DT_DIR : S_ISREG(info->st_mode) ? DT_REG : DT_UNKNOWN;
+    }
+    if (type == DT_DIR) {
+      auto child = open_directory(dir_fd, entry.name.c_str(), O_NOFOLLOW);
+      if (!child) {
+        recovery.errors.push_back(
+            std::move(child).error().with_context("recovery: directory " + in_quotes(path)));
+        continue;
+      }
+      recover_directory(child->get(), path, recovery);
+    } else if (type == DT_REG && is_partial_name(entry.name)) {
+      auto recovered = recover_file(dir_fd, directory, entry.name);
+      if (!recovered) {
+        recovery.errors.push_back(
+            std::move(recovered).error().with_context("recovery: " + in_quotes(path)));
+        continue;
+      }
+      recovery.files.push_back(std::move(*recovered));
+      renamed_any = true;
+    }
+  }
+  if (renamed_any) {
+    if (auto synced = sys::fsync(dir_fd); !synced) {
+      recovery.errors.push_back(std::move(synced).error().with_context(
+          "recovery: directory " + in_quotes_directory(directory)));
+    }
+  }
+}
+
+}  // namespace
+
+sys::Result<OutputDirectory> OutputDirectory::open(const std::filesystem::path& path) {
+  if (path.empty()) {
+    return sys::Error::invalid("output directory \"\": must not be empty");
+  }
+  auto opened = open_directory(AT_FDCWD, path.c_str(), 0);
+  if (!opened && opened.error().errno_value() == ENOENT) {
+    // Create the missing directories one by one, like mkdir -p.
+    std::filesystem::path prefix;
+    for (const std::filesystem::path& component : path) {
+      prefix /= component;
+      opened = open_or_create_directory(AT_FDCWD, prefix.c_str(), 0);
+      if (!opened) {
+        return std::move(opened).error().with_context("output directory " +
+                                                      in_quotes(prefix.string()));
+      }
+    }
+  }
+  if (!opened) {
+    return std::move(opened).error().with_context("output directory " + in_quotes(path.string()));
+  }
+  return OutputDirectory(path, std::move(*opened));
+}
+
+sys::Result<PartialFile> OutputDirectory::create(std::string_view relative_name, mode_t file_mode,
+                                                 std::chrono::system_clock::time_point opened) {
+  std::string context = "output file " + in_quotes(std::string(relative_name));
+  std::vector<std::string> parts;
+  for (std::size_t start = 0;;) {
+    std::size_t slash = relative_name.find('/', start);
+    parts.emplace_back(relative_name.substr(start, slash - start));
+    if (slash == std::string_view::npos) {
+      break;
+    }
+    start = slash + 1;
+  }
+  for (const std::string& part : parts) {
+    if (part.empty() || part == "." || part == ".." || part.find('\0') != std::string::npos) {
+      return sys::Error::invalid(context + ": not a plain relative name");
+    }
+  }
+
+  auto root = open_directory(fd_.get(), ".", 0);
+  if (!root) {
+    return std::move(root).error().with_context(context + ": output directory");
+  }
+  sys::UniqueFd directory_fd = std::move(*root);
+  std::string directory;
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    directory = join(directory, parts[i]);
+    auto child = open_or_create_directory(directory_fd.get(), parts[i].c_str(), O_NOFOLLOW);
+    if (!child) {
+      // O_NOFOLLOW|O_DIRECTORY on a symlink fails with ENOTDIR (ELOOP without O_DIRECTORY);
+      // say what is really there.
+      auto info = sys::fstatat(directory_fd.get(), parts[i].c_str(), AT_SYMLINK_NOFOLLOW);
+      if (info && S_ISLNK(info->st_mode)) {
+        return sys::Error::invalid(context + ": directory " + in_quotes(directory) +
+                                   " is a symbolic link, which is never followed");
+      }
+      return std::move(child).error().with_context(context + ": directory " + in_quotes(directory));
+    }
+    directory_fd = std::move(*child);
+  }
+
+  const std::string& basename = parts.back();
+  for (unsigned n = 0; n <= kMaxNameCollisions; ++n) {
+    std::string partial = "." + basename;
+    if (n > 0) {
+      partial += "." + std::to_string(n);
+    }
+    partial += kPartialSuffix;
+    auto file = sys::openat(directory_fd.get(), partial.c_str(),
+                            O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, file_mode);
+    if (!file && file.error().errno_value() == EEXIST) {
+      // Another connection writes to the same name right now (a template without {conn}).
+      continue;
+    }
+    if (!file) {
+      return std::move(file).error().with_context(context + ": " +
+                                                  in_quotes(join(directory, partial)));
+    }
+    // openat applied the umask; file_mode is what the operator asked for.
+    if (auto chmod = sys::fchmod(file->get(), file_mode); !chmod) {
+      (void)sys::unlinkat(directory_fd.get(), partial.c_str(), 0);
+      return std::move(chmod).error().with_context(context + ": " +
+                                                   in_quotes(join(directory, partial)));
+    }
+    return PartialFile(std::move(directory_fd), std::move(*file), directory, basename, partial,
+                       opened);
+  }
+  return sys::Error::from_errno(
+      EEXIST,
+      context + ": openat (" + std::to_string(kMaxNameCollisions + 1) + " partial names taken)");
+}
+
+sys::Result<std::string> OutputDirectory::publish(PartialFile&& file, Completion completion,
+                                                  SyncMode sync) {
+  if (!file.is_open()) {
+    return sys::Error::invalid("output file " + in_quotes(file.name()) +
+                               ": already published or discarded");
+  }
+  std::string context = "output file " + in_quotes(file.partial_path());
+  if (sync == SyncMode::kPublish) {
+    if (auto synced = sys::fdatasync(file.fd()); !synced) {
+      return std::move(synced).error().with_context(context);
+    }
+  }
+  auto renamed = rename_no_replace(file.directory_fd_.get(), file.partial_basename_, file.basename_,
+                                   completion == Completion::kIncomplete ? kIncompleteSuffix : "");
+  if (!renamed) {
+    return std::move(renamed).error().with_context(context);
+  }
+  std::string published = join(file.directory_, *renamed);
+  file.file_.reset();
+  sys::UniqueFd directory_fd = std::move(file.directory_fd_);
+  if (sync == SyncMode::kPublish) {
+    // The rename is durable only once the directory is: without this a power cut can bring
+    // back the partial name.
+    if (auto synced = sys::fsync(directory_fd.get()); !synced) {
+      return std::move(synced).error().with_context("published " + in_quotes(published) +
+                                                    " but its directory " +
+                                                    in_quotes_directory(file.directory_));
+    }
+  }
+  return published;
+}
+
+sys::Result<void> OutputDirectory::discard(PartialFile&& file) {
+  if (!file.is_open()) {
+    return sys::Error::invalid("output file " + in_quotes(file.name()) +
+                               ": already published or discarded");
+  }
+  std::string context = "output file " + in_quotes(file.partial_path());
+  auto info = sys::fstat(file.fd());
+  if (!info) {
+    return std::move(info).error().with_context(context);
+  }
+  if (info->st_size != 0) {
+    return sys::Error::invalid(context + ": not discarded, it holds " +
+                               std::to_string(info->st_size) + " bytes");
+  }
+  if (auto unlinked = sys::unlinkat(file.directory_fd_.get(), file.partial_basename_.c_str(), 0);
+      !unlinked) {
+    return std::move(unlinked).error().with_context(context);
+  }
+  file.file_.reset();
+  file.directory_fd_.reset();
+  return {};
+}
+
+sys::Result<std::uint64_t> OutputDirectory::free_bytes() const {
+  auto info = sys::fstatvfs(fd_.get());
+  if (!info) {
+    return std::move(info).error().with_context("output directory " + in_quotes(path_.string()));
+  }
+  return static_cast<std::uint64_t>(info->f_bavail) * info->f_frsize;
+}
+
+Recovery OutputDirectory::recover() {
+  Recovery recovery;
+  auto root = open_directory(fd_.get(), ".", 0);
+  if (!root) {
+    recovery.errors.push_back(std::move(root).error().with_context("recovery: output directory " +
+                                                                   in_quotes(path_.string())));
+    return recovery;
+  }
+  recover_directory(root->get(), "", recovery);
+  return recovery;
+}
+
+}  // namespace zcrecv::output

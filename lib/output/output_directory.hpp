@@ -1,0 +1,97 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "output/partial_file.hpp"
+#include "sys/result.hpp"
+#include "sys/unique_fd.hpp"
+
+namespace zcrecv::output {
+
+/// How a file ends: at a rotation boundary or clean end of stream, or cut short.
+enum class Completion { kComplete, kIncomplete };
+
+/// Durability of publish (DESIGN.md §4 `sync`).
+enum class SyncMode {
+  /// Leave the data to the page cache.
+  kNone,
+  /// fdatasync the file before the rename and fsync its directory after it.
+  kPublish,
+};
+
+/// A partial file left by an unclean stop and published by recover().
+struct RecoveredFile {
+  /// The published name, relative to the output directory ("a/x.bin.incomplete").
+  std::string path;
+  std::uint64_t size = 0;
+};
+
+/// What recover() did: the files it published, and one error per thing it could not handle.
+struct Recovery {
+  std::vector<RecoveredFile> files;
+  std::vector<sys::Error> errors;
+};
+
+/// The output directory: every file is created, published and recovered relative to its fd.
+///
+/// Nothing under it is ever overwritten (RENAME_NOREPLACE; a name that is taken gets ".1", ".2",
+/// ... before the ".incomplete" suffix, if any), no symlink inside it is followed, and a
+/// consumer that skips dot-files only ever sees complete files. Every method only reads the
+/// root descriptor, so worker threads may share one OutputDirectory.
+class OutputDirectory {
+ public:
+  /// Directories are created with this mode, exactly (whatever the umask).
+  static constexpr mode_t kDirectoryMode = 0750;
+  /// How many ".N" names publish tries after the plain name is taken.
+  static constexpr unsigned kMaxNameCollisions = 1000;
+
+  /// Opens `path`, creating it and its parents (kDirectoryMode) if missing. `path` itself may
+  /// be a symlink (the operator's choice); nothing below it is followed.
+  static sys::Result<OutputDirectory> open(const std::filesystem::path& path);
+
+  /// Creates the partial file for `relative_name` ("a/b/NAME" → "a/b/.NAME.part", or
+  /// ".NAME.1.part" ... if another writer holds that partial name), with exactly `file_mode`,
+  /// creating missing directories on the way. A symlink or a non-directory where a directory
+  /// should be is an error, never followed.
+  sys::Result<PartialFile> create(
+      std::string_view relative_name, mode_t file_mode,
+      std::chrono::system_clock::time_point opened = std::chrono::system_clock::now());
+
+  /// Renames `file` to its final name (kIncomplete: NAME.incomplete), never replacing a file,
+  /// and returns the name it got, relative to the output directory. On failure the partial file
+  /// stays on disk and `file` still owns it, and the error names it. A failed directory fsync
+  /// after the rename is reported although the file is published (`file` is then closed).
+  sys::Result<std::string> publish(PartialFile&& file, Completion completion, SyncMode sync);
+
+  /// Removes an empty partial file (a connection that sent nothing, keep_empty = false). A file
+  /// that holds bytes is refused and left alone.
+  sys::Result<void> discard(PartialFile&& file);
+
+  /// Bytes available to an unprivileged writer on the output filesystem.
+  [[nodiscard]] sys::Result<std::uint64_t> free_bytes() const;
+
+  /// Publishes every partial file in the tree (`.NAME.part`, regular files only) as
+  /// NAME.incomplete, syncing each file and its directory. Symlinks are not followed. Call it at
+  /// start, before any file is created: it cannot tell a crashed writer's file from a live one.
+  Recovery recover();
+
+  /// The path the directory was opened with.
+  [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
+
+ private:
+  OutputDirectory(std::filesystem::path path, sys::UniqueFd fd)
+      : path_(std::move(path)), fd_(std::move(fd)) {}
+
+  std::filesystem::path path_;
+  sys::UniqueFd fd_;
+};
+
+}  // namespace zcrecv::output

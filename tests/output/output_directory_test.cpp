@@ -1,0 +1,338 @@
+#include "output/output_directory.hpp"
+
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "output/test_files.hpp"
+#include "support/temp_dir.hpp"
+
+namespace zcrecv::output {
+namespace {
+
+namespace fs = std::filesystem;
+using test_files::mode_of;
+using test_files::read_file;
+using test_files::tree;
+using test_files::write_file;
+
+OutputDirectory open_directory(const fs::path& path) {
+  auto opened = OutputDirectory::open(path);
+  REQUIRE_MESSAGE(opened.ok(), opened.error().message());
+  return std::move(*opened);
+}
+
+PartialFile create(OutputDirectory& directory, std::string_view name, mode_t mode = 0640) {
+  auto created = directory.create(name, mode);
+  REQUIRE_MESSAGE(created.ok(), created.error().message());
+  return std::move(*created);
+}
+
+void write_all(PartialFile& file, const std::string& data) {
+  REQUIRE(::write(file.fd(), data.data(), data.size()) == static_cast<ssize_t>(data.size()));
+  file.add_written(data.size());
+}
+
+std::string publish(OutputDirectory& directory, PartialFile& file,
+                    Completion completion = Completion::kComplete,
+                    SyncMode sync = SyncMode::kPublish) {
+  auto published = directory.publish(std::move(file), completion, sync);
+  REQUIRE_MESSAGE(published.ok(), published.error().message());
+  return *published;
+}
+
+// umask is per process; the tests run one at a time, and this restores it.
+class ScopedUmask {
+ public:
+  explicit ScopedUmask(mode_t mask) : previous_(::umask(mask)) {}
+  ScopedUmask(const ScopedUmask&) = delete;
+  ScopedUmask& operator=(const ScopedUmask&) = delete;
+  ~ScopedUmask() { ::umask(previous_); }
+
+ private:
+  mode_t previous_;
+};
+
+TEST_CASE("open creates the output directory and its parents with mode 0750") {
+  test::TempDir temp;
+  ScopedUmask umask(0077);
+  OutputDirectory directory = open_directory(temp / "a/b/out");
+  CHECK(directory.path() == temp / "a/b/out");
+  CHECK(mode_of(temp / "a") == 0750);
+  CHECK(mode_of(temp / "a/b/out") == 0750);
+  // An existing directory is used as it is.
+  fs::permissions(temp / "a/b/out", fs::perms(0700));
+  open_directory(temp / "a/b/out");
+  CHECK(mode_of(temp / "a/b/out") == 0700);
+}
+
+TEST_CASE("open names the directory it could not open") {
+  test::TempDir temp;
+  write_file(temp / "file", "x");
+  auto opened = OutputDirectory::open(temp / "file");
+  REQUIRE_FALSE(opened.ok());
+  CHECK(opened.error().message() ==
+        "output directory \"" + (temp / "file").string() + "\": openat: Not a directory");
+}
+
+TEST_CASE("until publish only the dot-file exists; publish gives it its final name") {
+  test::TempDir temp;
+  OutputDirectory directory = open_directory(temp.path());
+  PartialFile file = create(directory, "ingest/2026-11-24/f.bin");
+  CHECK(file.name() == "ingest/2026-11-24/f.bin");
+  CHECK(file.partial_path() == "ingest/2026-11-24/.f.bin.part");
+  write_all(file, "hello, ");
+  write_all(file, "world");
+  CHECK(file.bytes_written() == 12);
+  CHECK(tree(temp.path()) ==
+        std::set<std::string>{"ingest", "ingest/2026-11-24", "ingest/2026-11-24/.f.bin.part"});
+
+  CHECK(publish(directory, file) == "ingest/2026-11-24/f.bin");
+  CHECK_FALSE(file.is_open());
+  CHECK(tree(temp.path()) ==
+        std::set<std::string>{"ingest", "ingest/2026-11-24", "ingest/2026-11-24/f.bin"});
+  CHECK(read_file(temp / "ingest/2026-11-24/f.bin") == "hello, world");
+}
+
+TEST_CASE("file_mode is set exactly and directories are 0750, whatever the umask") {
+  test::TempDir temp;
+  ScopedUmask umask(0077);
+  OutputDirectory directory = open_directory(temp.path());
+  PartialFile shared = create(directory, "d1/d2/shared.bin", 0664);
+  CHECK(mode_of(temp / "d1/d2/.shared.bin.part") == 0664);
+  CHECK(publish(directory, shared, Completion::kComplete, SyncMode::kNone) == "d1/d2/shared.bin");
+  CHECK(mode_of(temp / "d1/d2/shared.bin") == 0664);
+  CHECK(mode_of(temp / "d1") == 0750);
+  CHECK(mode_of(temp / "d1/d2") == 0750);
+
+  PartialFile secret = create(directory, "secret.bin", 0600);
+  CHECK(publish(directory, secret) == "secret.bin");
+  CHECK(mode_of(temp / "secret.bin") == 0600);
+}
+
+TEST_CASE("an incomplete file is published with the .incomplete suffix") {
+  test::TempDir temp;
+  OutputDirectory directory = open_directory(temp.path());
+  PartialFile file = create(directory, "a/cut.bin");
+  write_all(file, "partial stream");
+  CHECK(publish(directory, file, Completion::kIncomplete) == "a/cut.bin.incomplete");
+  CHECK(tree(temp.path()) == std::set<std::string>{"a", "a/cut.bin.incomplete"});
+  CHECK(read_file(temp / "a/cut.bin.incomplete") == "partial stream");
+}
+
+TEST_CASE("a taken name gets .1, .2, ... and nothing is overwritten") {
+  test::TempDir temp;
+  OutputDirectory directory = open_directory(temp.path());
+  write_file(temp / "f.bin", "old");
+  write_file(temp / "f.bin.incomplete", "old cut");
+
+  PartialFile first = create(directory, "f.bin");
+  write_all(first, "first");
+  // A second writer of the same name while the first is open gets its own partial name.
+  PartialFile second = create(directory, "f.bin");
+  CHECK(second.partial_path() == ".f.bin.1.part");
+  write_all(second, "second");
+  PartialFile third = create(directory, "f.bin");
+  write_all(third, "third");
+
+  CHECK(publish(directory, first) == "f.bin.1");
+  CHECK(publish(directory, second) == "f.bin.2");
+  CHECK(publish(directory, third, Completion::kIncomplete) == "f.bin.1.incomplete");
+  CHECK(read_file(temp / "f.bin") == "old");
+  CHECK(read_file(temp / "f.bin.incomplete") == "old cut");
+  CHECK(read_file(temp / "f.bin.1") == "first");
+  CHECK(read_file(temp / "f.bin.2") == "second");
+  CHECK(read_file(temp / "f.bin.1.incomplete") == "third");
+  CHECK(tree(temp.path()).size() == 5);
+}
+
+TEST_CASE("a symlink planted at the final name is neither followed nor replaced") {
+  test::TempDir temp;
+  OutputDirectory directory = open_directory(temp / "out");
+  write_file(temp / "precious", "precious");
+  fs::create_symlink(temp / "precious", temp / "out/f.bin");
+  PartialFile file = create(directory, "f.bin");
+  write_all(file, "data");
+  CHECK(publish(directory, file) == "f.bin.1");
+  CHECK(read_file(temp / "precious") == "precious");
+  CHECK(fs::is_symlink(temp / "out/f.bin"));
+  CHECK(read_file(temp / "out/f.bin.1") == "data");
+}
+
+TEST_CASE("when every name is taken publish fails, names the file and keeps it") {
+  test::TempDir temp;
+  OutputDirectory directory = open_directory(temp.path());
+  write_file(temp / "f.bin", "");
+  for (unsigned n = 1; n <= OutputDirectory::kMaxNameCollisions; ++n) {
+    write_file(temp / ("f.bin." + std::to_string(n)), "");
+  }
+  PartialFile file = create(directory, "f.bin");
+  write_all(file, "kept");
+  auto published = directory.publish(std::move(file), Completion::kComplete, SyncMode::kPublish);
+  REQUIRE_FALSE(published.ok());
+  CHECK(published.error().message() ==
+        "output file \".f.bin.part\": renameat2 (f.bin and 1000 numbered names taken): File "
+        "exists");
+  // publish moves from `file` only on success: the caller still owns the partial file, and its
+  // bytes are on disk for recovery.
+  CHECK(file.is_open());  // NOLINT(bugprone-use-after-move)
+  CHECK(read_file(temp / ".f.bin.part") == "kept");
+}
+
+TEST_CASE("a symlink where a directory should be is an error, never followed") {
+  test::TempDir temp;
+  fs::create_directory(temp / "outside");
+  OutputDirectory directory = open_directory(temp / "out");
+  fs::create_directory_symlink(temp / "outside", temp / "out/ingest");
+  fs::create_directory(temp / "out/real");
+  fs::create_symlink(temp / "missing", temp / "out/real/dangling");
+
+  auto through_link = directory.create("ingest/day/f.bin", 0640);
+  REQUIRE_FALSE(through_link.ok());
+  CHECK(through_link.error().message() ==
+        "output file \"ingest/day/f.bin\": directory \"ingest\" is a symbolic link, which is "
+        "never followed");
+
+  auto through_dangling = directory.create("real/dangling/f.bin", 0640);
+  REQUIRE_FALSE(through_dangling.ok());
+  CHECK(through_dangling.error().message() ==
+        "output file \"real/dangling/f.bin\": directory \"real/dangling\" is a symbolic link, "
+        "which is never followed");
+
+  CHECK(fs::is_empty(temp / "outside"));
+  CHECK_FALSE(fs::exists(temp / "missing"));
+}
+
+TEST_CASE("a file where a directory should be is an error") {
+  test::TempDir temp;
+  OutputDirectory directory = open_directory(temp.path());
+  write_file(temp / "ingest", "not a directory");
+  auto created = directory.create("ingest/f.bin", 0640);
+  REQUIRE_FALSE(created.ok());
+  CHECK(created.error().message() ==
+        "output file \"ingest/f.bin\": directory \"ingest\": openat: Not a directory");
+}
+
+TEST_CASE("create refuses a name that is not a plain relative path") {
+  test::TempDir temp;
+  OutputDirectory directory = open_directory(temp.path());
+  for (std::string_view name : {"", "/abs", "a/../b", "a//b", "./b", "a/"}) {
+    auto created = directory.create(name, 0640);
+    REQUIRE_FALSE(created.ok());
+    CHECK(created.error().message() ==
+          "output file \"" + std::string(name) + "\": not a plain relative name");
+  }
+  CHECK(tree(temp.path()).empty());
+}
+
+TEST_CASE("discard removes an empty partial file and refuses one that holds bytes") {
+  test::TempDir temp;
+  OutputDirectory directory = open_directory(temp.path());
+  PartialFile empty = create(directory, "d/empty.bin");
+  auto discarded = directory.discard(std::move(empty));
+  REQUIRE_MESSAGE(discarded.ok(), discarded.error().message());
+  CHECK(tree(temp.path()) == std::set<std::string>{"d"});
+
+  PartialFile full = create(directory, "d/full.bin");
+  write_all(full, "abc");
+  discarded = directory.discard(std::move(full));
+  REQUIRE_FALSE(discarded.ok());
+  CHECK(discarded.error().message() ==
+        "output file \"d/.full.bin.part\": not discarded, it holds 3 bytes");
+  CHECK(read_file(temp / "d/.full.bin.part") == "abc");
+
+  CHECK(publish(directory, full) == "d/full.bin");
+  auto again = directory.publish(std::move(full), Completion::kComplete, SyncMode::kNone);
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.error().message() == "output file \"d/full.bin\": already published or discarded");
+}
+
+TEST_CASE("free_bytes reports the space available to unprivileged writers") {
+  test::TempDir temp;
+  OutputDirectory directory = open_directory(temp.path());
+  auto free = directory.free_bytes();
+  REQUIRE(free.ok());
+  struct statvfs info {};
+  REQUIRE(::statvfs(temp.path().c_str(), &info) == 0);
+  std::uint64_t expected = static_cast<std::uint64_t>(info.f_bavail) * info.f_frsize;
+  // Other tests write meanwhile; the two readings agree to within a few MiB.
+  std::uint64_t difference = *free > expected ? *free - expected : expected - *free;
+  CHECK(*free > 0);
+  CHECK(difference < (64U << 20));
+}
+
+TEST_CASE("recover publishes every partial file as .incomplete with its exact bytes") {
+  test::TempDir temp;
+  fs::create_directories(temp / "out/a/b");
+  fs::create_directories(temp / "out/a/.dir.part");
+  fs::create_directories(temp / "outside");
+  write_file(temp / "out/.top.bin.part", std::string(100000, 't'));
+  write_file(temp / "out/a/b/.x.bin.part", "abc");
+  write_file(temp / "out/a/b/x.bin.incomplete", "earlier");
+  write_file(temp / "out/a/b/.z.bin.1.part", "zzz");
+  write_file(temp / "out/a/.empty.part", "");
+  write_file(temp / "out/a/.not-partial", "dot-file");
+  write_file(temp / "out/a/.part", "no name");
+  write_file(temp / "out/a/done.bin", "complete");
+  write_file(temp / "outside/.evil.part", "outside");
+  fs::create_directory_symlink(temp / "outside", temp / "out/link");
+
+  OutputDirectory directory = open_directory(temp / "out");
+  {
+    // A writer that stopped without publishing, as after kill -9.
+    PartialFile abandoned = create(directory, "c/live.bin");
+    write_all(abandoned, "was being written");
+  }
+
+  Recovery recovery = directory.recover();
+  for (const sys::Error& error : recovery.errors) {
+    FAIL_CHECK(error.message());
+  }
+  std::set<std::pair<std::string, std::uint64_t>> recovered;
+  for (const RecoveredFile& file : recovery.files) {
+    recovered.emplace(file.path, file.size);
+  }
+  CHECK(recovered == std::set<std::pair<std::string, std::uint64_t>>{
+                         {"top.bin.incomplete", 100000},
+                         {"a/b/x.bin.1.incomplete", 3},
+                         {"a/b/z.bin.1.incomplete", 3},
+                         {"a/empty.incomplete", 0},
+                         {"c/live.bin.incomplete", 17},
+                     });
+  CHECK(read_file(temp / "out/top.bin.incomplete") == std::string(100000, 't'));
+  CHECK(read_file(temp / "out/a/b/x.bin.1.incomplete") == "abc");
+  CHECK(read_file(temp / "out/a/b/x.bin.incomplete") == "earlier");
+  CHECK(read_file(temp / "out/a/b/z.bin.1.incomplete") == "zzz");
+  CHECK(read_file(temp / "out/c/live.bin.incomplete") == "was being written");
+  CHECK(tree(temp / "out") == std::set<std::string>{
+                                  "top.bin.incomplete",
+                                  "a",
+                                  "a/.dir.part",
+                                  "a/empty.incomplete",
+                                  "a/.not-partial",
+                                  "a/.part",
+                                  "a/done.bin",
+                                  "a/b",
+                                  "a/b/x.bin.1.incomplete",
+                                  "a/b/x.bin.incomplete",
+                                  "a/b/z.bin.1.incomplete",
+                                  "c",
+                                  "c/live.bin.incomplete",
+                                  "link",
+                              });
+  CHECK(read_file(temp / "outside/.evil.part") == "outside");
+
+  // Nothing is left to recover the second time.
+  Recovery again = directory.recover();
+  CHECK(again.files.empty());
+  CHECK(again.errors.empty());
+}
+
+}  // namespace
+}  // namespace zcrecv::output
