@@ -1,0 +1,252 @@
+#include "output/rotating_file.hpp"
+
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <limits>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "output/test_files.hpp"
+#include "support/temp_dir.hpp"
+
+namespace zcrecv::output {
+namespace {
+
+using namespace std::chrono;
+using test_files::read_file;
+using test_files::tree;
+
+constexpr system_clock::time_point kStart =
+    sys_days{year{2026} / November / 24} + hours{10} + minutes{55} + microseconds{123456};
+
+// An output directory, a template and a clock the test moves by hand.
+class Fixture {
+ public:
+  Fixture() {
+    auto opened = OutputDirectory::open(temp_.path());
+    REQUIRE_MESSAGE(opened.ok(), opened.error().message());
+    directory_.emplace(std::move(*opened));
+  }
+
+  RotatingFile make(RotationSettings settings, std::string_view text = "{conn}-{seq}.bin") {
+    auto parsed = NameTemplate::parse(text);
+    REQUIRE_MESSAGE(parsed.ok(), parsed.error().message());
+    RotatingFile file(*directory_, *parsed, ConnectionNames{"ingest", "peer", "c1", "host"},
+                      settings, [this] { return now; });
+    file.on_published([this](const std::string& name) { published.push_back(name); });
+    return file;
+  }
+
+  // Writes `data` the way the connection does: never more than room(), rotating when due.
+  void feed(RotatingFile& file, const std::string& data, std::size_t chunk) {
+    std::size_t offset = 0;
+    while (offset < data.size()) {
+      if (file.rotation_due(now)) {
+        auto rotated = file.rotate();
+        REQUIRE_MESSAGE(rotated.ok(), rotated.error().message());
+      }
+      auto fd = file.sink();
+      REQUIRE_MESSAGE(fd.ok(), fd.error().message());
+      std::size_t length = std::min<std::uint64_t>({chunk, data.size() - offset, file.room()});
+      REQUIRE(length > 0);
+      REQUIRE(::write(*fd, data.data() + offset, length) == static_cast<ssize_t>(length));
+      file.add_written(length);
+      offset += length;
+    }
+    if (file.rotation_due(now)) {
+      auto rotated = file.rotate();
+      REQUIRE_MESSAGE(rotated.ok(), rotated.error().message());
+    }
+  }
+
+  void finish(RotatingFile& file, Completion completion = Completion::kComplete) {
+    auto finished = file.finish(completion);
+    REQUIRE_MESSAGE(finished.ok(), finished.error().message());
+  }
+
+  // The published files in {seq} order, concatenated.
+  [[nodiscard]] std::string concatenation() const {
+    std::string all;
+    for (const std::string& name : published) {
+      all += read_file(temp_ / name);
+    }
+    return all;
+  }
+
+  [[nodiscard]] std::set<std::string> files() const { return tree(temp_.path()); }
+  [[nodiscard]] std::string content(const std::string& name) const {
+    return read_file(temp_ / name);
+  }
+
+  system_clock::time_point now = kStart;
+  std::vector<std::string> published;
+
+ private:
+  test::TempDir temp_;
+  std::optional<OutputDirectory> directory_;
+};
+
+std::string pattern(std::size_t size) {
+  std::string data;
+  for (std::size_t i = 0; i < size; ++i) {
+    data += static_cast<char>('a' + (i * 7) % 26);
+  }
+  return data;
+}
+
+RotationSettings no_sync() {
+  RotationSettings settings;
+  settings.sync = SyncMode::kNone;
+  return settings;
+}
+
+TEST_CASE("size rotation: full files of max_file_size, then the remainder, nothing lost") {
+  Fixture fixture;
+  RotationSettings settings = no_sync();
+  settings.max_file_size = 10;
+  RotatingFile file = fixture.make(settings);
+  CHECK(file.room() == 10);
+  std::string data = pattern(35);
+  fixture.feed(file, data, 7);
+  CHECK(file.room() == 5);
+  fixture.finish(file);
+
+  CHECK(fixture.published == std::vector<std::string>{"c1-000000.bin", "c1-000001.bin",
+                                                      "c1-000002.bin", "c1-000003.bin"});
+  CHECK(fixture.content("c1-000000.bin") == data.substr(0, 10));
+  CHECK(fixture.content("c1-000001.bin") == data.substr(10, 10));
+  CHECK(fixture.content("c1-000002.bin") == data.substr(20, 10));
+  CHECK(fixture.content("c1-000003.bin") == data.substr(30));
+  CHECK(fixture.concatenation() == data);
+  CHECK(file.files_published() == 4);
+  CHECK(file.bytes() == 35);
+  CHECK(fixture.files().size() == 4);
+}
+
+TEST_CASE("a stream ending exactly at a size boundary leaves no empty extra file") {
+  Fixture fixture;
+  RotationSettings settings = no_sync();
+  settings.max_file_size = 10;
+  settings.keep_empty = true;
+  RotatingFile file = fixture.make(settings);
+  std::string data = pattern(30);
+  fixture.feed(file, data, 10);
+  // The third file was published at its boundary; the next one opens only on demand.
+  CHECK_FALSE(file.has_open_file());
+  fixture.finish(file);
+  CHECK(fixture.files() ==
+        std::set<std::string>{"c1-000000.bin", "c1-000001.bin", "c1-000002.bin"});
+  CHECK(fixture.concatenation() == data);
+}
+
+TEST_CASE("without a size limit room() is unlimited and rotation_due never says size") {
+  Fixture fixture;
+  RotatingFile file = fixture.make(no_sync());
+  CHECK(file.room() == std::numeric_limits<std::uint64_t>::max());
+  fixture.feed(file, pattern(100000), 65536);
+  CHECK_FALSE(file.rotation_due(fixture.now + hours{24 * 365}));
+  CHECK_FALSE(file.rotation_deadline().has_value());
+  fixture.finish(file);
+  CHECK(fixture.published == std::vector<std::string>{"c1-000000.bin"});
+  CHECK(fixture.content("c1-000000.bin") == pattern(100000));
+}
+
+TEST_CASE("time rotation is due rotate_interval after the file was opened") {
+  Fixture fixture;
+  RotationSettings settings = no_sync();
+  settings.rotate_interval = seconds{5};
+  RotatingFile file = fixture.make(settings, "{seq}-{time}.bin");
+  CHECK_FALSE(file.rotation_deadline().has_value());
+  CHECK_FALSE(file.rotation_due(kStart + hours{1}));
+
+  fixture.feed(file, "first", 64);
+  REQUIRE(file.rotation_deadline().has_value());
+  CHECK(*file.rotation_deadline() == kStart + seconds{5});
+  CHECK_FALSE(file.rotation_due(kStart + milliseconds{4999}));
+  CHECK(file.rotation_due(kStart + seconds{5}));
+
+  fixture.now = kStart + seconds{5};
+  REQUIRE(file.rotate().ok());
+  CHECK_FALSE(file.rotation_deadline().has_value());
+  fixture.now = kStart + seconds{7};
+  fixture.feed(file, "second", 64);
+  CHECK(*file.rotation_deadline() == kStart + seconds{12});
+  fixture.finish(file);
+
+  CHECK(fixture.published == std::vector<std::string>{"000000-20261124T105500.123456Z.bin",
+                                                      "000001-20261124T105507.123456Z.bin"});
+  CHECK(fixture.concatenation() == "firstsecond");
+}
+
+TEST_CASE("keep_empty = false: a file that got no byte is discarded, its {seq} reused") {
+  Fixture fixture;
+  RotationSettings settings = no_sync();
+  settings.rotate_interval = seconds{1};
+  RotatingFile file = fixture.make(settings);
+  REQUIRE(file.sink().ok());
+  CHECK(fixture.files() == std::set<std::string>{".c1-000000.bin.part"});
+  REQUIRE(file.rotate().ok());
+  CHECK(fixture.files().empty());
+  fixture.feed(file, "data", 64);
+  fixture.finish(file);
+  CHECK(fixture.files() == std::set<std::string>{"c1-000000.bin"});
+
+  RotatingFile silent = fixture.make(settings, "silent-{seq}.bin");
+  REQUIRE(silent.sink().ok());
+  fixture.finish(silent);
+  RotatingFile never_opened = fixture.make(settings, "never-{seq}.bin");
+  fixture.finish(never_opened);
+  CHECK(fixture.files() == std::set<std::string>{"c1-000000.bin"});
+  CHECK(silent.files_published() == 0);
+  CHECK(never_opened.files_published() == 0);
+}
+
+TEST_CASE("keep_empty = true: empty files are published, and a silent connection gets one") {
+  Fixture fixture;
+  RotationSettings settings = no_sync();
+  settings.keep_empty = true;
+  RotatingFile never_opened = fixture.make(settings, "never-{seq}.bin");
+  fixture.finish(never_opened);
+  CHECK(fixture.files() == std::set<std::string>{"never-000000.bin"});
+  CHECK(fixture.content("never-000000.bin").empty());
+
+  RotatingFile file = fixture.make(settings);
+  REQUIRE(file.sink().ok());
+  REQUIRE(file.rotate().ok());
+  fixture.feed(file, "data", 64);
+  fixture.finish(file);
+  CHECK(fixture.published ==
+        std::vector<std::string>{"never-000000.bin", "c1-000000.bin", "c1-000001.bin"});
+  CHECK(fixture.content("c1-000000.bin").empty());
+  CHECK(fixture.content("c1-000001.bin") == "data");
+}
+
+TEST_CASE("finish(kIncomplete) marks only the last file, with publish durability") {
+  Fixture fixture;
+  RotationSettings settings;
+  settings.max_file_size = 4;
+  settings.sync = SyncMode::kPublish;
+  RotatingFile file = fixture.make(settings);
+  fixture.feed(file, "abcdefg", 64);
+  fixture.finish(file, Completion::kIncomplete);
+  CHECK(fixture.published == std::vector<std::string>{"c1-000000.bin", "c1-000001.bin.incomplete"});
+  CHECK(fixture.content("c1-000000.bin") == "abcd");
+  CHECK(fixture.content("c1-000001.bin.incomplete") == "efg");
+  CHECK(fixture.files().size() == 2);
+}
+
+TEST_CASE("the name fields and subdirectories come from the template") {
+  Fixture fixture;
+  RotatingFile file = fixture.make(no_sync(), std::string(kDefaultNameTemplate));
+  fixture.feed(file, "x", 64);
+  fixture.finish(file);
+  CHECK(fixture.published ==
+        std::vector<std::string>{"ingest/2026-11-24/20261124T105500.123456Z-peer-c1-000000.bin"});
+}
+
+}  // namespace
+}  // namespace zcrecv::output
