@@ -1,0 +1,732 @@
+#include "config/config.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <toml++/toml.h>
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <limits>
+#include <span>
+#include <sstream>
+#include <utility>
+
+#include "config/units.hpp"
+#include "sys/syscalls.hpp"
+
+namespace zcrecv::config {
+namespace {
+
+constexpr std::array kLogLevels{LogLevel::kTrace, LogLevel::kDebug, LogLevel::kInfo,
+                                LogLevel::kWarn, LogLevel::kError};
+constexpr std::array kLogFormats{LogFormat::kText, LogFormat::kJson};
+constexpr std::array kSyncModes{SyncMode::kNone, SyncMode::kPublish};
+
+constexpr std::array<std::string_view, 6> kTopKeys{"log_level", "log_format", "workers",
+                                                   "listen",    "output",     "limits"};
+constexpr std::array<std::string_view, 7> kListenKeys{"address", "name",  "allow",     "mode",
+                                                      "owner",   "group", "allow_uids"};
+constexpr std::array<std::string_view, 7> kOutputKeys{
+    "directory", "name", "max_file_size", "rotate_interval", "sync", "file_mode", "keep_empty"};
+constexpr std::array<std::string_view, 6> kLimitsKeys{
+    "max_connections",      "max_connections_per_peer", "idle_timeout",
+    "max_connection_bytes", "shutdown_timeout",         "min_free_space"};
+
+// (uid_t)-1 and (gid_t)-1 mean "leave unchanged" to chown(2), so they cannot name an owner.
+constexpr std::int64_t kMaxId = std::numeric_limits<std::uint32_t>::max() - 1;
+constexpr std::int64_t kMaxCount = std::numeric_limits<std::uint32_t>::max();
+constexpr std::size_t kMaxLookupBuffer = std::size_t{1} << 20;
+
+template <class Enum, std::size_t N>
+std::optional<Enum> parse_enum(std::string_view text, const std::array<Enum, N>& values) {
+  for (const Enum value : values) {
+    if (to_string(value) == text) {
+      return value;
+    }
+  }
+  return std::nullopt;
+}
+
+template <class Enum, std::size_t N>
+std::string one_of(const std::array<Enum, N>& values) {
+  std::string text = "one of";
+  for (std::size_t i = 0; i < N; ++i) {
+    text += (i == 0 ? " " : ", ") + quote(to_string(values[i]));
+  }
+  return text;
+}
+
+template <std::size_t N>
+std::string join(const std::array<std::string_view, N>& words) {
+  std::string text;
+  for (const std::string_view word : words) {
+    text += (text.empty() ? "" : ", ") + std::string(word);
+  }
+  return text;
+}
+
+// DESIGN.md §1: "unix:" or any value containing '/' names a Unix socket, everything else TCP.
+bool is_unix_address(std::string_view address) {
+  return address.starts_with("unix:") || address.find('/') != std::string_view::npos;
+}
+
+bool is_name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+
+// Listener names go into file names through {listener}, so they must be one path component.
+bool is_valid_listener_name(std::string_view name) {
+  return !name.empty() && name != "." && name != ".." && std::ranges::all_of(name, is_name_char);
+}
+
+/// What an error message shows for a value it did not expect.
+std::string describe(const toml::node& node) {
+  if (const auto* text = node.as_string()) {
+    return quote(text->get());
+  }
+  if (const auto* integer = node.as_integer()) {
+    return std::to_string(integer->get());
+  }
+  if (const auto* boolean = node.as_boolean()) {
+    return boolean->get() ? "true" : "false";
+  }
+  if (const auto* number = node.as_floating_point()) {
+    std::ostringstream text;
+    text << number->get();
+    return text.str();
+  }
+  if (const auto* array = node.as_array()) {
+    return array->empty() ? "an empty array" : "an array";
+  }
+  if (node.is_table()) {
+    return "a table";
+  }
+  if (node.is_date()) {
+    return "a date";
+  }
+  if (node.is_time()) {
+    return "a time";
+  }
+  return "a date-time";
+}
+
+/// Runs a getpwnam_r-style `lookup(buffer)` (returning its error number and the id found),
+/// growing the buffer while it is too small. std::nullopt means there is no such name.
+template <class Lookup>
+sys::Result<std::optional<std::uint32_t>> lookup_id(int size_hint, const std::string& call,
+                                                    Lookup lookup) {
+  const long hint = ::sysconf(size_hint);
+  std::vector<char> buffer(hint > 0 ? static_cast<std::size_t>(hint) : 1024);
+  while (true) {
+    const auto [err, id] = lookup(std::span<char>(buffer));
+    if (err == ERANGE && buffer.size() < kMaxLookupBuffer) {
+      buffer.resize(buffer.size() * 2);
+      continue;
+    }
+    // getpwnam_r(3): an unknown name may also be reported as ENOENT, ESRCH, EBADF or EPERM.
+    if (err == 0 || err == ENOENT || err == ESRCH || err == EBADF || err == EPERM) {
+      return id;
+    }
+    return sys::Error::from_errno(err, call);
+  }
+}
+
+sys::Result<std::optional<std::uint32_t>> lookup_user(const std::string& name) {
+  return lookup_id(
+      _SC_GETPW_R_SIZE_MAX, "getpwnam_r(" + quote(name) + ")", [&name](std::span<char> buffer) {
+        passwd entry{};
+        passwd* found = nullptr;
+        const int err = ::getpwnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found);
+        return std::pair{err, found == nullptr ? std::nullopt : std::optional(found->pw_uid)};
+      });
+}
+
+sys::Result<std::optional<std::uint32_t>> lookup_group(const std::string& name) {
+  return lookup_id(
+      _SC_GETGR_R_SIZE_MAX, "getgrnam_r(" + quote(name) + ")", [&name](std::span<char> buffer) {
+        group entry{};
+        group* found = nullptr;
+        const int err = ::getgrnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found);
+        return std::pair{err, found == nullptr ? std::nullopt : std::optional(found->gr_gid)};
+      });
+}
+
+sys::Result<std::string> read_file(const std::string& path) {
+  const std::string object = "config file " + quote(path);
+  sys::Result<sys::UniqueFd> fd = sys::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (!fd.ok()) {
+    return fd.error().with_context(object);
+  }
+  std::string text;
+  std::array<char, std::size_t{64} * 1024> buffer{};
+  while (true) {
+    const sys::IoResult got = sys::read(fd->get(), std::as_writable_bytes(std::span(buffer)));
+    if (!got.ok()) {
+      return got.error().with_context(object);
+    }
+    const std::size_t count = got->value_or(0);
+    if (count == 0) {
+      return text;
+    }
+    text.append(buffer.data(), count);
+  }
+}
+
+/// One problem of a document, kept with its position so that all of them can be reported in
+/// document order (toml++ tables iterate in key order).
+struct Problem {
+  toml::source_index line;
+  toml::source_index column;
+  std::string text;
+};
+
+/// Walks a parsed document into a Config, collecting every problem instead of stopping at the
+/// first: a user fixing a file wants the whole list at once.
+class Reader {
+ public:
+  Reader(std::string_view source_name, const Validators& validators)
+      : source_name_(source_name), validators_(validators) {}
+
+  Config read(const toml::table& root) {
+    Config config;
+    for (const auto& [key, node] : root) {
+      const std::string path(key.str());
+      if (path == "log_level") {
+        config.log_level = read_enum(node, path, kLogLevels).value_or(config.log_level);
+      } else if (path == "log_format") {
+        config.log_format = read_enum(node, path, kLogFormats).value_or(config.log_format);
+      } else if (path == "workers") {
+        config.workers = static_cast<std::uint32_t>(
+            read_integer(node, path, 0, kMaxWorkers).value_or(config.workers));
+      } else if (path == "listen") {
+        config.listeners = read_listeners(node);
+      } else if (path == "output") {
+        config.output = read_output(node);
+      } else if (path == "limits") {
+        config.limits = read_limits(node);
+      } else {
+        unknown_key(key, path, "the top level", join(kTopKeys));
+      }
+    }
+    return config;
+  }
+
+  /// Every problem found, one per line in document order; empty if there were none.
+  [[nodiscard]] std::string problems() {
+    std::ranges::stable_sort(problems_, [](const Problem& left, const Problem& right) {
+      return std::pair(left.line, left.column) < std::pair(right.line, right.column);
+    });
+    std::string text;
+    for (const Problem& problem : problems_) {
+      text += (text.empty() ? "" : "\n") + problem.text;
+    }
+    return text;
+  }
+
+ private:
+  [[nodiscard]] std::string where(const toml::source_region& at, std::string_view key) const {
+    return source_name_ + ":" + std::to_string(at.begin.line) + ":" +
+           std::to_string(at.begin.column) + ": " + std::string(key);
+  }
+
+  /// Records `message`, which already starts with `where(at, ...)`.
+  void add(const toml::source_region& at, std::string message) {
+    problems_.push_back(Problem{at.begin.line, at.begin.column, std::move(message)});
+  }
+
+  void report(const toml::source_region& at, std::string_view key, std::string_view message) {
+    add(at, where(at, key) + ": " + std::string(message));
+  }
+
+  void expected(const toml::node& node, std::string_view key, std::string_view expectation) {
+    report(node.source(), key, "expected " + std::string(expectation) + ", got " + describe(node));
+  }
+
+  void unknown_key(const toml::key& key, std::string_view path, std::string_view section,
+                   const std::string& known) {
+    report(key.source(), path,
+           "expected a key of " + std::string(section) + " (" + known + "), got unknown key " +
+               quote(key.str()));
+  }
+
+  std::optional<std::string> read_string(const toml::node& node, std::string_view key) {
+    if (const auto* text = node.as_string()) {
+      return text->get();
+    }
+    expected(node, key, "a string");
+    return std::nullopt;
+  }
+
+  std::optional<std::int64_t> read_integer(const toml::node& node, std::string_view key,
+                                           std::int64_t min, std::int64_t max) {
+    const auto* integer = node.as_integer();
+    if (integer == nullptr || integer->get() < min || integer->get() > max) {
+      expected(node, key, "an integer " + std::to_string(min) + ".." + std::to_string(max));
+      return std::nullopt;
+    }
+    return integer->get();
+  }
+
+  std::optional<bool> read_bool(const toml::node& node, std::string_view key) {
+    if (const auto* boolean = node.as_boolean()) {
+      return boolean->get();
+    }
+    expected(node, key, "true or false");
+    return std::nullopt;
+  }
+
+  template <class Enum, std::size_t N>
+  std::optional<Enum> read_enum(const toml::node& node, std::string_view key,
+                                const std::array<Enum, N>& values) {
+    if (const auto* text = node.as_string()) {
+      if (const std::optional<Enum> value = parse_enum(text->get(), values)) {
+        return value;
+      }
+    }
+    expected(node, key, one_of(values));
+    return std::nullopt;
+  }
+
+  /// A string that `parse` (parse_size, parse_duration, parse_mode) turns into a T; its
+  /// messages are prefixed with the position and key.
+  template <class T>
+  std::optional<T> read_parsed(const toml::node& node, std::string_view key,
+                               sys::Result<T> (*parse)(std::string_view, std::string_view)) {
+    const std::optional<std::string> text = read_string(node, key);
+    if (!text) {
+      return std::nullopt;
+    }
+    sys::Result<T> parsed = parse(*text, where(node.source(), key));
+    if (!parsed.ok()) {
+      add(node.source(), parsed.error().message());
+      return std::nullopt;
+    }
+    return std::move(parsed).value();
+  }
+
+  /// A string another layer parses, checked by its validator and kept with its origin.
+  std::optional<SourcedString> read_checked(
+      const toml::node& node, std::string_view key,
+      const std::function<std::optional<std::string>(std::string_view)>& validator) {
+    const std::optional<std::string> text = read_string(node, key);
+    if (!text) {
+      return std::nullopt;
+    }
+    if (validator) {
+      if (const std::optional<std::string> reason = validator(*text)) {
+        report(node.source(), key, *reason);
+        return std::nullopt;
+      }
+    }
+    return SourcedString{*text, Origin{where(node.source(), key)}};
+  }
+
+  /// An owner or group: a numeric id (integer or string of digits) or a name, resolved now.
+  std::optional<std::uint32_t> read_id(const toml::node& node, std::string_view key, bool is_user) {
+    const std::string expectation = std::string(is_user ? "an existing user name or a uid"
+                                                        : "an existing group name or a gid") +
+                                    " 0.." + std::to_string(kMaxId);
+    if (const auto* integer = node.as_integer()) {
+      if (integer->get() < 0 || integer->get() > kMaxId) {
+        expected(node, key, expectation);
+        return std::nullopt;
+      }
+      return static_cast<std::uint32_t>(integer->get());
+    }
+    const auto* text = node.as_string();
+    if (text == nullptr || text->get().empty()) {
+      expected(node, key, expectation);
+      return std::nullopt;
+    }
+    const std::string& name = text->get();
+    if (std::ranges::all_of(name, [](char c) { return c >= '0' && c <= '9'; })) {
+      std::int64_t id = 0;
+      for (const char c : name) {
+        id = id * 10 + (c - '0');
+        if (id > kMaxId) {
+          expected(node, key, expectation);
+          return std::nullopt;
+        }
+      }
+      return static_cast<std::uint32_t>(id);
+    }
+    const sys::Result<std::optional<std::uint32_t>> found =
+        is_user ? lookup_user(name) : lookup_group(name);
+    if (!found.ok()) {
+      report(node.source(), key, found.error().message());
+      return std::nullopt;
+    }
+    if (!*found) {
+      expected(node, key, expectation);
+    }
+    return *found;
+  }
+
+  std::vector<ListenerConfig> read_listeners(const toml::node& node) {
+    const auto* array = node.as_array();
+    if (array == nullptr || array->empty()) {
+      expected(node, "listen", "at least one [[listen]] table");
+      return {};
+    }
+    std::vector<ListenerConfig> listeners;
+    std::vector<toml::source_region> name_positions;
+    for (std::size_t i = 0; i < array->size(); ++i) {
+      const toml::node& element = *array->get(i);
+      const std::string path = "listen[" + std::to_string(i) + "]";
+      const auto* table = element.as_table();
+      if (table == nullptr) {
+        expected(element, path, "a [[listen]] table");
+        continue;
+      }
+      listeners.push_back(read_listener(*table, path));
+      const toml::node* name = table->get("name");
+      name_positions.push_back(name != nullptr ? name->source() : table->source());
+    }
+    for (std::size_t i = 0; i < listeners.size(); ++i) {
+      for (std::size_t j = 0; j < i; ++j) {
+        if (listeners[i].name == listeners[j].name) {
+          report(name_positions[i], "listen[" + std::to_string(i) + "].name",
+                 "expected a name no other listener has, got " + quote(listeners[i].name) +
+                     ", the name of listen[" + std::to_string(j) + "] too");
+          break;
+        }
+      }
+    }
+    return listeners;
+  }
+
+  ListenerConfig read_listener(const toml::table& table, const std::string& path) {
+    ListenerConfig listener;
+    const std::string address_key = path + ".address";
+    listener.address.origin = Origin{where(table.source(), address_key)};
+    // The address as written decides which keys belong here, even when it fails validation.
+    std::string address = listener.address.value;
+    if (const toml::node* node = table.get("address")) {
+      if (const auto* text = node->as_string()) {
+        address = text->get();
+      }
+      listener.address =
+          read_checked(*node, address_key, validators_.listen_address).value_or(listener.address);
+    }
+    const bool is_unix = is_unix_address(address);
+    listener.name = default_listener_name(address);
+    for (const auto& [key, node] : table) {
+      const std::string name(key.str());
+      const std::string key_path = path + "." + name;
+      const bool unix_only =
+          name == "mode" || name == "owner" || name == "group" || name == "allow_uids";
+      if (name == "address") {
+        continue;
+      }
+      if (name == "name") {
+        const std::optional<std::string> text = read_string(node, key_path);
+        if (text && !is_valid_listener_name(*text)) {
+          expected(node, key_path,
+                   R"(a name of letters, digits, '.', '_' and '-' other than "." and "..")");
+        } else if (text) {
+          listener.name = *text;
+        }
+      } else if ((name == "allow" && is_unix) || (unix_only && !is_unix)) {
+        report(node.source(), key_path,
+               std::string(is_unix ? "expected only in a TCP [[listen]], got unix address "
+                                   : "expected only in a unix [[listen]], got TCP address ") +
+                   quote(address));
+      } else if (name == "allow") {
+        listener.allow = read_cidrs(node, key_path);
+      } else if (name == "mode") {
+        listener.mode = read_parsed<mode_t>(node, key_path, parse_mode);
+      } else if (name == "owner") {
+        listener.owner = read_id(node, key_path, true);
+      } else if (name == "group") {
+        listener.group = read_id(node, key_path, false);
+      } else if (name == "allow_uids") {
+        listener.allow_uids = read_uids(node, key_path);
+      } else {
+        unknown_key(key, key_path, "[[listen]]", join(kListenKeys));
+      }
+    }
+    return listener;
+  }
+
+  std::vector<SourcedString> read_cidrs(const toml::node& node, const std::string& key) {
+    const auto* array = node.as_array();
+    if (array == nullptr || array->empty()) {
+      expected(node, key, "an array of CIDRs (leave allow out to let everyone in)");
+      return {};
+    }
+    std::vector<SourcedString> cidrs;
+    for (std::size_t i = 0; i < array->size(); ++i) {
+      const std::string element_key = key + "[" + std::to_string(i) + "]";
+      if (std::optional<SourcedString> cidr =
+              read_checked(*array->get(i), element_key, validators_.cidr)) {
+        cidrs.push_back(std::move(*cidr));
+      }
+    }
+    return cidrs;
+  }
+
+  std::vector<uid_t> read_uids(const toml::node& node, const std::string& key) {
+    const auto* array = node.as_array();
+    if (array == nullptr || array->empty()) {
+      expected(node, key, "an array of uids (leave allow_uids out to let every uid in)");
+      return {};
+    }
+    std::vector<uid_t> uids;
+    for (std::size_t i = 0; i < array->size(); ++i) {
+      const std::string element_key = key + "[" + std::to_string(i) + "]";
+      if (const std::optional<std::int64_t> uid =
+              read_integer(*array->get(i), element_key, 0, kMaxId)) {
+        uids.push_back(static_cast<uid_t>(*uid));
+      }
+    }
+    return uids;
+  }
+
+  OutputConfig read_output(const toml::node& node) {
+    OutputConfig output;
+    const auto* table = node.as_table();
+    if (table == nullptr) {
+      expected(node, "output", "an [output] table");
+      return output;
+    }
+    for (const auto& [key, value] : *table) {
+      const std::string name(key.str());
+      const std::string path = "output." + name;
+      if (name == "directory") {
+        const std::optional<std::string> directory = read_string(value, path);
+        if (directory && directory->empty()) {
+          expected(value, path, "a directory path");
+        } else {
+          output.directory = directory.value_or(output.directory);
+        }
+      } else if (name == "name") {
+        const auto* text = value.as_string();
+        if (text != nullptr && text->get().empty()) {
+          expected(value, path, "a name template");
+        } else {
+          output.name = read_checked(value, path, validators_.name_template).value_or(output.name);
+        }
+      } else if (name == "max_file_size") {
+        output.max_file_size =
+            read_parsed<std::uint64_t>(value, path, parse_size).value_or(output.max_file_size);
+      } else if (name == "rotate_interval") {
+        output.rotate_interval = read_parsed<std::chrono::nanoseconds>(value, path, parse_duration)
+                                     .value_or(output.rotate_interval);
+      } else if (name == "sync") {
+        output.sync = read_enum(value, path, kSyncModes).value_or(output.sync);
+      } else if (name == "file_mode") {
+        output.file_mode = read_parsed<mode_t>(value, path, parse_mode).value_or(output.file_mode);
+      } else if (name == "keep_empty") {
+        output.keep_empty = read_bool(value, path).value_or(output.keep_empty);
+      } else {
+        unknown_key(key, path, "[output]", join(kOutputKeys));
+      }
+    }
+    return output;
+  }
+
+  LimitsConfig read_limits(const toml::node& node) {
+    LimitsConfig limits;
+    const auto* table = node.as_table();
+    if (table == nullptr) {
+      expected(node, "limits", "a [limits] table");
+      return limits;
+    }
+    for (const auto& [key, value] : *table) {
+      const std::string name(key.str());
+      const std::string path = "limits." + name;
+      if (name == "max_connections") {
+        limits.max_connections = static_cast<std::uint32_t>(
+            read_integer(value, path, 1, kMaxCount).value_or(limits.max_connections));
+      } else if (name == "max_connections_per_peer") {
+        limits.max_connections_per_peer = static_cast<std::uint32_t>(
+            read_integer(value, path, 1, kMaxCount).value_or(limits.max_connections_per_peer));
+      } else if (name == "idle_timeout") {
+        limits.idle_timeout = read_parsed<std::chrono::nanoseconds>(value, path, parse_duration)
+                                  .value_or(limits.idle_timeout);
+      } else if (name == "max_connection_bytes") {
+        limits.max_connection_bytes = read_parsed<std::uint64_t>(value, path, parse_size)
+                                          .value_or(limits.max_connection_bytes);
+      } else if (name == "shutdown_timeout") {
+        limits.shutdown_timeout = read_parsed<std::chrono::nanoseconds>(value, path, parse_duration)
+                                      .value_or(limits.shutdown_timeout);
+      } else if (name == "min_free_space") {
+        limits.min_free_space =
+            read_parsed<std::uint64_t>(value, path, parse_size).value_or(limits.min_free_space);
+      } else {
+        unknown_key(key, path, "[limits]", join(kLimitsKeys));
+      }
+    }
+    return limits;
+  }
+
+  std::string source_name_;
+  const Validators& validators_;
+  std::vector<Problem> problems_;
+};
+
+void append_line(std::string& toml, std::string_view key, std::string_view value) {
+  toml += std::string(key) + " = " + std::string(value) + "\n";
+}
+
+template <class List, class Format>
+std::string toml_array(const List& items, Format format) {
+  std::string text = "[";
+  for (const auto& item : items) {
+    text += (text.size() == 1 ? "" : ", ") + format(item);
+  }
+  return text + "]";
+}
+
+}  // namespace
+
+std::string_view to_string(LogLevel level) {
+  switch (level) {
+    case LogLevel::kTrace:
+      return "trace";
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarn:
+      return "warn";
+    case LogLevel::kError:
+      return "error";
+  }
+  return "info";
+}
+
+std::string_view to_string(LogFormat format) {
+  switch (format) {
+    case LogFormat::kText:
+      return "text";
+    case LogFormat::kJson:
+      return "json";
+  }
+  return "text";
+}
+
+std::string_view to_string(SyncMode sync) {
+  switch (sync) {
+    case SyncMode::kNone:
+      return "none";
+    case SyncMode::kPublish:
+      return "publish";
+  }
+  return "publish";
+}
+
+std::optional<LogLevel> parse_log_level(std::string_view text) {
+  return parse_enum(text, kLogLevels);
+}
+
+std::optional<LogFormat> parse_log_format(std::string_view text) {
+  return parse_enum(text, kLogFormats);
+}
+
+std::optional<SyncMode> parse_sync_mode(std::string_view text) {
+  return parse_enum(text, kSyncModes);
+}
+
+std::string default_listener_name(std::string_view address) {
+  std::string name;
+  if (is_unix_address(address)) {
+    std::string_view path = address.starts_with("unix:") ? address.substr(5) : address;
+    // "unix:@name" is an abstract socket; otherwise the file name says enough.
+    path = path.starts_with('@') ? path.substr(1) : path.substr(path.rfind('/') + 1);
+    name = "unix-" + std::string(path);
+  } else {
+    const std::size_t colon = address.rfind(':');
+    std::string_view host = colon == std::string_view::npos ? "" : address.substr(0, colon);
+    const std::string_view port =
+        colon == std::string_view::npos ? address : address.substr(colon + 1);
+    if (host.starts_with('[') && host.ends_with(']')) {
+      host = host.substr(1, host.size() - 2);
+    }
+    name = "tcp-" + (host.empty() ? "" : std::string(host) + "-") + std::string(port);
+  }
+  std::ranges::replace_if(
+      name, [](char c) { return !is_name_char(c); }, '_');
+  return name;
+}
+
+sys::Result<Config> load_config_file(const std::string& path, const Validators& validators) {
+  sys::Result<std::string> text = read_file(path);
+  if (!text.ok()) {
+    return std::move(text).error();
+  }
+  return load_config_string(*text, path, validators);
+}
+
+sys::Result<Config> load_config_string(std::string_view toml, std::string_view source_name,
+                                       const Validators& validators) {
+  toml::table root;
+  try {
+    root = toml::parse(toml, source_name);
+  } catch (const toml::parse_error& error) {
+    const toml::source_position& at = error.source().begin;
+    return sys::Error::invalid(std::string(source_name) + ":" + std::to_string(at.line) + ":" +
+                               std::to_string(at.column) + ": " + std::string(error.description()));
+  }
+  Reader reader(source_name, validators);
+  Config config = reader.read(root);
+  std::string problems = reader.problems();
+  if (!problems.empty()) {
+    return sys::Error::invalid(std::move(problems));
+  }
+  return config;
+}
+
+std::string to_toml(const Config& config) {
+  std::string toml;
+  append_line(toml, "log_level", quote(to_string(config.log_level)));
+  append_line(toml, "log_format", quote(to_string(config.log_format)));
+  append_line(toml, "workers", std::to_string(config.workers));
+  for (const ListenerConfig& listener : config.listeners) {
+    toml += "\n[[listen]]\n";
+    append_line(toml, "address", quote(listener.address.value));
+    append_line(toml, "name", quote(listener.name));
+    if (!listener.allow.empty()) {
+      append_line(toml, "allow", toml_array(listener.allow, [](const SourcedString& cidr) {
+                    return quote(cidr.value);
+                  }));
+    }
+    if (listener.mode) {
+      append_line(toml, "mode", quote(format_mode(*listener.mode)));
+    }
+    if (listener.owner) {
+      append_line(toml, "owner", std::to_string(*listener.owner));
+    }
+    if (listener.group) {
+      append_line(toml, "group", std::to_string(*listener.group));
+    }
+    if (!listener.allow_uids.empty()) {
+      append_line(toml, "allow_uids",
+                  toml_array(listener.allow_uids, [](uid_t uid) { return std::to_string(uid); }));
+    }
+  }
+  const OutputConfig& output = config.output;
+  toml += "\n[output]\n";
+  append_line(toml, "directory", quote(output.directory));
+  append_line(toml, "name", quote(output.name.value));
+  append_line(toml, "max_file_size", quote(format_size(output.max_file_size)));
+  append_line(toml, "rotate_interval", quote(format_duration(output.rotate_interval)));
+  append_line(toml, "sync", quote(to_string(output.sync)));
+  append_line(toml, "file_mode", quote(format_mode(output.file_mode)));
+  append_line(toml, "keep_empty", output.keep_empty ? "true" : "false");
+  const LimitsConfig& limits = config.limits;
+  toml += "\n[limits]\n";
+  append_line(toml, "max_connections", std::to_string(limits.max_connections));
+  append_line(toml, "max_connections_per_peer", std::to_string(limits.max_connections_per_peer));
+  append_line(toml, "idle_timeout", quote(format_duration(limits.idle_timeout)));
+  append_line(toml, "max_connection_bytes", quote(format_size(limits.max_connection_bytes)));
+  append_line(toml, "shutdown_timeout", quote(format_duration(limits.shutdown_timeout)));
+  append_line(toml, "min_free_space", quote(format_size(limits.min_free_space)));
+  return toml;
+}
+
+}  // namespace zcrecv::config

@@ -1,0 +1,147 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sys/result.hpp"
+
+namespace zcrecv::config {
+
+/// Logging threshold (`log_level`).
+enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
+/// Log line format on stderr (`log_format`).
+enum class LogFormat { kText, kJson };
+/// Durability of published files (`output.sync`, DESIGN.md §4).
+enum class SyncMode { kNone, kPublish };
+
+/// The configuration spelling of each enum value ("info", "json", "publish").
+std::string_view to_string(LogLevel level);
+std::string_view to_string(LogFormat format);
+std::string_view to_string(SyncMode sync);
+/// The enum value a spelling names, or std::nullopt for an unknown one.
+std::optional<LogLevel> parse_log_level(std::string_view text);
+std::optional<LogFormat> parse_log_format(std::string_view text);
+std::optional<SyncMode> parse_sync_mode(std::string_view text);
+
+/// Where a value came from, for errors found later by the layer that parses it:
+/// "zcrecv.toml:14:9: listen[0].address", "--listen".
+struct Origin {
+  std::string where;
+
+  /// Origins say where a value came from, not what it is: configurations with the same values
+  /// are equal wherever they were read (a reload keeps a listener whose line merely moved).
+  friend bool operator==(const Origin& /*left*/, const Origin& /*right*/) { return true; }
+};
+
+/// A string that another layer parses (an address, a CIDR, a name template) and its origin.
+struct SourcedString {
+  std::string value;
+  Origin origin;
+
+  bool operator==(const SourcedString&) const = default;
+};
+
+inline constexpr std::string_view kDefaultListenAddress = ":9000";
+inline constexpr std::string_view kDefaultOutputDirectory = "./zcrecv-data";
+inline constexpr std::string_view kDefaultNameTemplate =
+    "{listener}/%Y-%m-%d/{time}-{peer}-{conn}-{seq}.bin";
+inline constexpr std::uint32_t kMaxWorkers = 1024;
+
+/// The `{listener}` name of a listener whose configuration does not set one: "tcp-9000" for
+/// ":9000", "tcp-127.0.0.1-9000", "unix-x.sock" for "unix:/run/x.sock", "unix-name" for the
+/// abstract "unix:@name". Characters other than letters, digits, '.', '_' and '-' become '_'.
+std::string default_listener_name(std::string_view address);
+
+/// One `[[listen]]` table.
+struct ListenerConfig {
+  SourcedString address{std::string(kDefaultListenAddress), Origin{"default listen address"}};
+  /// `{listener}` in file names and logs; unique among the listeners.
+  std::string name = default_listener_name(kDefaultListenAddress);
+  /// TCP only: CIDR allow-list; empty lets everyone in.
+  std::vector<SourcedString> allow;
+  /// Unix only: the socket file's mode; std::nullopt leaves what the umask gives.
+  std::optional<mode_t> mode;
+  /// Unix only: the socket file's owner and group (names are resolved at load time).
+  std::optional<uid_t> owner;
+  std::optional<gid_t> group;
+  /// Unix only: peer uids let in (SO_PEERCRED); empty lets everyone in.
+  std::vector<uid_t> allow_uids;
+
+  bool operator==(const ListenerConfig&) const = default;
+};
+
+/// The `[output]` table: where and how files are written (DESIGN.md §4).
+struct OutputConfig {
+  std::string directory{kDefaultOutputDirectory};
+  SourcedString name{std::string(kDefaultNameTemplate), Origin{"default name template"}};
+  /// 0 = no size rotation.
+  std::uint64_t max_file_size = std::uint64_t{1} << 30;
+  /// 0 = no time rotation.
+  std::chrono::nanoseconds rotate_interval{0};
+  SyncMode sync = SyncMode::kPublish;
+  mode_t file_mode = 0640;
+  /// Whether a connection that sent nothing leaves an empty file.
+  bool keep_empty = false;
+
+  bool operator==(const OutputConfig&) const = default;
+};
+
+/// The `[limits]` table (DESIGN.md §6).
+struct LimitsConfig {
+  std::uint32_t max_connections = 4096;
+  std::uint32_t max_connections_per_peer = 256;
+  /// 0 = no idle timeout.
+  std::chrono::nanoseconds idle_timeout = std::chrono::minutes(5);
+  /// 0 = unlimited.
+  std::uint64_t max_connection_bytes = 0;
+  std::chrono::nanoseconds shutdown_timeout = std::chrono::seconds(30);
+  /// Below this much free space on the output filesystem, reading pauses; 0 = no check.
+  std::uint64_t min_free_space = std::uint64_t{256} << 20;
+
+  bool operator==(const LimitsConfig&) const = default;
+};
+
+/// Everything DESIGN.md §3 configures; a default-constructed Config is the embedded defaults.
+struct Config {
+  LogLevel log_level = LogLevel::kInfo;
+  LogFormat log_format = LogFormat::kText;
+  /// Event-loop threads; 0 = one per CPU.
+  std::uint32_t workers = 0;
+  std::vector<ListenerConfig> listeners{ListenerConfig{}};
+  OutputConfig output;
+  LimitsConfig limits;
+
+  bool operator==(const Config&) const = default;
+};
+
+/// Checks of values that another layer parses. Each returns the reason a value is wrong, or
+/// std::nullopt if it is fine; an empty std::function accepts everything.
+struct Validators {
+  std::function<std::optional<std::string>(std::string_view)> listen_address;
+  std::function<std::optional<std::string>(std::string_view)> cidr;
+  std::function<std::optional<std::string>(std::string_view)> name_template;
+};
+
+/// Reads and validates a TOML configuration file; see load_config_string.
+sys::Result<Config> load_config_file(const std::string& path, const Validators& validators);
+
+/// Validates `toml` and returns the Config it describes, every absent key at its default.
+///
+/// On failure the Error holds every problem of the document, one per line, in the order they
+/// appear, each as `SOURCE:LINE:COLUMN: KEY: expected WHAT, got FOUND`; a syntax error is the
+/// parser's one line `SOURCE:LINE:COLUMN: DESCRIPTION`. `source_name` stands for the file.
+sys::Result<Config> load_config_string(std::string_view toml, std::string_view source_name,
+                                       const Validators& validators);
+
+/// `config` as a TOML document that loads back to an equal Config (`--check-config`). Owners and
+/// groups are written as numeric ids. `config.listeners` must not be empty.
+std::string to_toml(const Config& config);
+
+}  // namespace zcrecv::config

@@ -1,0 +1,502 @@
+#include "config/config.hpp"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "support/temp_dir.hpp"
+
+namespace zcrecv::config {
+namespace {
+
+using namespace std::chrono_literals;
+
+Config load(std::string_view toml, const Validators& validators = {}) {
+  auto config = load_config_string(toml, "t.toml", validators);
+  INFO((config.ok() ? std::string() : config.error().message()));
+  REQUIRE(config.ok());
+  return std::move(config).value();
+}
+
+std::string errors_of(std::string_view toml, const Validators& validators = {}) {
+  auto config = load_config_string(toml, "t.toml", validators);
+  REQUIRE_FALSE(config.ok());
+  CHECK(config.error().errno_value() == 0);
+  return config.error().message();
+}
+
+TEST_CASE("an empty file gives the embedded defaults") {
+  const Config config = load("");
+  CHECK(config == Config{});
+  CHECK(config.log_level == LogLevel::kInfo);
+  CHECK(config.log_format == LogFormat::kText);
+  CHECK(config.workers == 0);
+  REQUIRE(config.listeners.size() == 1);
+  const ListenerConfig& listener = config.listeners[0];
+  CHECK(listener.address.value == ":9000");
+  CHECK(listener.name == "tcp-9000");
+  CHECK(listener.allow.empty());
+  CHECK_FALSE(listener.mode.has_value());
+  CHECK_FALSE(listener.owner.has_value());
+  CHECK_FALSE(listener.group.has_value());
+  CHECK(listener.allow_uids.empty());
+  CHECK(config.output.directory == "./zcrecv-data");
+  CHECK(config.output.name.value == "{listener}/%Y-%m-%d/{time}-{peer}-{conn}-{seq}.bin");
+  CHECK(config.output.max_file_size == 1024 * 1024 * 1024);
+  CHECK(config.output.rotate_interval == 0s);
+  CHECK(config.output.sync == SyncMode::kPublish);
+  CHECK(config.output.file_mode == 0640);
+  CHECK_FALSE(config.output.keep_empty);
+  CHECK(config.limits.max_connections == 4096);
+  CHECK(config.limits.max_connections_per_peer == 256);
+  CHECK(config.limits.idle_timeout == 5min);
+  CHECK(config.limits.max_connection_bytes == 0);
+  CHECK(config.limits.shutdown_timeout == 30s);
+  CHECK(config.limits.min_free_space == 256 * 1024 * 1024);
+}
+
+TEST_CASE("a file with every key sets every field and records where the parsed strings were") {
+  const Config config = load(R"(log_level = "debug"
+log_format = "json"
+workers = 8
+
+[[listen]]
+address = "127.0.0.1:9001"
+name = "ingest"
+allow = ["10.0.0.0/8", "127.0.0.0/8"]
+
+[[listen]]
+address = "unix:/run/zcrecv/x.sock"
+mode = "0660"
+owner = "root"
+group = "root"
+allow_uids = [0, 1000]
+
+[output]
+directory = "/srv/in"
+name = "{listener}/{conn}-{seq}.bin"
+max_file_size = "64MiB"
+rotate_interval = "1h30m"
+sync = "none"
+file_mode = "0600"
+keep_empty = true
+
+[limits]
+max_connections = 100
+max_connections_per_peer = 10
+idle_timeout = "30s"
+max_connection_bytes = "10G"
+shutdown_timeout = "2m"
+min_free_space = "1.5GiB"
+)");
+  CHECK(config.log_level == LogLevel::kDebug);
+  CHECK(config.log_format == LogFormat::kJson);
+  CHECK(config.workers == 8);
+  REQUIRE(config.listeners.size() == 2);
+  const ListenerConfig& tcp = config.listeners[0];
+  CHECK(tcp.address.value == "127.0.0.1:9001");
+  CHECK(tcp.address.origin.where == "t.toml:6:11: listen[0].address");
+  CHECK(tcp.name == "ingest");
+  REQUIRE(tcp.allow.size() == 2);
+  CHECK(tcp.allow[0].value == "10.0.0.0/8");
+  CHECK(tcp.allow[1].value == "127.0.0.0/8");
+  CHECK(tcp.allow[1].origin.where == "t.toml:8:24: listen[0].allow[1]");
+  const ListenerConfig& local = config.listeners[1];
+  CHECK(local.address.value == "unix:/run/zcrecv/x.sock");
+  CHECK(local.name == "unix-x.sock");
+  CHECK(local.mode == 0660);
+  CHECK(local.owner == 0U);
+  CHECK(local.group == 0U);
+  CHECK(local.allow_uids == std::vector<uid_t>{0, 1000});
+  CHECK(config.output.directory == "/srv/in");
+  CHECK(config.output.name.value == "{listener}/{conn}-{seq}.bin");
+  CHECK(config.output.name.origin.where == "t.toml:19:8: output.name");
+  CHECK(config.output.max_file_size == 64 * 1024 * 1024);
+  CHECK(config.output.rotate_interval == 90min);
+  CHECK(config.output.sync == SyncMode::kNone);
+  CHECK(config.output.file_mode == 0600);
+  CHECK(config.output.keep_empty);
+  CHECK(config.limits.max_connections == 100);
+  CHECK(config.limits.max_connections_per_peer == 10);
+  CHECK(config.limits.idle_timeout == 30s);
+  CHECK(config.limits.max_connection_bytes == 10ULL * 1024 * 1024 * 1024);
+  CHECK(config.limits.shutdown_timeout == 2min);
+  CHECK(config.limits.min_free_space == 1536ULL * 1024 * 1024);
+}
+
+TEST_CASE("a [[listen]] without an address listens on :9000 and names the table as origin") {
+  const Config config = load("workers = 1\n[[listen]]\nname = \"main\"\n");
+  REQUIRE(config.listeners.size() == 1);
+  CHECK(config.listeners[0].address.value == ":9000");
+  CHECK(config.listeners[0].address.origin.where == "t.toml:2:1: listen[0].address");
+  CHECK(config.listeners[0].name == "main");
+}
+
+TEST_CASE("owners and groups are names resolved at load time or numeric ids") {
+  const Config config = load(R"([[listen]]
+address = "unix:@zcrecv-test"
+owner = "root"
+group = "0"
+
+[[listen]]
+address = "/tmp/b.sock"
+owner = 65534
+group = "root"
+)");
+  REQUIRE(config.listeners.size() == 2);
+  CHECK(config.listeners[0].name == "unix-zcrecv-test");
+  CHECK(config.listeners[0].owner == 0U);
+  CHECK(config.listeners[0].group == 0U);
+  CHECK(config.listeners[1].name == "unix-b.sock");
+  CHECK(config.listeners[1].owner == 65534U);
+  CHECK(config.listeners[1].group == 0U);
+}
+
+TEST_CASE(
+    "each kind of error names file, line, column, key, what was expected and what was found") {
+  struct Case {
+    std::string_view toml;
+    std::string_view message;
+  };
+  const std::vector<Case> cases{
+      {R"(workers = "four")", R"(t.toml:1:11: workers: expected an integer 0..1024, got "four")"},
+      {"workers = 2000", "t.toml:1:11: workers: expected an integer 0..1024, got 2000"},
+      {"workers = -1", "t.toml:1:11: workers: expected an integer 0..1024, got -1"},
+      {"workers = 1.5", "t.toml:1:11: workers: expected an integer 0..1024, got 1.5"},
+      {R"(log_level = "verbose")",
+       R"(t.toml:1:13: log_level: expected one of "trace", "debug", "info", "warn", "error", got "verbose")"},
+      {"log_format = 1", R"(t.toml:1:14: log_format: expected one of "text", "json", got 1)"},
+      {"[output]\nsync = \"always\"",
+       R"(t.toml:2:8: output.sync: expected one of "none", "publish", got "always")"},
+      {"[output]\nmax_file_size = \"lots\"",
+       R"(t.toml:2:17: output.max_file_size: expected a size like "64MiB" or "1G", got "lots")"},
+      {"[output]\nmax_file_size = 1024",
+       "t.toml:2:17: output.max_file_size: expected a string, got 1024"},
+      {"[output]\nrotate_interval = \"5\"",
+       R"(t.toml:2:19: output.rotate_interval: expected a duration like "30s", "5m" or "1h30m", got "5")"},
+      {"[output]\nfile_mode = \"0999\"",
+       R"(t.toml:2:13: output.file_mode: expected an octal mode like "0640", at most "07777", got "0999")"},
+      {"[output]\nkeep_empty = \"yes\"",
+       R"(t.toml:2:14: output.keep_empty: expected true or false, got "yes")"},
+      {"[output]\ndirectory = \"\"",
+       R"(t.toml:2:13: output.directory: expected a directory path, got "")"},
+      {"[output]\ndirectory = [\"a\"]",
+       "t.toml:2:13: output.directory: expected a string, got an array"},
+      {"[output]\nname = \"\"", R"(t.toml:2:8: output.name: expected a name template, got "")"},
+      {"output = 5", "t.toml:1:10: output: expected an [output] table, got 5"},
+      {R"(limits = "x")", R"(t.toml:1:10: limits: expected a [limits] table, got "x")"},
+      {"[limits]\nmax_connections = 0",
+       "t.toml:2:19: limits.max_connections: expected an integer 1..4294967295, got 0"},
+      {"[limits]\nmax_connections_per_peer = 4294967296",
+       "t.toml:2:28: limits.max_connections_per_peer: expected an integer 1..4294967295, got "
+       "4294967296"},
+      {"[limits]\nidle_timeout = \"soon\"",
+       R"(t.toml:2:16: limits.idle_timeout: expected a duration like "30s", "5m" or "1h30m", got "soon")"},
+      {"[limits]\nmax_connection_bytes = \"-1\"",
+       R"(t.toml:2:24: limits.max_connection_bytes: expected a size like "64MiB" or "1G", got "-1")"},
+      {"[limits]\nshutdown_timeout = true",
+       "t.toml:2:20: limits.shutdown_timeout: expected a string, got true"},
+      {"[limits]\nmin_free_space = 1979-05-27",
+       "t.toml:2:18: limits.min_free_space: expected a string, got a date"},
+      {"listen = []",
+       "t.toml:1:10: listen: expected at least one [[listen]] table, got an empty array"},
+      {"[listen]\naddress = \":1\"",
+       "t.toml:1:1: listen: expected at least one [[listen]] table, got a table"},
+      {"listen = [1]", "t.toml:1:11: listen[0]: expected a [[listen]] table, got 1"},
+      {"[[listen]]\naddress = 9000", "t.toml:2:11: listen[0].address: expected a string, got 9000"},
+      {"[[listen]]\nname = \"a/b\"",
+       R"(t.toml:2:8: listen[0].name: expected a name of letters, digits, '.', '_' and '-' other than "." and "..", got "a/b")"},
+      {"[[listen]]\nname = \"..\"",
+       R"(t.toml:2:8: listen[0].name: expected a name of letters, digits, '.', '_' and '-' other than "." and "..", got "..")"},
+      {"[[listen]]\nallow = []",
+       "t.toml:2:9: listen[0].allow: expected an array of CIDRs (leave allow out to let everyone "
+       "in), got an empty array"},
+      {"[[listen]]\nallow = \"10.0.0.0/8\"",
+       R"(t.toml:2:9: listen[0].allow: expected an array of CIDRs (leave allow out to let everyone in), got "10.0.0.0/8")"},
+      {"[[listen]]\nallow = [1]", "t.toml:2:10: listen[0].allow[0]: expected a string, got 1"},
+      {"[[listen]]\nmode = \"0660\"",
+       R"(t.toml:2:8: listen[0].mode: expected only in a unix [[listen]], got TCP address ":9000")"},
+      {"[[listen]]\naddress = \"[::1]:1\"\nallow_uids = [0]",
+       R"(t.toml:3:14: listen[0].allow_uids: expected only in a unix [[listen]], got TCP address "[::1]:1")"},
+      {"[[listen]]\naddress = \"unix:/x.sock\"\nallow = [\"10.0.0.0/8\"]",
+       R"(t.toml:3:9: listen[0].allow: expected only in a TCP [[listen]], got unix address "unix:/x.sock")"},
+      {"[[listen]]\naddress = \"/x.sock\"\nmode = \"rw\"",
+       R"(t.toml:3:8: listen[0].mode: expected an octal mode like "0640", at most "07777", got "rw")"},
+      {"[[listen]]\naddress = \"/x.sock\"\nowner = \"no-such-user-zcrecv\"",
+       R"(t.toml:3:9: listen[0].owner: expected an existing user name or a uid 0..4294967294, got "no-such-user-zcrecv")"},
+      {"[[listen]]\naddress = \"/x.sock\"\nowner = \"4294967295\"",
+       R"(t.toml:3:9: listen[0].owner: expected an existing user name or a uid 0..4294967294, got "4294967295")"},
+      {"[[listen]]\naddress = \"/x.sock\"\ngroup = -1",
+       "t.toml:3:9: listen[0].group: expected an existing group name or a gid 0..4294967294, got "
+       "-1"},
+      {"[[listen]]\naddress = \"/x.sock\"\ngroup = \"no-such-group-zcrecv\"",
+       R"(t.toml:3:9: listen[0].group: expected an existing group name or a gid 0..4294967294, got "no-such-group-zcrecv")"},
+      {"[[listen]]\naddress = \"/x.sock\"\nallow_uids = [0, -1]",
+       "t.toml:3:18: listen[0].allow_uids[1]: expected an integer 0..4294967294, got -1"},
+      {"[[listen]]\naddress = \"/x.sock\"\nallow_uids = []",
+       "t.toml:3:14: listen[0].allow_uids: expected an array of uids (leave allow_uids out to let "
+       "every uid in), got an empty array"},
+      {"[[listen]]\naddress = \":1\"\n[[listen]]\naddress = \":2\"\nname = \"tcp-1\"",
+       R"(t.toml:5:8: listen[1].name: expected a name no other listener has, got "tcp-1", the name of listen[0] too)"},
+      {"[[listen]]\n[[listen]]",
+       R"(t.toml:2:1: listen[1].name: expected a name no other listener has, got "tcp-9000", the name of listen[0] too)"},
+  };
+  for (const Case& test : cases) {
+    INFO(test.toml);
+    CHECK(errors_of(test.toml) == test.message);
+  }
+}
+
+TEST_CASE("a syntax error is toml++'s description with file, line and column") {
+  CHECK(errors_of("workers = \n") ==
+        R"(t.toml:1:11: Error while parsing key-value pair: expected value, saw '\n')");
+  CHECK(errors_of("a = 1\na = 2\n") ==
+        "t.toml:2:5: Error while parsing key-value pair: cannot redefine existing integer 'a'");
+}
+
+TEST_CASE("unknown keys are errors at every level") {
+  CHECK(errors_of("wrkers = 1") ==
+        "t.toml:1:1: wrkers: expected a key of the top level (log_level, log_format, workers, "
+        R"(listen, output, limits), got unknown key "wrkers")");
+  CHECK(errors_of("[output]\nnmae = \"x\"") ==
+        "t.toml:2:1: output.nmae: expected a key of [output] (directory, name, max_file_size, "
+        R"(rotate_interval, sync, file_mode, keep_empty), got unknown key "nmae")");
+  CHECK(errors_of("[output.extra]\nx = 1") ==
+        "t.toml:1:9: output.extra: expected a key of [output] (directory, name, max_file_size, "
+        R"(rotate_interval, sync, file_mode, keep_empty), got unknown key "extra")");
+  CHECK(errors_of("[[listen]]\nadress = \":1\"") ==
+        "t.toml:2:1: listen[0].adress: expected a key of [[listen]] (address, name, allow, mode, "
+        R"(owner, group, allow_uids), got unknown key "adress")");
+  CHECK(errors_of("[limits]\nmax_conns = 1") ==
+        "t.toml:2:1: limits.max_conns: expected a key of [limits] (max_connections, "
+        "max_connections_per_peer, idle_timeout, max_connection_bytes, shutdown_timeout, "
+        R"(min_free_space), got unknown key "max_conns")");
+}
+
+TEST_CASE("every error of a file is reported at once, in the order of the file") {
+  CHECK(
+      errors_of(R"(log_level = "loud"
+workers = 5000
+[[listen]]
+address = "unix:/x.sock"
+allow = ["1.2.3.4/32"]
+typo = 1
+[output]
+max_file_size = "big"
+[limits]
+idle_timeout = "5"
+)") ==
+      R"(t.toml:1:13: log_level: expected one of "trace", "debug", "info", "warn", "error", got "loud"
+t.toml:2:11: workers: expected an integer 0..1024, got 5000
+t.toml:5:9: listen[0].allow: expected only in a TCP [[listen]], got unix address "unix:/x.sock"
+t.toml:6:1: listen[0].typo: expected a key of [[listen]] (address, name, allow, mode, owner, group, allow_uids), got unknown key "typo"
+t.toml:8:17: output.max_file_size: expected a size like "64MiB" or "1G", got "big"
+t.toml:10:16: limits.idle_timeout: expected a duration like "30s", "5m" or "1h30m", got "5")");
+}
+
+TEST_CASE("validators see every value another layer parses; their reasons get the key's position") {
+  std::vector<std::string> seen;
+  Validators validators;
+  validators.listen_address = [&seen](std::string_view address) -> std::optional<std::string> {
+    seen.push_back("address " + std::string(address));
+    if (address == "foo:99999") {
+      return R"(listen address "foo:99999": port must be 0..65535)";
+    }
+    return std::nullopt;
+  };
+  validators.cidr = [&seen](std::string_view cidr) -> std::optional<std::string> {
+    seen.push_back("cidr " + std::string(cidr));
+    if (cidr == "10.0.0.0/33") {
+      return R"(CIDR "10.0.0.0/33": prefix length must be 0..32)";
+    }
+    return std::nullopt;
+  };
+  validators.name_template = [&seen](std::string_view name) -> std::optional<std::string> {
+    seen.push_back("template " + std::string(name));
+    if (name == "{nope}") {
+      return R"(name template "{nope}": unknown field {nope})";
+    }
+    return std::nullopt;
+  };
+
+  CHECK(errors_of(R"([[listen]]
+address = "foo:99999"
+allow = ["10.0.0.0/8", "10.0.0.0/33"]
+[output]
+name = "{nope}"
+)",
+                  validators) ==
+        R"(t.toml:2:11: listen[0].address: listen address "foo:99999": port must be 0..65535
+t.toml:3:24: listen[0].allow[1]: CIDR "10.0.0.0/33": prefix length must be 0..32
+t.toml:5:8: output.name: name template "{nope}": unknown field {nope})");
+  std::ranges::sort(seen);
+  CHECK(seen == std::vector<std::string>{"address foo:99999", "cidr 10.0.0.0/33", "cidr 10.0.0.0/8",
+                                         "template {nope}"});
+
+  seen.clear();
+  const Config config = load(
+      "[[listen]]\naddress = \"[::1]:7\"\nallow = [\"::1/128\"]\n"
+      "[output]\nname = \"{conn}\"\n",
+      validators);
+  CHECK(seen == std::vector<std::string>{"address [::1]:7", "cidr ::1/128", "template {conn}"});
+  CHECK(config.listeners[0].address.value == "[::1]:7");
+  CHECK(config.listeners[0].allow[0].value == "::1/128");
+  CHECK(config.output.name.value == "{conn}");
+}
+
+TEST_CASE("configurations compare by value; where a value came from does not count") {
+  Config config;
+  Config moved = config;
+  moved.listeners[0].address.origin.where = "--listen";
+  moved.output.name.origin.where = "--name";
+  CHECK(moved == config);
+  Config changed = config;
+  changed.limits.min_free_space += 1;
+  CHECK_FALSE(changed == config);
+  changed = config;
+  changed.listeners[0].allow.push_back(SourcedString{"10.0.0.0/8", Origin{}});
+  CHECK_FALSE(changed == config);
+}
+
+TEST_CASE("to_toml writes the effective configuration") {
+  CHECK(to_toml(Config{}) == R"(log_level = "info"
+log_format = "text"
+workers = 0
+
+[[listen]]
+address = ":9000"
+name = "tcp-9000"
+
+[output]
+directory = "./zcrecv-data"
+name = "{listener}/%Y-%m-%d/{time}-{peer}-{conn}-{seq}.bin"
+max_file_size = "1GiB"
+rotate_interval = "0s"
+sync = "publish"
+file_mode = "0640"
+keep_empty = false
+
+[limits]
+max_connections = 4096
+max_connections_per_peer = 256
+idle_timeout = "5m"
+max_connection_bytes = "0"
+shutdown_timeout = "30s"
+min_free_space = "256MiB"
+)");
+  auto defaults = load_config_string(to_toml(Config{}), "effective", {});
+  REQUIRE(defaults.ok());
+  CHECK(*defaults == Config{});
+}
+
+TEST_CASE("to_toml round trip: every field set away from its default loads back equal") {
+  Config config;
+  config.log_level = LogLevel::kWarn;
+  config.log_format = LogFormat::kJson;
+  config.workers = 3;
+  ListenerConfig tcp;
+  tcp.address.value = "127.0.0.1:0";
+  tcp.name = "a.b_c-d";
+  tcp.allow = {SourcedString{"10.0.0.0/8", Origin{}}, SourcedString{"::1/128", Origin{}}};
+  ListenerConfig local;
+  local.address.value = "unix:/run/zcrecv/in.sock";
+  local.name = "unix-in.sock";
+  local.mode = 0660;
+  local.owner = 65534;
+  local.group = 0;
+  local.allow_uids = {0, 1000};
+  config.listeners = {tcp, local};
+  config.output.directory = "/srv/a \"quoted\"\\dir\ttab";
+  config.output.name.value = "{listener}/{seq}.bin";
+  config.output.max_file_size = 1536;
+  config.output.rotate_interval = 1500ms;
+  config.output.sync = SyncMode::kNone;
+  config.output.file_mode = 0600;
+  config.output.keep_empty = true;
+  config.limits.max_connections = 1;
+  config.limits.max_connections_per_peer = 4294967295U;
+  config.limits.idle_timeout = 0s;
+  config.limits.max_connection_bytes = 5ULL * 1024 * 1024 * 1024 * 1024;
+  config.limits.shutdown_timeout = 36h + 1ns;
+  config.limits.min_free_space = 0;
+
+  const std::string toml = to_toml(config);
+  CAPTURE(toml);
+  auto loaded = load_config_string(toml, "effective", {});
+  if (!loaded.ok()) {
+    FAIL(loaded.error().message());
+  }
+  CHECK(*loaded == config);
+}
+
+TEST_CASE("the shipped config/zcrecv.toml loads and documents the service's defaults") {
+  auto loaded = load_config_file(ZCRECV_SOURCE_DIR "/config/zcrecv.toml", {});
+  if (!loaded.ok()) {
+    FAIL(loaded.error().message());
+  }
+  Config expected;
+  expected.output.directory = "/var/lib/zcrecv";
+  CHECK(*loaded == expected);
+}
+
+TEST_CASE("load_config_file names the file in its errors") {
+  test::TempDir dir;
+  const std::string path = (dir / "zcrecv.toml").string();
+  std::ofstream(path) << "workers = 2\n[output]\nsync = \"sometimes\"\n";
+  auto bad = load_config_file(path, {});
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message() ==
+        path + R"(:3:8: output.sync: expected one of "none", "publish", got "sometimes")");
+
+  std::ofstream(path) << "workers = 2\n";
+  auto good = load_config_file(path, {});
+  REQUIRE(good.ok());
+  CHECK(good->workers == 2);
+
+  auto missing = load_config_file((dir / "missing.toml").string(), {});
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().errno_value() == ENOENT);
+  CHECK(missing.error().message() ==
+        "config file \"" + (dir / "missing.toml").string() + "\": open: No such file or directory");
+
+  auto directory = load_config_file(dir.path().string(), {});
+  REQUIRE_FALSE(directory.ok());
+  CHECK(directory.error().errno_value() == EISDIR);
+  CHECK(directory.error().message() ==
+        "config file \"" + dir.path().string() + "\": read: Is a directory");
+}
+
+TEST_CASE("default_listener_name derives a file-name-safe name from the address") {
+  CHECK(default_listener_name(":9000") == "tcp-9000");
+  CHECK(default_listener_name("127.0.0.1:9000") == "tcp-127.0.0.1-9000");
+  CHECK(default_listener_name("[::1]:9000") == "tcp-__1-9000");
+  CHECK(default_listener_name("localhost:0") == "tcp-localhost-0");
+  CHECK(default_listener_name("unix:/run/zcrecv/x.sock") == "unix-x.sock");
+  CHECK(default_listener_name("/tmp/y.sock") == "unix-y.sock");
+  CHECK(default_listener_name("unix:@name") == "unix-name");
+  CHECK(default_listener_name("unix:rel.sock") == "unix-rel.sock");
+  CHECK(default_listener_name("unix:/tmp/a b*c") == "unix-a_b_c");
+}
+
+TEST_CASE("enum spellings parse back, and only those") {
+  for (const LogLevel level :
+       {LogLevel::kTrace, LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarn, LogLevel::kError}) {
+    CHECK(parse_log_level(to_string(level)) == level);
+  }
+  CHECK(to_string(LogLevel::kWarn) == "warn");
+  CHECK(parse_log_format("json") == LogFormat::kJson);
+  CHECK(parse_log_format("text") == LogFormat::kText);
+  CHECK(parse_sync_mode("none") == SyncMode::kNone);
+  CHECK(parse_sync_mode("publish") == SyncMode::kPublish);
+  CHECK_FALSE(parse_log_level("INFO").has_value());
+  CHECK_FALSE(parse_log_level("warning").has_value());
+  CHECK_FALSE(parse_log_format("").has_value());
+  CHECK_FALSE(parse_sync_mode("fsync").has_value());
+}
+
+}  // namespace
+}  // namespace zcrecv::config
