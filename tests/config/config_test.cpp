@@ -298,7 +298,7 @@ t.toml:8:17: output.max_file_size: expected a size like "64MiB" or "1G", got "bi
 t.toml:10:16: limits.idle_timeout: expected a duration like "30s", "5m" or "1h30m", got "5")");
 }
 
-TEST_CASE("validators see every value another layer parses; their reasons get the key's position") {
+TEST_CASE("validators see every value another layer parses, and their reasons get the key's position") {
   std::vector<std::string> seen;
   Validators validators;
   validators.listen_address = [&seen](std::string_view address) -> std::optional<std::string> {
@@ -348,7 +348,7 @@ t.toml:5:8: output.name: name template "{nope}": unknown field {nope})");
   CHECK(config.output.name.value == "{conn}");
 }
 
-TEST_CASE("configurations compare by value; where a value came from does not count") {
+TEST_CASE("configurations compare by value: where a value came from does not count") {
   Config config;
   Config moved = config;
   moved.listeners[0].address.origin.where = "--listen";

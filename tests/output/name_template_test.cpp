@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include "support/error_text.hpp"
+
 #include <chrono>
 #include <string>
 
@@ -20,7 +22,7 @@ NameFields fields(std::uint64_t seq = 7) {
 
 std::string render(std::string_view text, const NameFields& values) {
   auto parsed = NameTemplate::parse(text);
-  REQUIRE_MESSAGE(parsed.ok(), parsed.error().message());
+  REQUIRE_MESSAGE(parsed.ok(), test::error_text(parsed));
   return parsed->render(values);
 }
 
@@ -58,7 +60,7 @@ TEST_CASE("{seq} is zero-padded to six digits and grows wider when needed") {
   CHECK(render("{seq}", fields(1234567)) == "1234567");
 }
 
-TEST_CASE("doubled braces and %% are literals; a leading-dot directory is allowed") {
+TEST_CASE("doubled braces and %% are literals, and a leading-dot directory is allowed") {
   CHECK(render("{{x}}-{seq}", fields()) == "{x}-000007");
   CHECK(render("100%%/{seq}", fields()) == "100%/000007");
   CHECK(render(".cache/{seq}.bin", fields()) == ".cache/000007.bin");

@@ -1,6 +1,8 @@
 #include "output/output_directory.hpp"
 
 #include <doctest/doctest.h>
+
+#include "support/error_text.hpp"
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -24,13 +26,13 @@ using test_files::write_file;
 
 OutputDirectory open_directory(const fs::path& path) {
   auto opened = OutputDirectory::open(path);
-  REQUIRE_MESSAGE(opened.ok(), opened.error().message());
+  REQUIRE_MESSAGE(opened.ok(), test::error_text(opened));
   return std::move(*opened);
 }
 
 PartialFile create(OutputDirectory& directory, std::string_view name, mode_t mode = 0640) {
   auto created = directory.create(name, mode);
-  REQUIRE_MESSAGE(created.ok(), created.error().message());
+  REQUIRE_MESSAGE(created.ok(), test::error_text(created));
   return std::move(*created);
 }
 
@@ -43,7 +45,7 @@ std::string publish(OutputDirectory& directory, PartialFile& file,
                     Completion completion = Completion::kComplete,
                     SyncMode sync = SyncMode::kPublish) {
   auto published = directory.publish(std::move(file), completion, sync);
-  REQUIRE_MESSAGE(published.ok(), published.error().message());
+  REQUIRE_MESSAGE(published.ok(), test::error_text(published));
   return *published;
 }
 
@@ -81,7 +83,7 @@ TEST_CASE("open names the directory it could not open") {
         "output directory \"" + (temp / "file").string() + "\": openat: Not a directory");
 }
 
-TEST_CASE("until publish only the dot-file exists; publish gives it its final name") {
+TEST_CASE("until publish only the dot-file exists, and publish gives it its final name") {
   test::TempDir temp;
   OutputDirectory directory = open_directory(temp.path());
   PartialFile file = create(directory, "ingest/2026-11-24/f.bin");
@@ -236,7 +238,7 @@ TEST_CASE("discard removes an empty partial file and refuses one that holds byte
   OutputDirectory directory = open_directory(temp.path());
   PartialFile empty = create(directory, "d/empty.bin");
   auto discarded = directory.discard(std::move(empty));
-  REQUIRE_MESSAGE(discarded.ok(), discarded.error().message());
+  REQUIRE_MESSAGE(discarded.ok(), test::error_text(discarded));
   CHECK(tree(temp.path()) == std::set<std::string>{"d"});
 
   PartialFile full = create(directory, "d/full.bin");

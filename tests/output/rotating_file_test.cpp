@@ -1,6 +1,8 @@
 #include "output/rotating_file.hpp"
 
 #include <doctest/doctest.h>
+
+#include "support/error_text.hpp"
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,13 +30,13 @@ class Fixture {
  public:
   Fixture() {
     auto opened = OutputDirectory::open(temp_.path());
-    REQUIRE_MESSAGE(opened.ok(), opened.error().message());
+    REQUIRE_MESSAGE(opened.ok(), test::error_text(opened));
     directory_.emplace(std::move(*opened));
   }
 
   RotatingFile make(RotationSettings settings, std::string_view text = "{conn}-{seq}.bin") {
     auto parsed = NameTemplate::parse(text);
-    REQUIRE_MESSAGE(parsed.ok(), parsed.error().message());
+    REQUIRE_MESSAGE(parsed.ok(), test::error_text(parsed));
     RotatingFile file(*directory_, *parsed, ConnectionNames{"ingest", "peer", "c1", "host"},
                       settings, [this] { return now; });
     file.on_published([this](const std::string& name) { published.push_back(name); });
@@ -47,10 +49,10 @@ class Fixture {
     while (offset < data.size()) {
       if (file.rotation_due(now)) {
         auto rotated = file.rotate();
-        REQUIRE_MESSAGE(rotated.ok(), rotated.error().message());
+        REQUIRE_MESSAGE(rotated.ok(), test::error_text(rotated));
       }
       auto fd = file.sink();
-      REQUIRE_MESSAGE(fd.ok(), fd.error().message());
+      REQUIRE_MESSAGE(fd.ok(), test::error_text(fd));
       std::size_t length = std::min<std::uint64_t>({chunk, data.size() - offset, file.room()});
       REQUIRE(length > 0);
       REQUIRE(::write(*fd, data.data() + offset, length) == static_cast<ssize_t>(length));
@@ -59,13 +61,13 @@ class Fixture {
     }
     if (file.rotation_due(now)) {
       auto rotated = file.rotate();
-      REQUIRE_MESSAGE(rotated.ok(), rotated.error().message());
+      REQUIRE_MESSAGE(rotated.ok(), test::error_text(rotated));
     }
   }
 
   void finish(RotatingFile& file, Completion completion = Completion::kComplete) {
     auto finished = file.finish(completion);
-    REQUIRE_MESSAGE(finished.ok(), finished.error().message());
+    REQUIRE_MESSAGE(finished.ok(), test::error_text(finished));
   }
 
   // The published files in {seq} order, concatenated.
