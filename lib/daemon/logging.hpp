@@ -1,0 +1,14 @@
+#pragma once
+
+#include "config/config.hpp"
+
+namespace zcrecv::daemon {
+
+/// Sets up the spdlog default logger: stderr (journald picks it up), UTC timestamps, `text`
+/// lines or one JSON object per line. Called once, from main, before any thread starts.
+void setup_logging(config::LogLevel level, config::LogFormat format);
+
+/// Changes the threshold of the default logger (a reload may change `log_level`).
+void set_log_level(config::LogLevel level);
+
+}  // namespace zcrecv::daemon

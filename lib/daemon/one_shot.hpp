@@ -1,0 +1,87 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "event/signal_fd.hpp"
+#include "io/copy_mode.hpp"
+#include "net/listen_address.hpp"
+#include "output/output_directory.hpp"
+#include "sys/result.hpp"
+
+namespace zcrecv::daemon {
+
+/// What `zcrecv --once` / `--stdin` receives, and where it puts it.
+struct OneShotSettings {
+  /// The address to accept one connection on; std::nullopt means the connection is already
+  /// standard input (`--stdin`).
+  std::optional<net::ListenAddress> listen;
+  /// "-" for standard output, an existing directory (files named by `name_template`, rotated),
+  /// or a file that must not exist yet.
+  std::string out = "-";
+  /// Stop after this many bytes (0 = no limit); a stream longer than that is cut.
+  std::uint64_t max_bytes = 0;
+  /// Give up when no connection arrives, or the stream stalls, this long (0 = wait forever).
+  std::chrono::nanoseconds timeout{0};
+  bool progress = false;
+  io::CopyMode copy_mode = io::CopyMode::kAuto;
+  output::SyncMode sync = output::SyncMode::kPublish;
+  mode_t file_mode = 0640;
+  /// Directory output only: the name template and rotation, as in the daemon.
+  std::string name_template;
+  std::string listener_name = "once";
+  std::uint64_t max_file_size = 0;
+  std::chrono::nanoseconds rotate_interval{0};
+  bool keep_empty = true;
+};
+
+/// How a one-shot receive ended.
+enum class OneShotEnd {
+  /// The peer closed its side cleanly: every byte it sent is kept.
+  kComplete,
+  /// The peer reset the connection; the bytes before the reset are kept.
+  kReset,
+  /// The stream was longer than max_bytes; the first max_bytes bytes are kept.
+  kLimitExceeded,
+  /// No connection arrived, or the stream stalled, for `timeout`.
+  kTimedOut,
+  /// SIGINT or SIGTERM arrived first.
+  kInterrupted,
+  /// An I/O error (disk full, a sink that refused the bytes...).
+  kFailed,
+};
+
+/// The record of one receive, for the summary line and the exit status.
+struct OneShotReport {
+  OneShotEnd end = OneShotEnd::kComplete;
+  std::uint64_t bytes = 0;
+  std::chrono::nanoseconds elapsed{0};
+  io::DataPath path = io::DataPath::kSplice;
+  /// The peer as shown in logs; empty when no connection arrived.
+  std::string peer;
+  /// The peer as it may appear in file names.
+  std::string peer_token;
+  /// Files published (relative to the output directory's parent for a file, to the directory
+  /// for a directory), or "stdout".
+  std::vector<std::string> outputs;
+  /// Why the receive did not complete, for kReset, kFailed and kTimedOut.
+  std::string reason;
+};
+
+/// Receives one stream into `settings.out`. Errors found before any byte can arrive (the
+/// output exists, the address cannot be bound) are returned as an Error; everything after that
+/// is in the report. `signals` must deliver SIGINT and SIGTERM.
+sys::Result<OneShotReport> receive_once(const OneShotSettings& settings, event::SignalFd& signals);
+
+/// The exit status DESIGN.md §1 gives each ending: 0 complete, 3 timed out, 1 otherwise.
+int exit_status(OneShotEnd end);
+
+/// "complete", "reset by peer", ...: the end as written in the summary line.
+const char* to_string(OneShotEnd end);
+
+}  // namespace zcrecv::daemon
