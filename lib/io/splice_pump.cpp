@@ -41,13 +41,12 @@ void PumpStream::set_sink(int sink) {
   if (!source_cannot_splice_) {
     fallback_reason_.reset();
   }
-  if (mode_ == CopyMode::kReadWrite || source_cannot_splice_) {
+  // A terminal is written for a person to read; the copy costs nothing next to that.
+  bool terminal = type == S_IFCHR && ::isatty(sink) == 1;
+  if (mode_ == CopyMode::kReadWrite || source_cannot_splice_ || terminal) {
     path_ = DataPath::kReadWrite;
   } else if (type == S_IFIFO) {
     path_ = DataPath::kSpliceDirect;
-  } else if (type == S_IFCHR && ::isatty(sink) == 1) {
-    // A terminal is written for a person to read; the copy costs nothing next to that.
-    path_ = DataPath::kReadWrite;
   } else {
     path_ = DataPath::kSplice;
   }

@@ -60,7 +60,7 @@ std::size_t capacity_above_the_limit() {
 }
 
 TEST_CASE("Pipe::create keeps the default size when the kernel refuses with EPERM") {
-  constexpr std::size_t kKernelDefault = 16 * 4096;
+  constexpr std::size_t kKernelDefault = std::size_t{16} * 4096;
   if (::geteuid() != 0) {
     CHECK(capacity_above_the_limit() == kKernelDefault);
     return;

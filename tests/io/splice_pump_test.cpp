@@ -31,7 +31,8 @@ using test::Sender;
 using test::SenderOptions;
 using test::SocketPair;
 
-constexpr std::size_t kMiB = std::size_t{1} << 20;
+constexpr std::size_t kKiB = 1024;
+constexpr std::size_t kMiB = 1024 * kKiB;
 constexpr std::size_t kUnlimited = std::numeric_limits<std::size_t>::max();
 // Far above what any case needs; reaching it fails the test instead of hanging it.
 constexpr std::chrono::seconds kDeadline{30};
@@ -53,7 +54,7 @@ void require(const sys::Result<void>& result) {
 // A worker's share: one pipe and one fallback buffer, as the daemon gives each worker thread.
 struct Worker {
   Pipe pipe = require(Pipe::create());
-  std::vector<std::byte> buffer = std::vector<std::byte>(256 * 1024);
+  std::vector<std::byte> buffer = std::vector<std::byte>(256 * kKiB);
   SplicePump pump{pipe, buffer};
 
   // The shared pipe must be empty whenever pump() returned, whatever happened.
@@ -68,7 +69,6 @@ struct Outcome {
   PumpStatus status = PumpStatus::kWouldBlock;
   std::size_t bytes = 0;
   int would_block = 0;
-  int sink_full = 0;
 };
 
 void wait_for(int fd, short events, std::chrono::steady_clock::time_point deadline) {
@@ -90,7 +90,8 @@ Outcome drive(Worker& worker, PumpStream& stream, std::size_t total = kUnlimited
   Outcome outcome;
   for (;;) {
     std::uint64_t before = stream.bytes();
-    auto result = worker.pump.pump(stream, std::min(budget, total - outcome.bytes));
+    std::size_t limit = std::min(budget, total - outcome.bytes);
+    auto result = worker.pump.pump(stream, limit);
     REQUIRE(worker.bytes_in_pipe() == 0);
     if (!result) {
       outcome.error = result.error();
@@ -98,11 +99,12 @@ Outcome drive(Worker& worker, PumpStream& stream, std::size_t total = kUnlimited
       return outcome;
     }
     REQUIRE(stream.bytes() - before == result->bytes);
+    REQUIRE(result->bytes <= limit);
     outcome.bytes += result->bytes;
     outcome.status = result->status;
     switch (result->status) {
       case PumpStatus::kLimit:
-        REQUIRE(result->bytes == std::min(budget, total - (outcome.bytes - result->bytes)));
+        REQUIRE(result->bytes == limit);
         if (outcome.bytes == total) {
           return outcome;
         }
@@ -114,7 +116,6 @@ Outcome drive(Worker& worker, PumpStream& stream, std::size_t total = kUnlimited
         wait_for(stream.source(), POLLIN, deadline);
         break;
       case PumpStatus::kSinkFull:
-        ++outcome.sink_full;
         wait_for(stream.sink(), POLLOUT, deadline);
         break;
     }
@@ -149,7 +150,7 @@ std::vector<std::byte> slice(const std::vector<std::byte>& bytes, std::size_t fr
 std::vector<std::byte> read_to_end(int fd) {
   auto deadline = std::chrono::steady_clock::now() + kDeadline;
   std::vector<std::byte> bytes;
-  std::array<std::byte, 64 * 1024> chunk{};
+  std::array<std::byte, 64 * kKiB> chunk{};
   for (;;) {
     auto got = require(sys::read(fd, chunk));
     if (!got) {
@@ -363,7 +364,7 @@ TEST_CASE("a byte limit stops exactly and leaves the rest in the socket") {
       auto file = temp_file("/var/tmp");
       PumpStream stream(pair.receiver.get(), file.get(), mode);
 
-      Outcome outcome = drive(worker, stream, kLimit, 64 * 1024 + 1);
+      Outcome outcome = drive(worker, stream, kLimit, 64 * kKiB + 1);
       REQUIRE_FALSE(outcome.error.has_value());
       CHECK(outcome.status == PumpStatus::kLimit);
       CHECK(stream.bytes() == kLimit);
@@ -417,7 +418,7 @@ TEST_CASE("a peer reset mid-stream: every byte sent before it is kept, then ECON
 }
 
 TEST_CASE("a slow sender's many small writes arrive whole") {
-  auto data = random_bytes(150 * 997, 11);
+  auto data = random_bytes(std::size_t{150} * 997, 11);
   for (CopyMode mode : {CopyMode::kAuto, CopyMode::kReadWrite}) {
     INFO("--copy-mode ", to_string(mode));
     Worker worker;
@@ -449,7 +450,7 @@ TEST_CASE("set_sink mid-stream: the two files concatenated are the stream") {
     auto second = temp_file("/dev/shm");
     PumpStream stream(pair.receiver.get(), first.get(), mode);
 
-    Outcome head = drive(worker, stream, kFirst, 256 * 1024);
+    Outcome head = drive(worker, stream, kFirst, 256 * kKiB);
     REQUIRE_FALSE(head.error.has_value());
     CHECK(head.status == PumpStatus::kLimit);
     stream.set_sink(second.get());
@@ -648,7 +649,7 @@ TEST_CASE("--copy-mode splice refuses a source that cannot splice, taking nothin
 
 TEST_CASE("splice into a pipe tells a full sink from an empty source") {
   SUBCASE("the sink pipe is full: kSinkFull, and the rest flows once it drains") {
-    auto data = random_bytes(512 * 1024, 15);
+    auto data = random_bytes(512 * kKiB, 15);
     Worker worker;
     auto pair = test::make_unix_pair();
     Sender sender(std::move(pair.sender), data);
@@ -656,7 +657,7 @@ TEST_CASE("splice into a pipe tells a full sink from an empty source") {
     PumpStream stream(pair.receiver.get(), sink.write_end.get(), CopyMode::kAuto);
     std::vector<std::byte> received;
     auto empty_sink = [&] {
-      std::array<std::byte, 64 * 1024> chunk{};
+      std::array<std::byte, 64 * kKiB> chunk{};
       while (auto got = require(sys::read(sink.read_end.get(), chunk))) {
         received.insert(received.end(), chunk.begin(),
                         chunk.begin() + static_cast<std::ptrdiff_t>(*got));
@@ -732,7 +733,7 @@ TEST_CASE("one pump serves several streams in turn, each into its own file") {
       if (fds[i].revents == 0) {
         continue;
       }
-      auto result = worker.pump.pump(streams[i], 128 * 1024 + 1);
+      auto result = worker.pump.pump(streams[i], 128 * kKiB + 1);
       REQUIRE(result.ok());
       REQUIRE(worker.bytes_in_pipe() == 0);
       ended[i] = result->status == PumpStatus::kEndOfStream;

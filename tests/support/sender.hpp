@@ -14,7 +14,7 @@ namespace zcrecv::test {
 /// How a Sender behaves.
 struct SenderOptions {
   /// Bytes per write(2).
-  std::size_t chunk_size = 64 * 1024;
+  std::size_t chunk_size = std::size_t{64} * 1024;
   /// A pause after each chunk, to play a slow sender.
   std::chrono::milliseconds pause{0};
   /// Reset the connection (RST, SO_LINGER {1, 0} then close) once this many bytes were sent and
