@@ -19,6 +19,11 @@ namespace {
 // must never wait inside the event loop. SPLICE_F_MOVE is a hint the kernel may use.
 constexpr unsigned int kSpliceFlags = SPLICE_F_NONBLOCK | SPLICE_F_MOVE;
 
+// The most one splice asks for. splice(2) refuses a length above MAX_RW_COUNT (INT_MAX rounded
+// down to a page) with EINVAL, which would read as "this pair cannot splice"; callers without a
+// limit pass SIZE_MAX.
+constexpr std::size_t kMaxSpliceLength = std::size_t{1} << 30;
+
 // A sink that takes zero bytes of a non-empty buffer, without an error, would make the pump loop
 // forever; no Linux file does this today, but a driver or FUSE filesystem may.
 sys::Error accepted_nothing(const std::string& call) {
@@ -208,7 +213,8 @@ sys::Result<void> SplicePump::keep_pipe_contents(PumpStream& stream, std::size_t
 }
 
 SplicePump::Step SplicePump::splice_direct(PumpStream& stream, std::size_t room) {
-  auto spliced = sys::splice(stream.source_, stream.sink_, room, kSpliceFlags);
+  auto spliced =
+      sys::splice(stream.source_, stream.sink_, std::min(room, kMaxSpliceLength), kSpliceFlags);
   if (!spliced) {
     int err = spliced.error().errno_value();
     switch (err) {

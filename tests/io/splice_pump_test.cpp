@@ -489,7 +489,7 @@ TEST_CASE("a sink's read/write verdict does not follow the stream to the next si
   CHECK(contents(plain.get()) == slice(data, kFirst, data.size()));
 }
 
-TEST_CASE("a sink error keeps the bytes already read; they go to the next sink first") {
+TEST_CASE("a sink error keeps the bytes already read, and they go to the next sink first") {
   auto data = random_bytes(2 * kMiB + 17, 14);
   test::TempDir dir;
   auto path = dir / "read-only";
