@@ -29,10 +29,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr std::uint64_t kUnlimited = std::numeric_limits<std::uint64_t>::max();
 constexpr std::size_t kFallbackBufferSize = std::size_t{256} << 10;
-// Bytes asked of one pump() call. Once mode serves a single stream, so this is no fairness
-// budget; it only keeps each request within what splice(2) accepts (a length above
-// MAX_RW_COUNT fails with EINVAL on a pipe sink).
-constexpr std::uint64_t kCallLimit = std::uint64_t{64} << 20;
 
 // Where the bytes of the one stream go: standard output, one file, or a rotating sequence of
 // files in a directory. The receive loop sees only this.
@@ -387,7 +383,7 @@ sys::Result<void> Receiver::receive(int source, Destination& destination) {
         return {};
       }
     }
-    std::uint64_t limit = std::min(kCallLimit, destination.room());
+    std::uint64_t limit = destination.room();
     if (settings_.max_bytes != 0) {
       limit = std::min(limit, settings_.max_bytes - report_.bytes);
       if (limit == 0) {
@@ -410,8 +406,7 @@ sys::Result<void> Receiver::receive(int source, Destination& destination) {
       sink = *next_sink;
       stream.set_sink(sink);
     }
-    auto pumped = pump.pump(stream, static_cast<std::size_t>(std::min<std::uint64_t>(
-                                        limit, std::numeric_limits<std::size_t>::max())));
+    auto pumped = pump.pump(stream, static_cast<std::size_t>(limit));
     // Count from the stream, not from the call: a call that failed may have moved bytes first.
     std::uint64_t moved = stream.bytes() - report_.bytes;
     if (moved > 0) {
