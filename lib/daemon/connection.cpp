@@ -1,0 +1,315 @@
+#include "daemon/connection.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <limits>
+#include <span>
+#include <utility>
+
+#include "daemon/worker.hpp"
+#include "sys/syscalls.hpp"
+
+namespace zcrecv::daemon {
+namespace {
+
+bool is_disk_full(const sys::Error& error) {
+  return error.errno_value() == ENOSPC || error.errno_value() == EDQUOT;
+}
+
+double seconds(std::chrono::nanoseconds duration) {
+  return std::chrono::duration<double>(duration).count();
+}
+
+}  // namespace
+
+Connection::Connection(Worker& worker, std::shared_ptr<const ConnectionSettings> settings,
+                       std::string listener, sys::UniqueFd socket, net::PeerIdentity peer,
+                       std::string id)
+    : worker_(worker),
+      settings_(std::move(settings)),
+      listener_(std::move(listener)),
+      socket_(std::move(socket)),
+      peer_(std::move(peer)),
+      id_(std::move(id)),
+      file_(*settings_->directory, settings_->name_template,
+            output::ConnectionNames{listener_, peer_.file_token, id_, settings_->host},
+            settings_->rotation),
+      // No file yet: the first one opens when the first bytes wait (open_file sets the sink).
+      stream_(socket_.get(), -1, settings_->copy_mode),
+      started_(worker.loop().now()),
+      last_activity_(started_),
+      idle_timer_(worker.loop(), [this] { check_idle(); }),
+      rotation_timer_(worker.loop(),
+                      [this] {
+                        if (state_ != State::kEnded) {
+                          rotate();
+                        }
+                      }),
+      retry_timer_(worker.loop(), [this] { retry_after_pause(); }) {
+  file_.on_published([this](const std::string& name) {
+    worker_.stats().files_published.fetch_add(1, std::memory_order_relaxed);
+    spdlog::debug("connection {}: published {}", id_, name);
+  });
+}
+
+Connection::~Connection() {
+  if (registered_) {
+    (void)worker_.loop().remove(socket_.get());
+  }
+}
+
+sys::Result<void> Connection::start() {
+  if (auto added = worker_.loop().add(socket_.get(), EPOLLIN, *this); !added) {
+    return std::move(added).error().with_context("connection " + id_);
+  }
+  registered_ = true;
+  if (settings_->limits.idle_timeout.count() > 0) {
+    idle_timer_.arm(settings_->limits.idle_timeout);
+  }
+  return {};
+}
+
+void Connection::on_event(std::uint32_t /*events*/) {
+  // EPOLLERR and EPOLLHUP need no case of their own: the next splice or read reports them.
+  if (state_ == State::kReading) {
+    pump_some();
+  }
+}
+
+void Connection::pump_some() {
+  const std::uint64_t max_bytes = settings_->limits.max_connection_bytes;
+  std::uint64_t budget = kEventBudget;
+  while (budget > 0) {
+    if (worker_.space_low(*settings_->directory, settings_->limits.min_free_space)) {
+      pause_for_space("free space below min_free_space");
+      return;
+    }
+    if (!file_.has_open_file()) {
+      if (stream_.pending() == 0) {
+        auto waiting = peek();
+        if (!waiting) {
+          end(output::Completion::kIncomplete, waiting.error().message());
+          return;
+        }
+        if (!waiting->has_value()) {
+          return;
+        }
+        if (!**waiting) {
+          end(output::Completion::kComplete, "end of stream");
+          return;
+        }
+      }
+      if (auto opened = open_file(); !opened) {
+        if (is_disk_full(opened.error())) {
+          pause_for_space(opened.error().message());
+        } else {
+          end(output::Completion::kIncomplete, opened.error().message());
+        }
+        return;
+      }
+    }
+    std::uint64_t limit = std::min(budget, file_.room());
+    if (max_bytes != 0) {
+      limit = std::min(limit, max_bytes - stream_.bytes());
+    }
+    const std::uint64_t before = stream_.bytes();
+    auto pumped = worker_.pump().pump(stream_, static_cast<std::size_t>(limit));
+    const std::uint64_t moved = stream_.bytes() - before;
+    if (moved > 0) {
+      file_.add_written(moved);
+      worker_.stats().bytes.fetch_add(moved, std::memory_order_relaxed);
+      last_activity_ = worker_.loop().now();
+      budget -= std::min(budget, moved);
+    }
+    if (!pumped) {
+      handle_pump_error(pumped.error());
+      return;
+    }
+    // The sink took bytes again: a pause for space, if any, is over.
+    paused_since_.reset();
+    switch (pumped->status) {
+      case io::PumpStatus::kWouldBlock:
+      case io::PumpStatus::kSinkFull:
+        return;
+      case io::PumpStatus::kEndOfStream:
+        end(output::Completion::kComplete, "end of stream");
+        return;
+      case io::PumpStatus::kLimit:
+        break;
+    }
+    if (max_bytes != 0 && stream_.bytes() >= max_bytes) {
+      end_at_byte_limit();
+      return;
+    }
+    if (file_.room() == 0 && !rotate()) {
+      return;
+    }
+  }
+}
+
+sys::Result<std::optional<bool>> Connection::peek() {
+  std::byte byte{};
+  auto got = sys::recv(socket_.get(), std::span(&byte, 1), MSG_PEEK | MSG_DONTWAIT);
+  if (!got) {
+    return std::move(got).error().with_context("socket");
+  }
+  if (!got->has_value()) {
+    return std::optional<bool>();
+  }
+  return std::optional<bool>(**got > 0);
+}
+
+sys::Result<void> Connection::open_file() {
+  auto sink = file_.sink();
+  if (!sink) {
+    return std::move(sink).error();
+  }
+  stream_.set_sink(*sink);
+  if (auto deadline = file_.rotation_deadline()) {
+    rotation_timer_.arm(std::chrono::duration_cast<std::chrono::nanoseconds>(
+        *deadline - std::chrono::system_clock::now()));
+  }
+  return {};
+}
+
+bool Connection::rotate() {
+  rotation_timer_.cancel();
+  if (auto rotated = file_.rotate(); !rotated) {
+    end(output::Completion::kIncomplete, rotated.error().message());
+    return false;
+  }
+  return true;
+}
+
+void Connection::rotate_now() {
+  if (state_ != State::kEnded && file_.has_open_file()) {
+    rotate();
+  }
+}
+
+void Connection::cut(const std::string& reason) { end(output::Completion::kIncomplete, reason); }
+
+void Connection::handle_pump_error(const sys::Error& error) {
+  if (is_disk_full(error)) {
+    // The bytes the file refused are pending in the stream; nothing is lost while we wait.
+    pause_for_space(error.message());
+    return;
+  }
+  end(output::Completion::kIncomplete, error.message());
+}
+
+void Connection::end_at_byte_limit() {
+  // A sender that stopped exactly at the limit and closed has sent a complete stream.
+  auto more = peek();
+  if (more && more->has_value() && !**more) {
+    end(output::Completion::kComplete, "end of stream");
+    return;
+  }
+  end(output::Completion::kIncomplete, "max_connection_bytes (" +
+                                           std::to_string(settings_->limits.max_connection_bytes) +
+                                           ") reached");
+}
+
+void Connection::pause_for_space(const std::string& why) {
+  const auto now = event::EventLoop::Clock::now();
+  if (state_ == State::kReading) {
+    // Not reading makes TCP push back on the sender. Out of the epoll set rather than watched
+    // for no event: EPOLLERR and EPOLLHUP cannot be masked and would wake the loop for ever.
+    (void)worker_.loop().remove(socket_.get());
+    registered_ = false;
+    state_ = State::kPausedForSpace;
+  }
+  if (!paused_since_) {
+    paused_since_ = now;
+    worker_.stats().disk_full_pauses.fetch_add(1, std::memory_order_relaxed);
+    if (auto suppressed = worker_.disk_full_log().admit(now)) {
+      spdlog::warn(
+          "connection {} on {} from {}: {}; reading paused, retrying every {} ms ({} similar "
+          "lines suppressed)",
+          id_, listener_, peer_.display, why, kDiskFullRetry.count(), *suppressed);
+    }
+  }
+  const auto timeout = settings_->limits.shutdown_timeout;
+  if (now - *paused_since_ >= timeout) {
+    end(output::Completion::kIncomplete,
+        "disk full did not clear within " + std::to_string(seconds(timeout)) + " s (" + why + ")");
+    return;
+  }
+  retry_timer_.arm(kDiskFullRetry);
+}
+
+void Connection::retry_after_pause() {
+  if (state_ != State::kPausedForSpace) {
+    return;
+  }
+  if (auto added = worker_.loop().add(socket_.get(), EPOLLIN, *this); !added) {
+    end(output::Completion::kIncomplete, added.error().message());
+    return;
+  }
+  registered_ = true;
+  state_ = State::kReading;
+  pump_some();
+}
+
+void Connection::check_idle() {
+  const auto idle_timeout = settings_->limits.idle_timeout;
+  if (state_ == State::kPausedForSpace) {
+    // The disk-full deadline governs a paused connection: its sender is waiting for us.
+    idle_timer_.arm(idle_timeout);
+    return;
+  }
+  const auto deadline = last_activity_ + idle_timeout;
+  if (event::EventLoop::Clock::now() >= deadline) {
+    end(output::Completion::kIncomplete,
+        "idle for " + std::to_string(seconds(idle_timeout)) + " s (idle_timeout)");
+    return;
+  }
+  idle_timer_.arm_at(deadline);
+}
+
+void Connection::end(output::Completion completion, const std::string& reason) {
+  if (state_ == State::kEnded) {
+    return;
+  }
+  if (registered_) {
+    (void)worker_.loop().remove(socket_.get());
+    registered_ = false;
+  }
+  state_ = State::kEnded;
+  idle_timer_.cancel();
+  rotation_timer_.cancel();
+  retry_timer_.cancel();
+  std::string why = reason;
+  if (stream_.pending() > 0) {
+    why += "; " + std::to_string(stream_.pending()) + " bytes received but never written";
+  }
+  if (auto finished = file_.finish(completion); !finished) {
+    spdlog::error("connection {} on {} from {}: {}", id_, listener_, peer_.display,
+                  finished.error().message());
+  }
+  log_end(why);
+  auto& counter = stream_.path() == io::DataPath::kReadWrite ? worker_.stats().readwrite_connections
+                                                             : worker_.stats().splice_connections;
+  counter.fetch_add(1, std::memory_order_relaxed);
+  worker_.connection_ended(*this);
+}
+
+void Connection::log_end(const std::string& reason) const {
+  const double duration = seconds(event::EventLoop::Clock::now() - started_);
+  const double rate =
+      duration > 0 ? static_cast<double>(stream_.bytes()) / duration / (1 << 20) : 0.0;
+  std::string path(io::to_string(stream_.path()));
+  if (stream_.fallback_reason()) {
+    path += " (" + *stream_.fallback_reason() + ")";
+  }
+  spdlog::info("connection {} on {} from {}: {} bytes, {} files, {:.3f} s, {:.1f} MiB/s, {}, {}",
+               id_, listener_, peer_.display, stream_.bytes(), file_.files_published(), duration,
+               rate, path, reason);
+}
+
+}  // namespace zcrecv::daemon

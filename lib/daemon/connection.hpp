@@ -1,0 +1,88 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "daemon/connection_settings.hpp"
+#include "event/event_loop.hpp"
+#include "event/timer.hpp"
+#include "io/splice_pump.hpp"
+#include "net/peer_identity.hpp"
+#include "output/rotating_file.hpp"
+#include "sys/error.hpp"
+#include "sys/result.hpp"
+#include "sys/unique_fd.hpp"
+
+namespace zcrecv::daemon {
+
+class Worker;
+
+/// One accepted connection, streamed into its own RotatingFile sequence on its worker.
+///
+/// Readable → pump at most min(kEventBudget, room in the file, bytes left under
+/// max_connection_bytes) → rotate at the size boundary → repeat until the socket would block or
+/// the budget is spent (the loop is level-triggered, so the rest waits for the next round).
+/// Files open only once bytes are waiting, so an empty stream, or one that ends on a rotation
+/// boundary, leaves no empty file. Timers: idle timeout (re-armed lazily from the last
+/// activity, not on every read), time rotation at the file's deadline, and the disk-full retry.
+class Connection final : public event::Handler {
+ public:
+  /// Bytes moved per readable event before the loop turns to other connections.
+  static constexpr std::uint64_t kEventBudget = std::uint64_t{4} << 20;
+  /// How often a connection paused for lack of disk space tries again.
+  static constexpr std::chrono::milliseconds kDiskFullRetry{250};
+
+  Connection(Worker& worker, std::shared_ptr<const ConnectionSettings> settings,
+             std::string listener, sys::UniqueFd socket, net::PeerIdentity peer, std::string id);
+  ~Connection() override;
+
+  /// Registers the socket with the worker's loop and arms the idle timer.
+  sys::Result<void> start();
+  void on_event(std::uint32_t events) override;
+  /// Publishes the current file now (SIGUSR1); the next bytes open the next one.
+  void rotate_now();
+  /// Ends the connection now, its last file published ".incomplete".
+  void cut(const std::string& reason);
+
+  [[nodiscard]] const net::PeerIdentity& peer() const noexcept { return peer_; }
+  [[nodiscard]] const std::string& id() const noexcept { return id_; }
+
+ private:
+  enum class State { kReading, kPausedForSpace, kEnded };
+
+  void pump_some();
+  // Whether the socket has bytes waiting (true), is at end of stream (false), or neither yet
+  // (std::nullopt), without taking anything from it.
+  sys::Result<std::optional<bool>> peek();
+  sys::Result<void> open_file();
+  bool rotate();
+  void handle_pump_error(const sys::Error& error);
+  void end_at_byte_limit();
+  void pause_for_space(const std::string& why);
+  void retry_after_pause();
+  void check_idle();
+  void end(output::Completion completion, const std::string& reason);
+  void log_end(const std::string& reason) const;
+
+  Worker& worker_;
+  std::shared_ptr<const ConnectionSettings> settings_;
+  std::string listener_;
+  sys::UniqueFd socket_;
+  net::PeerIdentity peer_;
+  std::string id_;
+  output::RotatingFile file_;
+  io::PumpStream stream_;
+  State state_ = State::kReading;
+  bool registered_ = false;
+  event::EventLoop::Clock::time_point started_;
+  event::EventLoop::Clock::time_point last_activity_;
+  std::optional<event::EventLoop::Clock::time_point> paused_since_;
+  event::Timer idle_timer_;
+  event::Timer rotation_timer_;
+  event::Timer retry_timer_;
+};
+
+}  // namespace zcrecv::daemon

@@ -1,0 +1,26 @@
+#include "daemon/connection_settings.hpp"
+
+#include <utility>
+
+namespace zcrecv::daemon {
+
+sys::Result<std::shared_ptr<const ConnectionSettings>> make_connection_settings(
+    const config::Config& config, std::shared_ptr<output::OutputDirectory> directory,
+    std::string host) {
+  auto name_template = output::NameTemplate::parse(config.output.name.value);
+  if (!name_template) {
+    return std::move(name_template).error().with_context(config.output.name.origin.where);
+  }
+  output::RotationSettings rotation;
+  rotation.max_file_size = config.output.max_file_size;
+  rotation.rotate_interval = config.output.rotate_interval;
+  rotation.file_mode = config.output.file_mode;
+  rotation.sync = config.output.sync == config::SyncMode::kPublish ? output::SyncMode::kPublish
+                                                                   : output::SyncMode::kNone;
+  rotation.keep_empty = config.output.keep_empty;
+  return std::make_shared<const ConnectionSettings>(
+      ConnectionSettings{std::move(directory), std::move(*name_template), rotation, config.limits,
+                         io::CopyMode::kAuto, std::move(host)});
+}
+
+}  // namespace zcrecv::daemon

@@ -1,0 +1,36 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "config/config.hpp"
+#include "io/copy_mode.hpp"
+#include "output/name_template.hpp"
+#include "output/output_directory.hpp"
+#include "output/rotating_file.hpp"
+#include "sys/result.hpp"
+
+namespace zcrecv::daemon {
+
+/// Everything of the configuration that shapes a connection, taken together when it is
+/// accepted and kept for its life: a reload gives new connections new settings and leaves
+/// the open ones as they were. Immutable, shared between workers.
+struct ConnectionSettings {
+  /// Shared so that an output directory replaced by a reload stays open for the connections
+  /// still writing into it.
+  std::shared_ptr<output::OutputDirectory> directory;
+  output::NameTemplate name_template;
+  output::RotationSettings rotation;
+  config::LimitsConfig limits;
+  io::CopyMode copy_mode = io::CopyMode::kAuto;
+  /// {host} in file names.
+  std::string host;
+};
+
+/// The settings `config` describes, writing into `directory`. Fails only on a name template
+/// that does not parse (the configuration loader validates it first).
+sys::Result<std::shared_ptr<const ConnectionSettings>> make_connection_settings(
+    const config::Config& config, std::shared_ptr<output::OutputDirectory> directory,
+    std::string host);
+
+}  // namespace zcrecv::daemon

@@ -1,0 +1,446 @@
+#include "daemon/daemon.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdint>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "daemon/connection_settings.hpp"
+#include "daemon/listener_settings.hpp"
+#include "daemon/shared_listener.hpp"
+#include "daemon/shared_state.hpp"
+#include "daemon/worker.hpp"
+#include "event/event_loop.hpp"
+#include "net/listen_address.hpp"
+#include "net/listener.hpp"
+#include "output/output_directory.hpp"
+#include "sys/syscalls.hpp"
+
+namespace zcrecv::daemon {
+namespace {
+
+// A listening socket and the configuration it was opened from.
+struct OpenListener {
+  std::uint64_t id = 0;
+  config::ListenerConfig config;
+  net::ListenAddress address;
+  std::shared_ptr<SharedListener> shared;
+  std::shared_ptr<const ListenerSettings> settings;
+};
+
+// Whether `config` (listening on `address`) can keep `open`'s socket: same address, same socket
+// file options. Its name and allow-lists may change with the socket kept.
+bool same_socket(const OpenListener& open, const net::ListenAddress& address,
+                 const config::ListenerConfig& config) {
+  return open.address == address && open.config.mode == config.mode &&
+         open.config.owner == config.owner && open.config.group == config.group;
+}
+
+sys::Result<OpenListener> open_listener(std::uint64_t id, const config::ListenerConfig& config) {
+  auto address = net::parse_listen_address(config.address.value);
+  if (!address) {
+    return std::move(address).error().with_context(config.address.origin.where);
+  }
+  auto settings = make_listener_settings(config);
+  if (!settings) {
+    return std::move(settings).error();
+  }
+  net::ListenerOptions options;
+  options.mode = config.mode;
+  options.owner = config.owner;
+  options.group = config.group;
+  auto listener = net::Listener::open(*address, options);
+  if (!listener) {
+    return std::move(listener).error();
+  }
+  return OpenListener{id, config, std::move(*address),
+                      std::make_shared<SharedListener>(std::move(*listener)), std::move(*settings)};
+}
+
+// Each connection holds a socket and a file: the default soft limit of 1024 descriptors would
+// cap the daemon at a few hundred connections.
+void raise_file_limit() {
+  auto limit = sys::getrlimit(RLIMIT_NOFILE);
+  if (!limit) {
+    spdlog::warn("{}", limit.error().message());
+    return;
+  }
+  if (limit->rlim_cur == limit->rlim_max) {
+    return;
+  }
+  rlimit raised = *limit;
+  raised.rlim_cur = raised.rlim_max;
+  if (auto set = sys::setrlimit(RLIMIT_NOFILE, raised); !set) {
+    spdlog::warn("raising RLIMIT_NOFILE to {}: {}", raised.rlim_max, set.error().message());
+    return;
+  }
+  spdlog::debug("RLIMIT_NOFILE raised from {} to {}", limit->rlim_cur, raised.rlim_max);
+}
+
+double seconds(std::chrono::nanoseconds duration) {
+  return std::chrono::duration<double>(duration).count();
+}
+
+// The daemon's main thread: owns the listeners, the workers and the signalfd, and runs an
+// EventLoop of its own in which signals arrive and workers report their exit.
+class Daemon final : public event::Handler {
+ public:
+  Daemon(event::SignalFd& signals, ReloadFunction reload, const DaemonHooks& hooks)
+      : signals_(signals), reload_(std::move(reload)), hooks_(hooks) {}
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+  ~Daemon() override;
+
+  int run(const config::Config& config);
+  // The signalfd is readable.
+  void on_event(std::uint32_t events) override;
+
+ private:
+  bool start(const config::Config& config);
+  void start_workers();
+  void handle_signal(int signal_number);
+  void begin_stop();
+  void reload_configuration();
+  sys::Result<void> apply(const config::Config& config);
+  void announce(const OpenListener& listener) const;
+  void report_listening() const;
+  void on_worker_exit(unsigned index, const sys::Result<void>& result);
+
+  event::SignalFd& signals_;
+  ReloadFunction reload_;
+  const DaemonHooks& hooks_;
+  config::Config config_;
+  std::unique_ptr<event::EventLoop> loop_;
+  std::unique_ptr<SharedState> shared_;
+  std::shared_ptr<output::OutputDirectory> directory_;
+  std::string host_;
+  std::vector<OpenListener> listeners_;
+  std::uint64_t next_listener_id_ = 0;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::size_t workers_stopped_ = 0;
+  bool signals_watched_ = false;
+  bool stopping_ = false;
+  int exit_status_ = 0;
+};
+
+Daemon::~Daemon() {
+  if (signals_watched_) {
+    (void)loop_->remove(signals_.fd());
+  }
+}
+
+int Daemon::run(const config::Config& config) {
+  if (!start(config)) {
+    return 1;
+  }
+  start_workers();
+  if (auto ran = loop_->run(); !ran) {
+    spdlog::error("daemon: {}", ran.error().message());
+    exit_status_ = 1;
+    for (auto& worker : workers_) {
+      worker->shut_down(std::chrono::nanoseconds(0));
+    }
+  }
+  for (auto& worker : workers_) {
+    worker->join();
+  }
+  spdlog::info("stopped");
+  return exit_status_;
+}
+
+bool Daemon::start(const config::Config& config) {
+  config_ = config;
+  raise_file_limit();
+
+  auto directory = output::OutputDirectory::open(config.output.directory);
+  if (!directory) {
+    spdlog::error("{}", directory.error().message());
+    return false;
+  }
+  directory_ = std::make_shared<output::OutputDirectory>(std::move(*directory));
+  output::Recovery recovery = directory_->recover();
+  for (const output::RecoveredFile& file : recovery.files) {
+    spdlog::warn("recovered a partial file left by an unclean stop: {} ({} bytes)", file.path,
+                 file.size);
+  }
+  for (const sys::Error& error : recovery.errors) {
+    spdlog::error("{}", error.message());
+  }
+
+  auto host = sys::gethostname();
+  host_ = host ? *host : "localhost";
+  auto settings = make_connection_settings(config, directory_, host_);
+  if (!settings) {
+    spdlog::error("{}", settings.error().message());
+    return false;
+  }
+  auto prefix = ConnectionIds::random_prefix();
+  if (!prefix) {
+    spdlog::error("{}", prefix.error().message());
+    return false;
+  }
+  shared_ = std::make_unique<SharedState>(*prefix);
+  auto loop = event::EventLoop::create();
+  if (!loop) {
+    spdlog::error("daemon: {}", loop.error().message());
+    return false;
+  }
+  loop_ = std::move(*loop);
+
+  for (const config::ListenerConfig& listener_config : config.listeners) {
+    auto opened = open_listener(next_listener_id_++, listener_config);
+    if (!opened) {
+      spdlog::error("{}", opened.error().message());
+      return false;
+    }
+    listeners_.push_back(std::move(*opened));
+  }
+
+  unsigned count = config.workers != 0 ? config.workers : std::thread::hardware_concurrency();
+  count = std::max(count, 1U);
+  for (unsigned index = 0; index < count; ++index) {
+    auto worker = Worker::create(index, *shared_, *settings);
+    if (!worker) {
+      spdlog::error("{}", worker.error().message());
+      return false;
+    }
+    workers_.push_back(std::move(*worker));
+  }
+  if (auto watched = loop_->add(signals_.fd(), EPOLLIN, *this); !watched) {
+    spdlog::error("signalfd: {}", watched.error().message());
+    return false;
+  }
+  signals_watched_ = true;
+  return true;
+}
+
+void Daemon::start_workers() {
+  for (auto& worker : workers_) {
+    for (const OpenListener& listener : listeners_) {
+      worker->add_listener(listener.id, listener.shared, listener.settings);
+    }
+    unsigned index = worker->index();
+    worker->start([this, index](sys::Result<void> result) {
+      loop_->post([this, index, result = std::move(result)] { on_worker_exit(index, result); });
+    });
+  }
+  spdlog::info("started {} workers, output directory {}", workers_.size(),
+               directory_->path().string());
+  for (const OpenListener& listener : listeners_) {
+    announce(listener);
+  }
+  report_listening();
+}
+
+void Daemon::on_event(std::uint32_t /*events*/) {
+  for (;;) {
+    auto signal_number = signals_.read_signal();
+    if (!signal_number) {
+      spdlog::error("{}", signal_number.error().message());
+      return;
+    }
+    if (!signal_number->has_value()) {
+      return;
+    }
+    handle_signal(**signal_number);
+  }
+}
+
+void Daemon::handle_signal(int signal_number) {
+  switch (signal_number) {
+    case SIGTERM:
+    case SIGINT:
+      if (!stopping_) {
+        begin_stop();
+        return;
+      }
+      spdlog::info("second stop signal: cutting every open connection now");
+      for (auto& worker : workers_) {
+        worker->cut_all();
+      }
+      return;
+    case SIGHUP:
+      reload_configuration();
+      return;
+    case SIGUSR1:
+      spdlog::info("SIGUSR1: rotating every open file");
+      for (auto& worker : workers_) {
+        worker->rotate_all();
+      }
+      return;
+    case SIGUSR2:
+      spdlog::info("statistics: {}", shared_->stats.summary());
+      return;
+    default:
+      spdlog::debug("signal {} ignored", signal_number);
+      return;
+  }
+}
+
+void Daemon::begin_stop() {
+  stopping_ = true;
+  spdlog::info("stopping: listeners closed, {} open connections have {:.3f} s to end",
+               shared_->stats.connections_open.load(std::memory_order_relaxed),
+               seconds(config_.limits.shutdown_timeout));
+  // The workers let go of the sockets as they stop accepting; the last one closes each.
+  listeners_.clear();
+  for (auto& worker : workers_) {
+    worker->shut_down(config_.limits.shutdown_timeout);
+  }
+}
+
+void Daemon::reload_configuration() {
+  if (stopping_) {
+    spdlog::info("SIGHUP ignored: stopping");
+    return;
+  }
+  if (!reload_) {
+    spdlog::info("SIGHUP: no configuration file, nothing to reload");
+    return;
+  }
+  auto loaded = reload_();
+  sys::Result<void> applied = loaded ? apply(*loaded) : sys::Result<void>(loaded.error());
+  if (!applied) {
+    spdlog::error("reload failed, keeping the old configuration:");
+    std::istringstream lines(applied.error().message());
+    for (std::string line; std::getline(lines, line);) {
+      spdlog::error("  {}", line);
+    }
+  }
+}
+
+sys::Result<void> Daemon::apply(const config::Config& config) {
+  // Everything that can fail comes first, so that a failure leaves the daemon as it was.
+  std::shared_ptr<output::OutputDirectory> directory = directory_;
+  if (config.output.directory != config_.output.directory) {
+    auto opened = output::OutputDirectory::open(config.output.directory);
+    if (!opened) {
+      return std::move(opened).error();
+    }
+    directory = std::make_shared<output::OutputDirectory>(std::move(*opened));
+  }
+  auto settings = make_connection_settings(config, directory, host_);
+  if (!settings) {
+    return std::move(settings).error();
+  }
+  std::vector<OpenListener> next;
+  std::vector<bool> opened_now;
+  std::vector<bool> kept(listeners_.size(), false);
+  for (const config::ListenerConfig& listener_config : config.listeners) {
+    auto address = net::parse_listen_address(listener_config.address.value);
+    if (!address) {
+      return std::move(address).error().with_context(listener_config.address.origin.where);
+    }
+    auto same = std::find_if(listeners_.begin(), listeners_.end(), [&](const OpenListener& open) {
+      return !kept[static_cast<std::size_t>(&open - listeners_.data())] &&
+             same_socket(open, *address, listener_config);
+    });
+    if (same != listeners_.end()) {
+      kept[static_cast<std::size_t>(same - listeners_.begin())] = true;
+      auto listener_settings = make_listener_settings(listener_config);
+      if (!listener_settings) {
+        return std::move(listener_settings).error();
+      }
+      next.push_back(OpenListener{same->id, listener_config, same->address, same->shared,
+                                  std::move(*listener_settings)});
+      opened_now.push_back(false);
+      continue;
+    }
+    auto opened = open_listener(next_listener_id_++, listener_config);
+    if (!opened) {
+      return std::move(opened).error();
+    }
+    next.push_back(std::move(*opened));
+    opened_now.push_back(true);
+  }
+
+  std::size_t closed = 0;
+  for (std::size_t i = 0; i < listeners_.size(); ++i) {
+    if (!kept[i]) {
+      ++closed;
+      spdlog::info("closing listener {} ({}); its connections carry on",
+                   listeners_[i].shared->listener.local_address().to_string(),
+                   listeners_[i].config.name);
+      for (auto& worker : workers_) {
+        worker->remove_listener(listeners_[i].id);
+      }
+    }
+  }
+  std::size_t opened_count = 0;
+  for (std::size_t i = 0; i < next.size(); ++i) {
+    for (auto& worker : workers_) {
+      if (opened_now[i]) {
+        worker->add_listener(next[i].id, next[i].shared, next[i].settings);
+      } else {
+        worker->update_listener(next[i].id, next[i].settings);
+      }
+    }
+    if (opened_now[i]) {
+      ++opened_count;
+      announce(next[i]);
+    }
+  }
+  for (auto& worker : workers_) {
+    worker->set_connection_settings(*settings);
+  }
+  if (config.workers != config_.workers) {
+    spdlog::warn("workers: the new value {} takes effect at the next start", config.workers);
+  }
+  listeners_ = std::move(next);
+  directory_ = std::move(directory);
+  config_ = config;
+  spdlog::info(
+      "configuration reloaded: {} listeners ({} opened, {} closed); new settings apply to "
+      "connections accepted from now on",
+      listeners_.size(), opened_count, closed);
+  report_listening();
+  return {};
+}
+
+void Daemon::announce(const OpenListener& listener) const {
+  spdlog::info("listening on {} ({})", listener.shared->listener.local_address().to_string(),
+               listener.config.name);
+}
+
+void Daemon::report_listening() const {
+  if (!hooks_.on_listening) {
+    return;
+  }
+  std::vector<net::SocketAddress> addresses;
+  addresses.reserve(listeners_.size());
+  for (const OpenListener& listener : listeners_) {
+    addresses.push_back(listener.shared->listener.local_address());
+  }
+  hooks_.on_listening(addresses);
+}
+
+void Daemon::on_worker_exit(unsigned index, const sys::Result<void>& result) {
+  if (!result) {
+    spdlog::error("worker {}: {}", index, result.error().message());
+    exit_status_ = 1;
+    if (!stopping_) {
+      begin_stop();
+    }
+  }
+  if (++workers_stopped_ == workers_.size()) {
+    loop_->stop();
+  }
+}
+
+}  // namespace
+
+int run_daemon(const config::Config& config, event::SignalFd& signals, ReloadFunction reload,
+               const DaemonHooks& hooks) {
+  Daemon daemon(signals, std::move(reload), hooks);
+  return daemon.run(config);
+}
+
+}  // namespace zcrecv::daemon

@@ -1,0 +1,36 @@
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include "config/config.hpp"
+#include "event/signal_fd.hpp"
+#include "net/socket_address.hpp"
+#include "sys/result.hpp"
+
+namespace zcrecv::daemon {
+
+/// Re-reads the configuration for SIGHUP (the file with the command-line overrides applied).
+using ReloadFunction = std::function<sys::Result<config::Config>()>;
+
+/// Ways for an embedding program (the tests) to follow the daemon.
+struct DaemonHooks {
+  /// Called on the daemon's thread once every listener is open, and again after each reload
+  /// that succeeded, with the bound addresses (real ports for port 0) in configuration order.
+  std::function<void(const std::vector<net::SocketAddress>&)> on_listening;
+};
+
+/// Runs the receiver of DESIGN.md §2 until a stop signal: opens the output directory (after
+/// publishing what a crash left), every listener, and `config.workers` worker threads, then
+/// serves connections and reads `signals` on the calling thread (SIGTERM/SIGINT: graceful stop, a
+/// second one cuts at once; SIGHUP: `reload`, which may be empty when there is no file;
+/// SIGUSR1: rotate every file; SIGUSR2: log statistics). `signals` must already be blocked in
+/// every thread. Logs through the spdlog default logger.
+///
+/// Returns the exit status: 0 after a graceful stop, 1 when the daemon could not start (a
+/// listener that cannot be opened, an output directory that cannot be created) or a worker
+/// failed.
+int run_daemon(const config::Config& config, event::SignalFd& signals, ReloadFunction reload,
+               const DaemonHooks& hooks = {});
+
+}  // namespace zcrecv::daemon

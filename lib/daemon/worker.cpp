@@ -1,0 +1,198 @@
+#include "daemon/worker.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <utility>
+
+#include "daemon/acceptor.hpp"
+#include "daemon/connection.hpp"
+#include "net/peer_identity.hpp"
+
+namespace zcrecv::daemon {
+
+sys::Result<std::unique_ptr<Worker>> Worker::create(
+    unsigned index, SharedState& shared, std::shared_ptr<const ConnectionSettings> settings) {
+  auto loop = event::EventLoop::create();
+  if (!loop) {
+    return std::move(loop).error().with_context("worker " + std::to_string(index));
+  }
+  auto pipe = io::Pipe::create();
+  if (!pipe) {
+    return std::move(pipe).error().with_context("worker " + std::to_string(index));
+  }
+  return std::unique_ptr<Worker>(
+      new Worker(index, shared, std::move(settings), std::move(*loop), std::move(*pipe)));
+}
+
+Worker::Worker(unsigned index, SharedState& shared,
+               std::shared_ptr<const ConnectionSettings> settings,
+               std::unique_ptr<event::EventLoop> loop, io::Pipe pipe)
+    : index_(index),
+      shared_(shared),
+      settings_(std::move(settings)),
+      loop_(std::move(loop)),
+      pipe_(std::move(pipe)),
+      buffer_(kBufferSize),
+      pump_(pipe_, buffer_),
+      shutdown_timer_(*loop_, [this] { cut_connections("shutdown_timeout passed"); }) {}
+
+Worker::~Worker() {
+  // Normally empty by now (tear_down ran on the thread); a worker never started lets go here.
+  connections_.clear();
+  acceptors_.clear();
+}
+
+void Worker::start(std::function<void(sys::Result<void>)> on_exit) {
+  thread_ = std::thread([this, on_exit = std::move(on_exit)] {
+    sys::Result<void> result = loop_->run();
+    tear_down();
+    on_exit(std::move(result));
+  });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+void Worker::add_listener(std::uint64_t id, std::shared_ptr<SharedListener> listener,
+                          std::shared_ptr<const ListenerSettings> settings) {
+  loop_->post([this, id, listener = std::move(listener), settings = std::move(settings)] {
+    if (draining_) {
+      return;
+    }
+    auto acceptor = std::make_unique<Acceptor>(*this, listener, settings);
+    if (auto started = acceptor->start(); !started) {
+      spdlog::error("worker {}: {}", index_, started.error().message());
+      return;
+    }
+    acceptors_[id] = std::move(acceptor);
+  });
+}
+
+void Worker::update_listener(std::uint64_t id, std::shared_ptr<const ListenerSettings> settings) {
+  loop_->post([this, id, settings = std::move(settings)] {
+    if (auto found = acceptors_.find(id); found != acceptors_.end()) {
+      found->second->set_settings(settings);
+    }
+  });
+}
+
+void Worker::remove_listener(std::uint64_t id) {
+  loop_->post([this, id] { acceptors_.erase(id); });
+}
+
+void Worker::set_connection_settings(std::shared_ptr<const ConnectionSettings> settings) {
+  loop_->post([this, settings = std::move(settings)] { settings_ = settings; });
+}
+
+void Worker::rotate_all() {
+  loop_->post([this] {
+    for (auto& [raw, connection] : connections_) {
+      connection->rotate_now();
+    }
+  });
+}
+
+void Worker::shut_down(std::chrono::nanoseconds timeout) {
+  loop_->post([this, timeout] {
+    draining_ = true;
+    acceptors_.clear();
+    shutdown_timer_.arm(timeout);
+    stop_if_drained();
+  });
+}
+
+void Worker::cut_all() {
+  loop_->post([this] { cut_connections("cut by a second stop signal"); });
+}
+
+bool Worker::space_low(const output::OutputDirectory& directory, std::uint64_t min_free_space) {
+  if (min_free_space == 0) {
+    return false;
+  }
+  const auto now = loop_->now();
+  if (&directory != space_directory_ || now - space_checked_ >= kSpaceCheckInterval) {
+    auto free = directory.free_bytes();
+    // A filesystem that cannot say how full it is is not treated as full: the writes will tell.
+    space_free_ = free ? *free : min_free_space;
+    space_directory_ = &directory;
+    space_checked_ = now;
+  }
+  return space_free_ < min_free_space;
+}
+
+void Worker::admit(net::AcceptedConnection accepted, SharedListener& listener,
+                   const ListenerSettings& settings) {
+  net::PeerIdentity peer = net::identify_peer(accepted.fd.get(), accepted.peer);
+  if (auto refusal = settings.refusal(accepted.peer, peer)) {
+    reject(listener, settings, peer, *refusal);
+    return;
+  }
+  const config::LimitsConfig& limits = settings_->limits;
+  Stats& stats = shared_.stats;
+  if (stats.connections_open.fetch_add(1, std::memory_order_relaxed) >= limits.max_connections) {
+    stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
+    reject(listener, settings, peer,
+           "max_connections (" + std::to_string(limits.max_connections) + ") reached");
+    return;
+  }
+  if (!shared_.peers.acquire(peer.key, limits.max_connections_per_peer)) {
+    stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
+    reject(listener, settings, peer,
+           "max_connections_per_peer (" + std::to_string(limits.max_connections_per_peer) +
+               ") reached");
+    return;
+  }
+  stats.connections_total.fetch_add(1, std::memory_order_relaxed);
+  auto connection = std::make_unique<Connection>(*this, settings_, settings.name,
+                                                 std::move(accepted.fd), peer, shared_.ids.next());
+  Connection& added = *connection;
+  connections_.emplace(&added, std::move(connection));
+  if (auto started = added.start(); !started) {
+    added.cut(started.error().message());
+  }
+}
+
+void Worker::reject(SharedListener& listener, const ListenerSettings& settings,
+                    const net::PeerIdentity& peer, const std::string& reason) {
+  shared_.stats.connections_rejected.fetch_add(1, std::memory_order_relaxed);
+  if (auto suppressed = listener.rejections.admit(loop_->now())) {
+    spdlog::warn("listener {}: rejected {}: {} ({} similar lines suppressed)", settings.name,
+                 peer.display, reason, *suppressed);
+  }
+}
+
+void Worker::connection_ended(Connection& connection) {
+  shared_.peers.release(connection.peer().key);
+  shared_.stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
+  // The connection may be inside its own handler or timer callback: it goes after the batch.
+  loop_->defer([this, &connection] {
+    connections_.erase(&connection);
+    stop_if_drained();
+  });
+}
+
+void Worker::cut_connections(const char* reason) {
+  // Ending a connection defers its erasure, so the map does not change under this loop.
+  for (auto& [raw, connection] : connections_) {
+    connection->cut(reason);
+  }
+}
+
+void Worker::stop_if_drained() {
+  if (draining_ && connections_.empty()) {
+    loop_->stop();
+  }
+}
+
+void Worker::tear_down() {
+  // After a graceful stop nothing is left; after a failure of the loop, the connections are cut
+  // here so that their files are published, and the listeners let go.
+  cut_connections("worker stopped");
+  connections_.clear();
+  acceptors_.clear();
+}
+
+}  // namespace zcrecv::daemon

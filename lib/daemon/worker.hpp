@@ -1,0 +1,129 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "daemon/connection_settings.hpp"
+#include "daemon/listener_settings.hpp"
+#include "daemon/log_limiter.hpp"
+#include "daemon/shared_listener.hpp"
+#include "daemon/shared_state.hpp"
+#include "event/event_loop.hpp"
+#include "event/timer.hpp"
+#include "io/pipe.hpp"
+#include "io/splice_pump.hpp"
+#include "net/listener.hpp"
+#include "sys/result.hpp"
+
+namespace zcrecv::daemon {
+
+class Acceptor;
+class Connection;
+
+/// One event-loop thread of the daemon: its own EventLoop, pipe, read/write buffer and
+/// SplicePump, the acceptors of every listener, and the connections it accepted, which stay on
+/// it for their life.
+///
+/// Threads: the public "control" methods may be called from any thread; each posts a task that
+/// takes effect on the worker thread. The other methods are for the worker's own acceptors and
+/// connections, on the worker thread.
+class Worker {
+ public:
+  /// Size of the read/write fallback buffer.
+  static constexpr std::size_t kBufferSize = std::size_t{256} << 10;
+
+  /// A worker with its loop, pipe and buffer, not started. `shared` must outlive it.
+  static sys::Result<std::unique_ptr<Worker>> create(
+      unsigned index, SharedState& shared, std::shared_ptr<const ConnectionSettings> settings);
+
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+  ~Worker();
+
+  /// Starts the thread. `on_exit` runs on it when the loop has stopped and the worker has let go
+  /// of its connections and listeners, with the loop's result.
+  void start(std::function<void(sys::Result<void>)> on_exit);
+  /// Waits for the thread started by start().
+  void join();
+
+  // Control, from any thread.
+
+  /// Starts accepting on `listener`, known as `id`, with `settings`.
+  void add_listener(std::uint64_t id, std::shared_ptr<SharedListener> listener,
+                    std::shared_ptr<const ListenerSettings> settings);
+  /// Replaces the settings of listener `id` for the connections it accepts from now on.
+  void update_listener(std::uint64_t id, std::shared_ptr<const ListenerSettings> settings);
+  /// Stops accepting on listener `id`; its connections carry on.
+  void remove_listener(std::uint64_t id);
+  /// The settings for connections accepted from now on.
+  void set_connection_settings(std::shared_ptr<const ConnectionSettings> settings);
+  /// Rotates every open file (SIGUSR1).
+  void rotate_all();
+  /// Graceful stop: accept no more, let the connections end, cut those still open after
+  /// `timeout`, then stop the thread.
+  void shut_down(std::chrono::nanoseconds timeout);
+  /// Cuts every connection now (a second stop signal); with shut_down, the thread then stops.
+  void cut_all();
+
+  // The worker thread's own.
+
+  [[nodiscard]] unsigned index() const noexcept { return index_; }
+  event::EventLoop& loop() noexcept { return *loop_; }
+  io::SplicePump& pump() noexcept { return pump_; }
+  Stats& stats() noexcept { return shared_.stats; }
+  /// Whether free space in `directory` is below `min_free_space` (0: never), measured at most
+  /// every kSpaceCheckInterval.
+  bool space_low(const output::OutputDirectory& directory, std::uint64_t min_free_space);
+  /// A rate limit for this worker's disk-full log lines.
+  LogLimiter& disk_full_log() noexcept { return disk_full_log_; }
+  /// Takes in a connection an acceptor got: checks it against the listener's and the limits,
+  /// then starts it or closes it.
+  void admit(net::AcceptedConnection accepted, SharedListener& listener,
+             const ListenerSettings& settings);
+  /// Called by a connection that has ended: it is released and destroyed after the current
+  /// batch of events.
+  void connection_ended(Connection& connection);
+
+ private:
+  static constexpr std::chrono::milliseconds kSpaceCheckInterval{100};
+
+  Worker(unsigned index, SharedState& shared, std::shared_ptr<const ConnectionSettings> settings,
+         std::unique_ptr<event::EventLoop> loop, io::Pipe pipe);
+
+  void reject(SharedListener& listener, const ListenerSettings& settings,
+              const net::PeerIdentity& peer, const std::string& reason);
+  void cut_connections(const char* reason);
+  void stop_if_drained();
+  // Ends what is left when the loop stops (after a failure): the thread's last act.
+  void tear_down();
+
+  unsigned index_;
+  SharedState& shared_;
+  std::shared_ptr<const ConnectionSettings> settings_;
+  std::unique_ptr<event::EventLoop> loop_;
+  io::Pipe pipe_;
+  std::vector<std::byte> buffer_;
+  io::SplicePump pump_;
+  LogLimiter disk_full_log_;
+  event::Timer shutdown_timer_;
+  bool draining_ = false;
+
+  // The free space last measured, for space_low().
+  const output::OutputDirectory* space_directory_ = nullptr;
+  event::EventLoop::Clock::time_point space_checked_{};
+  std::uint64_t space_free_ = 0;
+
+  std::map<std::uint64_t, std::unique_ptr<Acceptor>> acceptors_;
+  std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
+  std::thread thread_;
+};
+
+}  // namespace zcrecv::daemon
