@@ -1,1 +1,399 @@
-int main() { return 0; }
+// zcrecv's command line: CLI11 → Config → run → exit status. Everything else is in lib/.
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "config/units.hpp"
+#include "daemon/daemon.hpp"
+#include "daemon/logging.hpp"
+#include "daemon/one_shot.hpp"
+#include "event/signal_fd.hpp"
+#include "io/copy_mode.hpp"
+#include "net/cidr.hpp"
+#include "net/listen_address.hpp"
+#include "output/name_template.hpp"
+
+namespace {
+
+using namespace zcrecv;
+
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+
+constexpr const char* kFooter = R"(Exit status:
+  0  success
+  1  runtime failure (I/O error, disk full that did not clear, bind failed; --once: the stream
+     was reset, cut at --max-bytes or interrupted — the bytes received are kept)
+  2  usage or configuration error
+  3  --once/--stdin timed out
+
+Sizes: 500k, 64MiB, 1G (K M G T and KiB MiB GiB TiB = 1024^n; kB MB GB TB = 1000^n).
+Durations: 250ms, 30s, 5m, 1h30m. Signals: TERM/INT stop gracefully, HUP reloads the config
+file, USR1 rotates every open file, USR2 logs statistics.)";
+
+// Every option as typed; std::nullopt when absent, so that only given options override the file.
+struct CommandLine {
+  std::optional<std::string> config_file;
+  std::vector<std::string> listen;
+  std::optional<std::string> out;
+  bool once = false;
+  bool from_stdin = false;
+  std::optional<std::string> max_file_size;
+  std::optional<std::string> rotate_interval;
+  std::optional<std::string> name;
+  std::optional<std::string> max_connections;
+  std::optional<std::string> idle_timeout;
+  std::optional<std::string> max_bytes;
+  std::vector<std::string> allow;
+  std::optional<std::string> sync;
+  std::optional<std::string> copy_mode;
+  std::optional<std::string> workers;
+  std::optional<std::string> timeout;
+  std::optional<bool> progress;
+  std::optional<std::string> log_level;
+  std::optional<std::string> log_format;
+  bool check_config = false;
+};
+
+// The settings only the command line has (not in the TOML file).
+struct RunSettings {
+  io::CopyMode copy_mode = io::CopyMode::kAuto;
+  std::chrono::nanoseconds timeout{0};
+};
+
+std::optional<std::string> reason_of(const sys::Error& error) { return error.message(); }
+
+config::Validators make_validators() {
+  config::Validators validators;
+  validators.listen_address = [](std::string_view text) -> std::optional<std::string> {
+    auto parsed = net::parse_listen_address(text);
+    return parsed ? std::nullopt : reason_of(parsed.error());
+  };
+  validators.cidr = [](std::string_view text) -> std::optional<std::string> {
+    auto parsed = net::Cidr::parse(text);
+    return parsed ? std::nullopt : reason_of(parsed.error());
+  };
+  validators.name_template = [](std::string_view text) -> std::optional<std::string> {
+    auto parsed = output::NameTemplate::parse(text);
+    return parsed ? std::nullopt : reason_of(parsed.error());
+  };
+  return validators;
+}
+
+// Collects every error of the command line, each naming its option, instead of stopping at the
+// first: the operator fixes them all in one go.
+class Errors {
+ public:
+  template <class T>
+  std::optional<T> take(sys::Result<T> result) {
+    if (!result) {
+      lines_.push_back(result.error().message());
+      return std::nullopt;
+    }
+    return std::move(result).value();
+  }
+  void add(std::string line) { lines_.push_back(std::move(line)); }
+  [[nodiscard]] bool empty() const { return lines_.empty(); }
+  [[nodiscard]] sys::Error to_error() const {
+    std::string joined;
+    for (const auto& line : lines_) {
+      joined += (joined.empty() ? "" : "\n") + line;
+    }
+    return sys::Error::invalid(joined);
+  }
+
+ private:
+  std::vector<std::string> lines_;
+};
+
+sys::Result<std::uint32_t> parse_count(const std::string& text, std::string_view option,
+                                       std::uint32_t min, std::uint32_t max) {
+  std::uint64_t value = 0;
+  bool digits = !text.empty() && text.size() <= 10;
+  for (char c : text) {
+    digits = digits && c >= '0' && c <= '9';
+    value = value * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  if (!digits || value < min || value > max) {
+    return sys::Error::invalid(std::string(option) + ": expected a whole number from " +
+                               std::to_string(min) + " to " + std::to_string(max) + ", got " +
+                               config::quote(text));
+  }
+  return static_cast<std::uint32_t>(value);
+}
+
+template <class Enum>
+std::optional<Enum> parse_enum(const std::optional<std::string>& text, std::string_view option,
+                               std::optional<Enum> (*parse)(std::string_view),
+                               std::string_view expected, Errors& errors) {
+  if (!text) {
+    return std::nullopt;
+  }
+  auto value = parse(*text);
+  if (!value) {
+    errors.add(std::string(option) + ": expected " + std::string(expected) + ", got " +
+               config::quote(*text));
+  }
+  return value;
+}
+
+// The file (or the embedded defaults), with the command line on top, every value checked.
+sys::Result<config::Config> build_config(const CommandLine& cli) {
+  auto validators = make_validators();
+  config::Config config;
+  if (cli.config_file) {
+    auto loaded = config::load_config_file(*cli.config_file, validators);
+    if (!loaded) {
+      return std::move(loaded).error();
+    }
+    config = std::move(loaded).value();
+  }
+  Errors errors;
+  if (!cli.listen.empty()) {
+    config.listeners.clear();
+    for (const auto& address : cli.listen) {
+      if (auto parsed = errors.take(net::parse_listen_address(address))) {
+        config::ListenerConfig listener;
+        listener.address = {address, config::Origin{"--listen"}};
+        listener.name = config::default_listener_name(address);
+        config.listeners.push_back(std::move(listener));
+      }
+    }
+  }
+  if (cli.out && !cli.once && !cli.from_stdin) {
+    config.output.directory = *cli.out;
+  }
+  if (cli.max_file_size) {
+    if (auto size = errors.take(config::parse_size(*cli.max_file_size, "--max-file-size"))) {
+      config.output.max_file_size = *size;
+    }
+  }
+  if (cli.rotate_interval) {
+    if (auto interval =
+            errors.take(config::parse_duration(*cli.rotate_interval, "--rotate-interval"))) {
+      config.output.rotate_interval = *interval;
+    }
+  }
+  if (cli.name) {
+    if (errors.take(output::NameTemplate::parse(*cli.name))) {
+      config.output.name = {*cli.name, config::Origin{"--name"}};
+    }
+  }
+  if (cli.max_connections) {
+    if (auto count =
+            errors.take(parse_count(*cli.max_connections, "--max-connections", 1, 100'000'000))) {
+      config.limits.max_connections = *count;
+    }
+  }
+  if (cli.idle_timeout) {
+    if (auto idle = errors.take(config::parse_duration(*cli.idle_timeout, "--idle-timeout"))) {
+      config.limits.idle_timeout = *idle;
+    }
+  }
+  if (cli.max_bytes) {
+    if (auto bytes = errors.take(config::parse_size(*cli.max_bytes, "--max-bytes"))) {
+      config.limits.max_connection_bytes = *bytes;
+    }
+  }
+  for (const auto& cidr : cli.allow) {
+    if (errors.take(net::Cidr::parse(cidr))) {
+      for (auto& listener : config.listeners) {
+        listener.allow.push_back({cidr, config::Origin{"--allow"}});
+      }
+    }
+  }
+  if (cli.workers) {
+    if (auto workers =
+            errors.take(parse_count(*cli.workers, "--workers", 0, config::kMaxWorkers))) {
+      config.workers = *workers;
+    }
+  }
+  if (auto sync =
+          parse_enum(cli.sync, "--sync", config::parse_sync_mode, "none or publish", errors)) {
+    config.output.sync = *sync;
+  }
+  if (auto level = parse_enum(cli.log_level, "--log-level", config::parse_log_level,
+                              "trace, debug, info, warn or error", errors)) {
+    config.log_level = *level;
+  }
+  if (auto format = parse_enum(cli.log_format, "--log-format", config::parse_log_format,
+                               "text or json", errors)) {
+    config.log_format = *format;
+  }
+  if (!errors.empty()) {
+    return errors.to_error();
+  }
+  return config;
+}
+
+sys::Result<RunSettings> build_run_settings(const CommandLine& cli) {
+  Errors errors;
+  RunSettings run;
+  bool one_shot = cli.once || cli.from_stdin;
+  if (cli.copy_mode) {
+    if (auto mode = errors.take(io::parse_copy_mode(*cli.copy_mode))) {
+      run.copy_mode = *mode;
+    }
+  }
+  if (cli.timeout) {
+    if (!one_shot) {
+      errors.add("--timeout: applies to --once and --stdin only");
+    } else if (auto timeout = errors.take(config::parse_duration(*cli.timeout, "--timeout"))) {
+      run.timeout = *timeout;
+    }
+  }
+  if (cli.progress && !one_shot) {
+    errors.add("--progress/--no-progress: apply to --once and --stdin only");
+  }
+  if (cli.once && cli.from_stdin) {
+    errors.add("--once and --stdin: choose one");
+  }
+  if (cli.from_stdin && !cli.listen.empty()) {
+    errors.add("--stdin: the connection is standard input, so --listen does not apply");
+  }
+  if (cli.once && cli.listen.size() > 1) {
+    errors.add("--once: receives on exactly one --listen address, got " +
+               std::to_string(cli.listen.size()));
+  }
+  if (!errors.empty()) {
+    return errors.to_error();
+  }
+  return run;
+}
+
+output::SyncMode to_output_sync(config::SyncMode sync) {
+  return sync == config::SyncMode::kNone ? output::SyncMode::kNone : output::SyncMode::kPublish;
+}
+
+int run_one_shot(const CommandLine& cli, const config::Config& config, const RunSettings& run,
+                 event::SignalFd& signals) {
+  daemon::OneShotSettings settings;
+  if (cli.once) {
+    if (config.listeners.size() != 1) {
+      spdlog::error("--once: receives on exactly one listen address; the configuration has {}",
+                    config.listeners.size());
+      return kExitUsage;
+    }
+    settings.listen = *net::parse_listen_address(config.listeners.front().address.value);
+    settings.listener_name = config.listeners.front().name;
+  }
+  settings.out = cli.out.value_or("-");
+  settings.max_bytes = config.limits.max_connection_bytes;
+  settings.timeout = run.timeout;
+  settings.progress = cli.progress.value_or(::isatty(STDERR_FILENO) == 1);
+  settings.copy_mode = run.copy_mode;
+  settings.sync = to_output_sync(config.output.sync);
+  settings.file_mode = config.output.file_mode;
+  settings.name_template = config.output.name.value;
+  settings.max_file_size = config.output.max_file_size;
+  settings.rotate_interval = config.output.rotate_interval;
+  settings.keep_empty = config.output.keep_empty;
+  auto report = daemon::receive_once(settings, signals);
+  if (!report) {
+    spdlog::error("{}", report.error().message());
+    return kExitRuntime;
+  }
+  return daemon::exit_status(report->end);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"zcrecv — receive TCP and Unix streams straight into files with splice(2)",
+               "zcrecv"};
+  app.footer(kFooter);
+  app.set_version_flag("--version", "zcrecv " ZCRECV_VERSION);
+  CommandLine cli;
+  app.add_option("-c,--config", cli.config_file, "TOML configuration file")->option_text("FILE");
+  app.add_option("-l,--listen", cli.listen,
+                 "listen address (repeatable): :9000, 127.0.0.1:9000, [::1]:9000, "
+                 "localhost:9000, unix:/path.sock, unix:@abstract")
+      ->option_text("ADDR");
+  app.add_option("-o,--out", cli.out,
+                 "daemon: output directory; --once/--stdin: a file, a directory or - (stdout)")
+      ->option_text("PATH");
+  app.add_flag("--once", cli.once, "accept one connection, receive it to its end, exit");
+  app.add_flag("--stdin", cli.from_stdin, "the connection is standard input (inetd, Accept=yes)");
+  app.add_option("--max-file-size", cli.max_file_size, "rotate when a file reaches SIZE")
+      ->option_text("SIZE");
+  app.add_option("--rotate-interval", cli.rotate_interval, "rotate a file this long after opening")
+      ->option_text("DURATION");
+  app.add_option("--name", cli.name, "output file name template")->option_text("TEMPLATE");
+  app.add_option("--max-connections", cli.max_connections, "connections open at once")
+      ->option_text("N");
+  app.add_option("--idle-timeout", cli.idle_timeout, "cut a connection silent this long")
+      ->option_text("DURATION");
+  app.add_option("--max-bytes", cli.max_bytes, "cut a connection after SIZE bytes")
+      ->option_text("SIZE");
+  app.add_option("--allow", cli.allow, "TCP allow-list entry (repeatable)")->option_text("CIDR");
+  app.add_option("--sync", cli.sync, "durability: none | publish")->option_text("MODE");
+  app.add_option("--copy-mode", cli.copy_mode, "data path: auto | splice | readwrite")
+      ->option_text("MODE");
+  app.add_option("--workers", cli.workers, "event-loop threads; 0 = one per CPU")->option_text("N");
+  app.add_option("--timeout", cli.timeout,
+                 "--once/--stdin: give up when no connection arrives or the stream stalls this "
+                 "long")
+      ->option_text("DURATION");
+  app.add_flag_function(
+      "--progress{true},--no-progress{false}",
+      [&cli](std::int64_t count) { cli.progress = count > 0; },
+      "--once/--stdin: live bytes and rate on stderr (default: on when stderr is a terminal)");
+  app.add_option("--log-level", cli.log_level, "trace | debug | info | warn | error")
+      ->option_text("LEVEL");
+  app.add_option("--log-format", cli.log_format, "text | json")->option_text("FORMAT");
+  app.add_flag("--check-config", cli.check_config,
+               "validate, print the effective configuration as TOML, exit");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    if (error.get_exit_code() == 0) {
+      return app.exit(error);
+    }
+    std::fprintf(stderr, "zcrecv: %s\nRun 'zcrecv --help' for the options.\n", error.what());
+    return kExitUsage;
+  }
+
+  auto config = build_config(cli);
+  auto run = build_run_settings(cli);
+  if (!config || !run) {
+    for (const auto* error : {config ? nullptr : &config.error(), run ? nullptr : &run.error()}) {
+      if (error != nullptr) {
+        std::fprintf(stderr, "%s\n", error->message().c_str());
+      }
+    }
+    return kExitUsage;
+  }
+  if (cli.check_config) {
+    std::fputs(config::to_toml(*config).c_str(), stdout);
+    return 0;
+  }
+
+  // Writes to a closed pipe or socket must fail with EPIPE, not kill the process.
+  std::signal(SIGPIPE, SIG_IGN);
+  daemon::setup_logging(config->log_level, config->log_format);
+  // Blocked here, before any thread exists, so that every thread inherits the mask and the
+  // signals are only ever read from the signalfd.
+  auto signals = event::SignalFd::create({SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2});
+  if (!signals) {
+    spdlog::error("{}", signals.error().message());
+    return kExitRuntime;
+  }
+  if (cli.once || cli.from_stdin) {
+    return run_one_shot(cli, *config, *run, *signals);
+  }
+  std::function<sys::Result<config::Config>()> reload;
+  if (cli.config_file) {
+    reload = [&cli] { return build_config(cli); };
+  }
+  return daemon::run_daemon(*config, *signals, reload);
+}
