@@ -29,6 +29,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr std::uint64_t kUnlimited = std::numeric_limits<std::uint64_t>::max();
 constexpr std::size_t kFallbackBufferSize = std::size_t{256} << 10;
+constexpr const char* kStalled = "the stream stalled for --timeout";
 
 // Where the bytes of the one stream go: standard output, one file, or a rotating sequence of
 // files in a directory. The receive loop sees only this.
@@ -208,6 +209,10 @@ class Receiver {
   // Waits for `events` on `fd`, a signal, or the next timed duty (stall deadline, rotation,
   // progress redraw), whichever comes first.
   sys::Result<Woken> wait_for(int fd, short events, const Destination* destination);
+  // wait_for, then ends the receive on a signal or a stall past --timeout (`stalled_reason`
+  // says which wait stalled). False when the receive has ended.
+  sys::Result<bool> wait_or_end(int fd, short events, const Destination* destination,
+                                const char* stalled_reason);
   sys::Result<void> end_at_limit(int source);
   [[nodiscard]] bool stalled(Clock::time_point now) const {
     return settings_.timeout.count() > 0 && now - last_activity_ >= settings_.timeout;
@@ -268,6 +273,23 @@ sys::Result<Receiver::Woken> Receiver::wait_for(int fd, short events,
   return Woken::kTimer;
 }
 
+sys::Result<bool> Receiver::wait_or_end(int fd, short events, const Destination* destination,
+                                        const char* stalled_reason) {
+  auto woken = wait_for(fd, events, destination);
+  if (!woken) {
+    return std::move(woken).error();
+  }
+  if (*woken == Woken::kSignal) {
+    end(OneShotEnd::kInterrupted, "interrupted by a signal");
+    return false;
+  }
+  if (*woken == Woken::kTimer && stalled(Clock::now())) {
+    end(OneShotEnd::kTimedOut, stalled_reason);
+    return false;
+  }
+  return true;
+}
+
 sys::Result<sys::UniqueFd> Receiver::accept_one() {
   if (!settings_.listen) {
     // --stdin: the connection is already there; only its blocking mode is ours to set.
@@ -308,16 +330,12 @@ sys::Result<sys::UniqueFd> Receiver::accept_one() {
       report_.peer_token = identity.file_token;
       return std::move(connection.fd);
     }
-    auto woken = wait_for(listener->fd(), POLLIN, nullptr);
-    if (!woken) {
-      return std::move(woken).error();
+    auto waiting =
+        wait_or_end(listener->fd(), POLLIN, nullptr, "no connection arrived within --timeout");
+    if (!waiting) {
+      return std::move(waiting).error();
     }
-    if (*woken == Woken::kSignal) {
-      end(OneShotEnd::kInterrupted, "interrupted before a connection arrived");
-      return sys::UniqueFd();
-    }
-    if (*woken == Woken::kTimer && stalled(Clock::now())) {
-      end(OneShotEnd::kTimedOut, "no connection arrived within --timeout");
+    if (!*waiting) {
       return sys::UniqueFd();
     }
   }
@@ -345,17 +363,9 @@ sys::Result<void> Receiver::end_at_limit(int source) {
       }
       return {};
     }
-    auto woken = wait_for(source, POLLIN, nullptr);
-    if (!woken) {
-      return std::move(woken).error();
-    }
-    if (*woken == Woken::kSignal) {
-      end(OneShotEnd::kInterrupted, "interrupted");
-      return {};
-    }
-    if (*woken == Woken::kTimer && stalled(Clock::now())) {
-      end(OneShotEnd::kTimedOut, "the stream stalled for --timeout");
-      return {};
+    auto waiting = wait_or_end(source, POLLIN, nullptr, kStalled);
+    if (!waiting || !*waiting) {
+      return waiting ? sys::Result<void>() : std::move(waiting).error();
     }
   }
 }
@@ -445,17 +455,9 @@ sys::Result<void> Receiver::receive(int source, Destination& destination) {
         wait_events = POLLOUT;
         break;
     }
-    auto woken = wait_for(wait_fd, wait_events, &destination);
-    if (!woken) {
-      return std::move(woken).error();
-    }
-    if (*woken == Woken::kSignal) {
-      end(OneShotEnd::kInterrupted, "interrupted");
-      return {};
-    }
-    if (*woken == Woken::kTimer && stalled(Clock::now())) {
-      end(OneShotEnd::kTimedOut, "the stream stalled for --timeout");
-      return {};
+    auto waiting = wait_or_end(wait_fd, wait_events, &destination, kStalled);
+    if (!waiting || !*waiting) {
+      return waiting ? sys::Result<void>() : std::move(waiting).error();
     }
   }
 }
