@@ -132,6 +132,10 @@ Result<void> set_nonblocking(int fd, bool nonblocking) {
   return set_status_flags(fd, wanted);
 }
 
+Result<void> set_close_on_exec(int fd) {
+  return status(::fcntl(fd, F_SETFD, FD_CLOEXEC), "fcntl(F_SETFD)");
+}
+
 Result<UniqueFd> socket(int domain, int type, int protocol) {
   return fd_result(::socket(domain, type, protocol), "socket");
 }
@@ -193,6 +197,14 @@ Result<void> getpeername(int fd, sockaddr* address, socklen_t* length) {
 }
 
 Result<void> shutdown(int fd, int how) { return status(::shutdown(fd, how), "shutdown"); }
+
+IoResult sendto(int fd, std::span<const std::byte> buffer, int flags, const sockaddr* address,
+                socklen_t length) {
+  return io_result(retry_eintr([&] {
+                     return ::sendto(fd, buffer.data(), buffer.size(), flags, address, length);
+                   }),
+                   "sendto");
+}
 
 Result<UniqueFd> open(const char* path, int flags, mode_t mode) {
   return fd_result(retry_eintr([&] { return ::open(path, flags, mode); }), "open");

@@ -50,6 +50,8 @@ Result<int> get_status_flags(int fd);
 Result<void> set_status_flags(int fd, int flags);
 /// Sets or clears O_NONBLOCK, keeping the other status flags.
 Result<void> set_nonblocking(int fd, bool nonblocking);
+/// Sets FD_CLOEXEC (fcntl F_SETFD), for descriptors inherited from another process.
+Result<void> set_close_on_exec(int fd);
 
 Result<UniqueFd> socket(int domain, int type, int protocol);
 Result<void> bind(int fd, const sockaddr* address, socklen_t length);
@@ -64,6 +66,9 @@ Result<ucred> get_peer_credentials(int fd);
 Result<void> getsockname(int fd, sockaddr* address, socklen_t* length);
 Result<void> getpeername(int fd, sockaddr* address, socklen_t* length);
 Result<void> shutdown(int fd, int how);
+/// sendto(2) of one datagram to `address`; std::nullopt when the receiver's queue is full.
+IoResult sendto(int fd, std::span<const std::byte> buffer, int flags, const sockaddr* address,
+                socklen_t length);
 
 Result<UniqueFd> open(const char* path, int flags, mode_t mode = 0);
 Result<UniqueFd> openat(int dir_fd, const char* path, int flags, mode_t mode = 0);
