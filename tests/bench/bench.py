@@ -1,0 +1,861 @@
+#!/usr/bin/env python3
+"""zcrecv's benchmark suite (DESIGN.md §8): receivers side by side on this machine, in turn, round
+after round, printed as markdown tables.
+
+Not part of the normal test run. Build a Release zcrecv first, then run this file as root (it
+mounts a tmpfs); see tests/bench/README.md. Python 3 standard library only; the sender and the
+minimal C receivers beside this file are compiled with `cc -O2` into a temporary directory.
+"""
+
+import argparse
+import dataclasses
+import hashlib
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+C_PROGRAMS = ("sender", "splice_loop", "readwrite_loop", "rusage_exec")
+RUN_TIMEOUT = 300.0  # seconds one measurement may take before its processes are killed
+LISTEN_TIMEOUT = 10.0  # seconds a receiver may take to listen
+POLL = 0.005  # seconds between looks at /proc while waiting for a condition with no fd to wait on
+PATTERN_SIZE = MiB  # the sender's repeating pattern (sender.c)
+SUMMARY = re.compile(r"received (\d+) bytes .* via (\S+) ")
+
+
+class Skip(Exception):
+    """A scenario or contender that cannot run here; the message says why."""
+
+
+class RunError(Exception):
+    """A measurement that failed or received the wrong bytes; the message says what happened."""
+
+
+@dataclasses.dataclass
+class Sample:
+    """One measurement of one contender in one round."""
+
+    seconds: float  # first connect to the receiver's end (exit, or last file published)
+    bytes: int
+    cpu: float  # receiver user + system seconds (its rusage, through rusage_exec)
+    max_rss_kib: int  # receiver ru_maxrss (through rusage_exec)
+    path: str = ""  # the data path zcrecv reported ("splice", "readwrite"...)
+    fds: int = 0  # most fds the receiver held at once, when sampled
+    extra: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def mib_s(self):
+        return self.bytes / MiB / self.seconds
+
+    @property
+    def cpu_per_gib(self):
+        return self.cpu / (self.bytes / GiB)
+
+
+@dataclasses.dataclass
+class Contender:
+    """A receiver: how to start it for an address and an output file (None: /dev/null)."""
+
+    name: str
+    command: object  # (address, out) -> (argv, stdout_path or None)
+    zcrecv: bool = False  # it prints zcrecv's summary line
+    missing: str = ""  # why it cannot run here, if it cannot
+    failed: str = ""  # set after a run failed: later rounds skip it
+    samples: list = dataclasses.field(default_factory=list)
+
+
+def median(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def geomean(values):
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+
+
+def size_name(size):
+    for unit, name in ((GiB, "GiB"), (MiB, "MiB"), (KiB, "KiB")):
+        if size >= unit and size % unit == 0:
+            return f"{size // unit} {name}"
+    return f"{size} B"
+
+
+def markdown_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def verdict(ok, text):
+    return f"**{'met' if ok else 'not met'}**: {text}"
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def is_listening(address):
+    """True once `address` ("127.0.0.1:PORT" or "unix:PATH") has a listening socket."""
+    if address.startswith("unix:"):
+        with open("/proc/net/unix") as table:
+            next(table)
+            for line in table:
+                fields = line.split()
+                if len(fields) >= 8 and fields[7] == address[5:] and int(fields[3], 16) & 0x10000:
+                    return True
+        return False
+    host, port = address.rsplit(":", 1)
+    local = "%08X:%04X" % (int.from_bytes(socket.inet_aton(host), "little"), int(port))
+    with open("/proc/net/tcp") as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            if fields[1] == local and fields[3] == "0A":
+                return True
+    return False
+
+
+def count_fds(pid):
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
+
+
+def proc_status_kib(pid, key):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise RunError(f"/proc/{pid}/status: no {key}")
+
+
+def published_files(directory):
+    """The regular files zcrecv published (partial files start with a dot)."""
+    with os.scandir(directory) as entries:
+        return [entry for entry in entries if not entry.name.startswith(".") and entry.is_file()]
+
+
+def read_report(report):
+    """rusage_exec's report: pid, then utime, stime and maxrss once the program ended."""
+    try:
+        with open(report) as text:
+            return dict(item.split("=", 1) for item in text.read().split())
+    except OSError:
+        return {}
+
+
+def usage_of(report):
+    """(CPU seconds, ru_maxrss KiB) of a program that ended under rusage_exec."""
+    fields = read_report(report)
+    if "maxrss" not in fields:
+        raise RunError(f"{report}: no resource usage (did rusage_exec die?)")
+    return float(fields["utime"]) + float(fields["stime"]), int(fields["maxrss"])
+
+
+def tail(path, lines=6):
+    try:
+        with open(path, errors="replace") as log:
+            return " / ".join(log.read().strip().splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+class Bench:
+    """The machinery: compiled helpers, output directories, child processes, measurements."""
+
+    def __init__(self, args):
+        self.args = args
+        self.children = []
+        self.mounted = None
+        self.expected_hashes = {}
+        self.counter = 0
+        self.work = tempfile.mkdtemp(prefix="zcrecv-bench-")
+        self.disk = tempfile.mkdtemp(prefix="zcrecv-bench-", dir="/var/tmp")
+        self.logs = os.path.join(self.work, "logs")
+        os.mkdir(self.logs)
+        self.bin = os.path.join(self.work, "bin")
+        os.mkdir(self.bin)
+        for program in C_PROGRAMS:
+            subprocess.run(["cc", "-O2", "-Wall", "-o", os.path.join(self.bin, program),
+                            os.path.join(HERE, program + ".c")], check=True)
+        self.sender = os.path.join(self.bin, "sender")
+        self.pattern = subprocess.run([self.sender, "--pattern"], check=True,
+                                      stdout=subprocess.PIPE).stdout
+        self.tmpfs = self._make_tmpfs()
+
+    def _make_tmpfs(self):
+        target = os.path.join(self.work, "tmpfs")
+        os.mkdir(target)
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3G", "tmpfs", target],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if mounted.returncode == 0:
+            self.mounted = target
+            return target
+        shm = os.statvfs("/dev/shm")
+        if shm.f_bavail * shm.f_frsize < 3 * GiB:
+            raise Skip("cannot mount a tmpfs (not root?) and /dev/shm has less than 3 GiB free")
+        return tempfile.mkdtemp(prefix="zcrecv-bench-", dir="/dev/shm")
+
+    def close(self):
+        for child in self.children:
+            if child.returncode is None:
+                child.kill()
+                child.wait()
+        if self.mounted:
+            subprocess.run(["umount", self.mounted], check=False)
+        for directory in (self.tmpfs, self.disk, self.work):
+            shutil.rmtree(directory, ignore_errors=True)
+
+    def spawn(self, argv, stdout, stderr, stdin=subprocess.DEVNULL):
+        child = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr)
+        self.children.append(child)
+        return child
+
+    def spawn_measured(self, argv, stdout, stderr):
+        """Starts `argv` under rusage_exec; returns the process and its report file."""
+        self.counter += 1
+        report = os.path.join(self.logs, f"rusage-{self.counter}.txt")
+        child = self.spawn([os.path.join(self.bin, "rusage_exec"), report, *argv], stdout, stderr)
+        return child, report
+
+    def measured_pid(self, report):
+        deadline = time.monotonic() + LISTEN_TIMEOUT
+        while time.monotonic() < deadline:
+            fields = read_report(report)
+            if "pid" in fields:
+                return int(fields["pid"])
+            time.sleep(POLL)
+        raise RunError(f"{report}: no pid after {LISTEN_TIMEOUT:.0f} s")
+
+    def new_address(self, transport):
+        self.counter += 1
+        if transport == "unix":
+            return "unix:" + os.path.join(self.work, f"{self.counter}.sock")
+        return f"127.0.0.1:{free_port()}"
+
+    def log_path(self, name):
+        return os.path.join(self.logs, re.sub(r"[^A-Za-z0-9_.-]", "_", name) + ".log")
+
+    def wait_listening(self, address, receiver, log):
+        deadline = time.monotonic() + LISTEN_TIMEOUT
+        while not is_listening(address):
+            if receiver.poll() is not None:
+                raise RunError(f"exited with status {receiver.returncode} before listening on "
+                               f"{address}: {tail(log)}")
+            if time.monotonic() > deadline:
+                raise RunError(f"not listening on {address} after {LISTEN_TIMEOUT:.0f} s")
+            time.sleep(POLL)
+
+    def reap(self, child, others=()):
+        """waitpid for `child`, killing it and `others` if it outlives RUN_TIMEOUT; returns the
+        exit time and the exit status."""
+        timer = threading.Timer(RUN_TIMEOUT, lambda: [p.kill() for p in (child, *others)
+                                                      if p.returncode is None])
+        timer.start()
+        try:
+            _, status = os.waitpid(child.pid, 0)
+        finally:
+            timer.cancel()
+        ended = time.monotonic()
+        child.returncode = os.waitstatus_to_exitcode(status)
+        return ended, child.returncode
+
+    def finish_sender(self, sender, stdin=None):
+        try:
+            output, _ = sender.communicate(input=stdin, timeout=RUN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            sender.kill()
+            output, _ = sender.communicate()
+        fields = dict(item.split("=", 1) for item in output.decode().split())
+        if sender.returncode != 0 or "start" not in fields:
+            raise RunError(f"the sender failed with status {sender.returncode}")
+        return float(fields["start"]), float(fields["end"])
+
+    def expected_hash(self, total):
+        if total not in self.expected_hashes:
+            digest = hashlib.sha256()
+            for _ in range(total // PATTERN_SIZE):
+                digest.update(self.pattern)
+            digest.update(self.pattern[: total % PATTERN_SIZE])
+            self.expected_hashes[total] = digest.hexdigest()
+        return self.expected_hashes[total]
+
+    def file_hash(self, path):
+        digest = hashlib.sha256()
+        with open(path, "rb") as data:
+            while block := data.read(4 * MiB):
+                digest.update(block)
+        return digest.hexdigest()
+
+    def stream(self, contender, transport, out_dir, chunk, total, checksum):
+        """One connection of `total` bytes written `chunk` at a time into `contender`, which
+        writes it into a file in `out_dir` (None: /dev/null). Returns a Sample."""
+        address = self.new_address(transport)
+        out = os.path.join(out_dir, "received.bin") if out_dir else None
+        argv, stdout_path = contender.command(address, out)
+        log = self.log_path(contender.name)
+        os.sync()  # the previous contender's dirty pages must not be written back during this one
+        with open(log, "w") as log_file, open(stdout_path or os.devnull, "wb") as sink:
+            receiver, report = self.spawn_measured(argv, stdout=sink if stdout_path else log_file,
+                                                   stderr=log_file)
+            try:
+                self.wait_listening(address, receiver, log)
+                sender = self.spawn([self.sender, "--bytes", str(total), "--chunk", str(chunk),
+                                     address], stdout=subprocess.PIPE, stderr=log_file)
+                ended, status = self.reap(receiver, (sender,))
+                start, _ = self.finish_sender(sender)
+            finally:
+                if receiver.returncode is None:
+                    receiver.kill()
+                    receiver.wait()
+        try:
+            if status != 0:
+                raise RunError(f"exited with status {status}: {tail(log)}")
+            path = ""
+            if contender.zcrecv:
+                summary = SUMMARY.search(open(log, errors="replace").read())
+                if not summary or int(summary.group(1)) != total:
+                    raise RunError(f"did not report {total} bytes received: {tail(log)}")
+                path = summary.group(2)
+            if out:
+                size = os.path.getsize(out)
+                if size != total:
+                    raise RunError(f"{out}: {size} bytes instead of {total}")
+                if checksum and self.file_hash(out) != self.expected_hash(total):
+                    raise RunError(f"{out}: the bytes differ from what was sent (sha256)")
+        finally:
+            if out and os.path.exists(out):
+                os.unlink(out)
+        cpu, max_rss = usage_of(report)
+        return Sample(ended - start, total, cpu, max_rss, path)
+
+    def write_config(self, address, out_dir, sync):
+        config = os.path.join(self.work, "zcrecv.toml")
+        with open(config, "w") as text:
+            text.write(f"""log_level = "info"
+workers = 0
+
+[[listen]]
+address = "{address}"
+
+[output]
+directory = "{out_dir}"
+name = "{{conn}}-{{seq}}.bin"
+max_file_size = "0"
+sync = "{sync}"
+
+[limits]
+max_connections = 16384
+max_connections_per_peer = 16384
+""")
+        return config
+
+    def start_daemon(self, name, out_dir, sync):
+        """Starts `zcrecv -c CONFIG` on a fresh output directory; returns (process, report,
+        address, log). A daemon that cannot start means daemon mode is not available: Skip."""
+        shutil.rmtree(out_dir, ignore_errors=True)
+        os.makedirs(out_dir)
+        address = self.new_address("tcp")
+        config = self.write_config(address, out_dir, sync)
+        log = self.log_path(name)
+        with open(log, "w") as log_file:
+            daemon, report = self.spawn_measured([self.args.zcrecv, "-c", config],
+                                                 stdout=log_file, stderr=log_file)
+        try:
+            self.wait_listening(address, daemon, log)
+        except RunError as error:
+            if daemon.returncode is None:
+                daemon.kill()
+                daemon.wait()
+            raise Skip(f"daemon mode (`zcrecv -c CONFIG`) cannot run: {error}") from error
+        return daemon, report, address, log
+
+    def stop_daemon(self, daemon, report, log):
+        """SIGTERM (rusage_exec passes it on); returns the daemon's (CPU seconds, maxrss)."""
+        daemon.send_signal(signal.SIGTERM)
+        _, status = self.reap(daemon)
+        if status != 0:
+            raise RunError(f"the daemon exited with status {status}: {tail(log)}")
+        return usage_of(report)
+
+    def daemon_streams(self, name, out_dir, sync, conns, parallel, per_conn, chunk, checksum,
+                       sample_fds):
+        """`conns` connections of `per_conn` bytes, `parallel` at once, into a daemon; the
+        sender waits for the daemon to close each one. Ends when every file is published."""
+        daemon, report, address, log = self.start_daemon(name, out_dir, sync)
+        try:
+            pid = self.measured_pid(report)
+            sender = self.spawn([self.sender, "--bytes", str(per_conn), "--chunk", str(chunk),
+                                 "--conns", str(conns), "--parallel", str(parallel),
+                                 "--await-close", address],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            most_fds = 0
+            deadline = time.monotonic() + RUN_TIMEOUT
+            while sender.poll() is None and time.monotonic() < deadline:
+                if sample_fds:
+                    most_fds = max(most_fds, count_fds(pid))
+                time.sleep(0.05 if sample_fds else POLL * 4)
+            start, sender_end = self.finish_sender(sender)
+            end = sender_end
+            files = published_files(out_dir)
+            while len(files) < conns:
+                end = time.monotonic()
+                if end - sender_end > 60:
+                    raise RunError(f"{len(files)} of {conns} files published 60 s after the "
+                                   f"sender finished: {tail(log)}")
+                time.sleep(POLL * 4)
+                files = published_files(out_dir)
+            cpu, max_rss = self.stop_daemon(daemon, report, log)
+        finally:
+            if daemon.returncode is None:
+                daemon.kill()
+                daemon.wait()
+        wrong = [f.name for f in files if f.stat().st_size != per_conn]
+        if len(files) != conns or wrong:
+            raise RunError(f"{len(files)} files published for {conns} connections, "
+                           f"{len(wrong)} of them not {per_conn} bytes (e.g. {wrong[:3]})")
+        if checksum:
+            expected = self.expected_hash(per_conn)
+            bad = [f.name for f in files if self.file_hash(f.path) != expected]
+            if bad:
+                raise RunError(f"{len(bad)} files differ from what was sent (e.g. {bad[:3]})")
+        shutil.rmtree(out_dir, ignore_errors=True)
+        return Sample(end - start, per_conn * conns, cpu, max_rss, fds=most_fds,
+                      extra={"conns": conns})
+
+    def idle(self, name, out_dir, conns):
+        """Holds `conns` idle connections open against a daemon; measures its resident memory
+        once it has accepted them all."""
+        daemon, report, address, log = self.start_daemon(name, out_dir, "none")
+        sender = None
+        try:
+            pid = self.measured_pid(report)
+            base_rss = proc_status_kib(pid, "VmRSS")
+            base_fds = count_fds(pid)
+            sender = self.spawn([self.sender, "--hold", "--conns", str(conns), address],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                stdin=subprocess.PIPE)
+            if sender.stdout.readline().strip() != b"ready":
+                raise RunError(f"the sender could not open {conns} connections")
+            deadline = time.monotonic() + 60
+            while count_fds(pid) < base_fds + conns:
+                if time.monotonic() > deadline:
+                    raise RunError(f"the daemon holds {count_fds(pid) - base_fds} of "
+                                   f"{conns} connections after 60 s: {tail(log)}")
+                time.sleep(0.05)
+            rss = proc_status_kib(pid, "VmRSS")
+            fds = count_fds(pid)
+            self.finish_sender(sender, stdin=b"")
+            cpu, max_rss = self.stop_daemon(daemon, report, log)
+        finally:
+            for child in (sender, daemon):
+                if child is not None and child.returncode is None:
+                    child.kill()
+                    child.wait()
+        shutil.rmtree(out_dir, ignore_errors=True)
+        return Sample(1.0, 0, cpu, max_rss, fds=fds,
+                      extra={"rss": rss, "base_rss": base_rss, "conns": conns})
+
+
+def run_rounds(bench, label, contenders, measure, rounds):
+    """One warm-up round, then `rounds` counted ones; each round runs every contender once, the
+    starting contender rotating so none always runs first. The warm-up round also checksums."""
+    for number in range(rounds + 1):
+        order = contenders[number % len(contenders):] + contenders[:number % len(contenders)]
+        for contender in order:
+            if contender.missing or contender.failed:
+                continue
+            tag = "warm-up" if number == 0 else f"round {number}/{rounds}"
+            print(f"  {label}: {tag}: {contender.name}", file=sys.stderr, flush=True)
+            try:
+                sample = measure(contender, number == 0)
+            except RunError as error:
+                contender.failed = str(error)
+                print(f"    failed: {error}", file=sys.stderr, flush=True)
+                continue
+            if number > 0:
+                contender.samples.append(sample)
+
+
+def per_round_ratio(numerator, denominator, value):
+    """The median over rounds of value(numerator's sample) / value(denominator's sample)."""
+    pairs = zip(numerator.samples, denominator.samples)
+    return median([value(a) / value(b) for a, b in pairs if value(b) > 0])
+
+
+def state_note(contender):
+    if contender.missing:
+        return f"skipped: {contender.missing}"
+    if contender.failed:
+        return f"failed: {contender.failed}"
+    return ""
+
+
+class Suite:
+    """The scenarios of issue 5; each returns its markdown (tables and bars)."""
+
+    def __init__(self, bench, args):
+        self.bench = bench
+        self.args = args
+        self.quick = args.quick
+        self.rounds = args.rounds or (2 if args.quick else 5)
+
+    def zcrecv(self, name, *extra):
+        def command(address, out):
+            return ([self.args.zcrecv, "--once", "-l", address, "-o", out or "-",
+                     "--sync", "none", *extra], None if out else os.devnull)
+        return Contender(name, command, zcrecv=True)
+
+    def single_stream_contenders(self):
+        bin_dir = self.bench.bin
+        contenders = [
+            self.zcrecv("zcrecv --once"),
+            self.zcrecv("zcrecv --copy-mode readwrite", "--copy-mode", "readwrite"),
+            Contender("C splice loop", lambda a, o: ([os.path.join(bin_dir, "splice_loop"), a,
+                                                      o or os.devnull], None)),
+            Contender("C read/write loop", lambda a, o: ([os.path.join(bin_dir, "readwrite_loop"),
+                                                          a, o or os.devnull], None)),
+            Contender("socat", lambda a, o: (["socat", "-u", "TCP-LISTEN:%s,bind=127.0.0.1,"
+                                              "reuseaddr" % a.rsplit(":", 1)[1],
+                                              f"OPEN:{o},creat,trunc"], None)),
+            Contender("nc -l > file", lambda a, o: (["nc", "-l", "127.0.0.1",
+                                                     a.rsplit(":", 1)[1]], o)),
+        ]
+        for contender, tool in ((contenders[4], "socat"), (contenders[5], "nc")):
+            if shutil.which(tool) is None:
+                contender.missing = f"{tool} is not installed (apt-get install {tool})"
+        return contenders
+
+    def scenario_1(self):
+        total = 256 * MiB if self.quick else GiB
+        out = [f"## Scenario 1: one stream of {size_name(total)} over loopback TCP\n",
+               f"The sender writes {size_name(MiB)} at a time; zcrecv runs with `--sync none` "
+               "(no receiver calls fsync). Wall time runs from the sender's connect to the "
+               "receiver's exit. `zcrecv ÷ this` is the median over rounds of zcrecv's MiB/s "
+               "over this contender's in the same round; `CPU ratio` likewise for receiver CPU "
+               f"per GiB. {self.rounds} counted rounds after a warm-up (which also checksums).\n"]
+        for target, directory in (("tmpfs", self.bench.tmpfs), ("disk (/var/tmp)",
+                                                                 self.bench.disk)):
+            contenders = self.single_stream_contenders()
+            run_rounds(self.bench, f"scenario 1 {target}", contenders,
+                       lambda c, warm: self.bench.stream(c, "tcp", directory, MiB, total, warm),
+                       self.rounds)
+            out.append(f"### Into a file on {target}\n")
+            out.append(self.contender_table(contenders))
+            if target == "tmpfs":
+                out.append(self.single_stream_bars(contenders))
+        return "\n".join(out)
+
+    def contender_table(self, contenders):
+        reference = contenders[0]
+        rows = []
+        for contender in contenders:
+            note = state_note(contender)
+            if note or not contender.samples or not reference.samples:
+                rows.append([contender.name] + ["–"] * 6 + [note])
+                continue
+            speeds = [s.mib_s for s in contender.samples]
+            rows.append([
+                contender.name,
+                f"{median(speeds):.0f}",
+                f"{min(speeds):.0f}–{max(speeds):.0f}",
+                f"{per_round_ratio(reference, contender, lambda s: s.mib_s):.2f}",
+                f"{median([s.cpu_per_gib for s in contender.samples]):.3f}",
+                f"{per_round_ratio(reference, contender, lambda s: s.cpu_per_gib):.2f}",
+                f"{max(s.max_rss_kib for s in contender.samples) / 1024:.1f}",
+                contender.samples[0].path or "",
+            ])
+        return markdown_table(["receiver", "median MiB/s", "min–max", "zcrecv ÷ this",
+                               "CPU s/GiB", "CPU ratio (zcrecv ÷ this)", "peak RSS MiB",
+                               "path / note"], rows) + "\n"
+
+    def single_stream_bars(self, contenders):
+        zcrecv = contenders[0]
+        lines = ["Bars (DESIGN.md §8, one stream into tmpfs, ratios from this run):\n"]
+        for contender, bar in zip(contenders[1:], (1.35, 0.95, None, 2.5, 2.0)):
+            if bar is None:
+                continue
+            if not zcrecv.samples or not contender.samples:
+                lines.append(f"- zcrecv ≥ {bar} × {contender.name}: not measured "
+                             f"({state_note(contender) or state_note(zcrecv)})")
+                continue
+            ratio = per_round_ratio(zcrecv, contender, lambda s: s.mib_s)
+            lines.append(f"- zcrecv ≥ {bar} × {contender.name}: "
+                         + verdict(ratio >= bar, f"{ratio:.2f} ×"))
+        readwrite = contenders[1]
+        if zcrecv.samples and readwrite.samples:
+            ratio = per_round_ratio(zcrecv, readwrite, lambda s: s.cpu_per_gib)
+            lines.append(f"- receiver CPU per GiB ≤ 0.75 × readwrite: "
+                         + verdict(ratio <= 0.75, f"{ratio:.2f} × "
+                                   f"({median([s.cpu_per_gib for s in zcrecv.samples]):.3f} vs "
+                                   f"{median([s.cpu_per_gib for s in readwrite.samples]):.3f}"
+                                   " s/GiB)"))
+        return "\n".join(lines) + "\n"
+
+    def scenario_2(self):
+        sizes = [KiB << i for i in range(11)]
+        if self.quick:
+            sizes = [KiB, 32 * KiB, MiB]
+        total = 16 * MiB if self.quick else 256 * MiB
+        out = ["## Scenario 2: the seed's table (Go's BenchmarkSpliceFile shape)\n",
+               f"One connection per write size carrying {size_name(total)} in writes of that "
+               "size; zcrecv `--once` (`auto`, which splices) against the same binary with "
+               "`--copy-mode readwrite`. `splice ÷ rw` is the median of per-round ratios; the "
+               "last row is their geometric mean (Go reported +34 % on /dev/null). CPU is the "
+               f"receiver's s/GiB, readwrite / splice. {self.rounds} counted rounds per cell "
+               "after a warm-up.\n"]
+        for sink, directory in (("/dev/null", None), ("a tmpfs file", self.bench.tmpfs)):
+            columns = {}
+            for transport in ("tcp", "unix"):
+                for size in sizes:
+                    contenders = [self.zcrecv("splice"),
+                                  self.zcrecv("readwrite", "--copy-mode", "readwrite")]
+                    label = f"scenario 2 {sink} {transport} {size_name(size)}"
+                    run_rounds(self.bench, label, contenders,
+                               lambda c, warm: self.bench.stream(c, transport, directory, size,
+                                                                 total, warm),
+                               self.rounds)
+                    columns[transport, size] = contenders
+            out.append(f"### Into {sink}\n")
+            out.append(self.seed_table(sizes, columns))
+        return "\n".join(out)
+
+    def seed_table(self, sizes, columns):
+        rows = []
+        ratios = {"tcp": [], "unix": []}
+        for size in sizes:
+            row = [size_name(size)]
+            for transport in ("tcp", "unix"):
+                splice, readwrite = columns[transport, size]
+                note = state_note(splice) or state_note(readwrite)
+                if note or not splice.samples or not readwrite.samples:
+                    row += ["–", "–", note or "no samples", "–"]
+                    continue
+                ratio = per_round_ratio(splice, readwrite, lambda s: s.mib_s)
+                ratios[transport].append(ratio)
+                row += [f"{median([s.mib_s for s in readwrite.samples]):.0f}",
+                        f"{median([s.mib_s for s in splice.samples]):.0f}",
+                        f"{ratio:.2f} ({(ratio - 1) * 100:+.0f} %)",
+                        f"{median([s.cpu_per_gib for s in readwrite.samples]):.2f} / "
+                        f"{median([s.cpu_per_gib for s in splice.samples]):.2f}"]
+            rows.append(row)
+        geo = ["geomean", "", ""]
+        geo += [f"{geomean(ratios['tcp']):.2f} ({(geomean(ratios['tcp']) - 1) * 100:+.0f} %)"
+                if ratios["tcp"] else "–", "", "", ""]
+        geo += [f"{geomean(ratios['unix']):.2f} ({(geomean(ratios['unix']) - 1) * 100:+.0f} %)"
+                if ratios["unix"] else "–", ""]
+        rows.append(geo)
+        return markdown_table(["write size", "TCP rw MiB/s", "TCP splice MiB/s", "TCP splice ÷ rw",
+                               "TCP CPU rw / splice", "Unix rw MiB/s", "Unix splice MiB/s",
+                               "Unix splice ÷ rw", "Unix CPU rw / splice"], rows) + "\n"
+
+    def daemon_contender(self, name):
+        return Contender(name, None, zcrecv=True)
+
+    def scenario_3(self):
+        conns = 2000 if self.quick else 20000
+        parallel = 64
+        out = [f"## Scenario 3: short connections ({conns} × 1 KiB, daemon mode)\n",
+               f"The sender keeps {parallel} connections in flight; each writes 1 KiB, shuts "
+               "down its side and counts as done when zcrecv closes it. Time runs from the "
+               "first connect to the last file published (`{conn}-{seq}.bin`, one per "
+               f"connection, each checked for size). `workers = 0` (one per CPU). "
+               f"{self.rounds} counted rounds after a warm-up (which also checks every file's "
+               "bytes).\n"]
+        targets = [("sync none, tmpfs", "none", self.bench.tmpfs),
+                   ("sync publish, tmpfs", "publish", self.bench.tmpfs),
+                   ("sync none, disk", "none", self.bench.disk),
+                   ("sync publish, disk", "publish", self.bench.disk)]
+        contenders = [self.daemon_contender(name) for name, _, _ in targets]
+        settings = {c.name: (sync, directory) for c, (_, sync, directory) in zip(contenders,
+                                                                                   targets)}
+
+        def measure(contender, warm):
+            sync, directory = settings[contender.name]
+            return self.bench.daemon_streams(contender.name, os.path.join(directory, "out"), sync,
+                                             conns, parallel, KiB, KiB, warm, False)
+
+        run_rounds(self.bench, "scenario 3", contenders, measure, self.rounds)
+        rows = []
+        for contender in contenders:
+            note = state_note(contender)
+            if note or not contender.samples:
+                rows.append([contender.name, "–", "–", "–", "–", note or "no samples"])
+                continue
+            rates = [s.extra["conns"] / s.seconds for s in contender.samples]
+            rows.append([contender.name, f"{median(rates):.0f}",
+                         f"{min(rates):.0f}–{max(rates):.0f}",
+                         f"{median([s.cpu / s.extra['conns'] * 1e6 for s in contender.samples]):.0f}",
+                         f"{max(s.max_rss_kib for s in contender.samples) / 1024:.1f}", ""])
+        out.append(markdown_table(["output", "median conn/s", "min–max", "receiver CPU µs/conn",
+                                   "peak RSS MiB", "note"], rows) + "\n")
+        first = contenders[0]
+        if first.samples:
+            rate = median([s.extra["conns"] / s.seconds for s in first.samples])
+            out.append(f"Bar: short connections ≥ 15 000/s with `sync = none` on "
+                       f"{os.cpu_count()} cores: " + verdict(rate >= 15000, f"{rate:.0f}/s") +
+                       "\n")
+        else:
+            out.append(f"Bar: short connections ≥ 15 000/s: not measured ({state_note(first)})\n")
+        return "\n".join(out)
+
+    def scenario_4(self):
+        total = 128 * MiB if self.quick else GiB
+        levels = [1, 10, 100, 1000]
+        out = [f"## Scenario 4: concurrent streams into tmpfs ({size_name(total)} in all, daemon "
+               "mode)\n",
+               "N connections open at once, each carrying 1/N of the bytes in 256 KiB writes; "
+               "time from the first connect to the last file published; fds = most open fds "
+               f"seen in the daemon (sampled every 50 ms). {self.rounds} counted rounds after a "
+               "warm-up (which also checksums every file).\n"]
+        contenders = [self.daemon_contender(f"{n} streams") for n in levels]
+        counts = dict(zip((c.name for c in contenders), levels))
+
+        def measure(contender, warm):
+            n = counts[contender.name]
+            return self.bench.daemon_streams(contender.name,
+                                             os.path.join(self.bench.tmpfs, "out"), "none", n, n,
+                                             total // n, 256 * KiB, warm, True)
+
+        run_rounds(self.bench, "scenario 4", contenders, measure, self.rounds)
+        rows = []
+        single = contenders[0]
+        for contender in contenders:
+            note = state_note(contender)
+            if note or not contender.samples:
+                rows.append([contender.name, "–", "–", "–", "–", "–", "–", note or "no samples"])
+                continue
+            speeds = [s.mib_s for s in contender.samples]
+            ratio = (f"{per_round_ratio(contender, single, lambda s: s.mib_s):.2f}"
+                     if single.samples else "–")
+            rows.append([contender.name, f"{median(speeds):.0f}",
+                         f"{min(speeds):.0f}–{max(speeds):.0f}", ratio,
+                         f"{median([s.cpu_per_gib for s in contender.samples]):.3f}",
+                         f"{max(s.max_rss_kib for s in contender.samples) / 1024:.1f}",
+                         f"{max(s.fds for s in contender.samples)}", ""])
+        out.append(markdown_table(["streams", "aggregate MiB/s", "min–max", "÷ 1 stream",
+                                   "CPU s/GiB", "peak RSS MiB", "fds", "note"], rows) + "\n")
+        many = contenders[-1]
+        if single.samples and many.samples:
+            ratio = per_round_ratio(many, single, lambda s: s.mib_s)
+            out.append("Bar: 1 000 concurrent streams ≥ 0.9 × single-stream aggregate: "
+                       + verdict(ratio >= 0.9, f"{ratio:.2f} ×") + "\n")
+        else:
+            out.append("Bar: 1 000 concurrent streams ≥ 0.9 × single stream: not measured "
+                       f"({state_note(many) or state_note(single)})\n")
+        return "\n".join(out)
+
+    def scenario_5(self):
+        conns = 1000 if self.quick else 10000
+        out = [f"## Scenario 5: {conns} idle connections (daemon mode)\n",
+               "The sender opens the connections and sends nothing; once the daemon holds them "
+               "all (its fd count says so), its VmRSS is read from /proc. Baseline = VmRSS "
+               f"before the first connection. {self.rounds} counted rounds after a warm-up.\n"]
+        contender = self.daemon_contender(f"{conns} idle")
+        run_rounds(self.bench, "scenario 5", [contender],
+                   lambda c, warm: self.bench.idle(c.name, os.path.join(self.bench.tmpfs, "out"),
+                                                   conns), self.rounds)
+        if not contender.samples:
+            out.append(f"Not measured: {state_note(contender) or 'no samples'}\n")
+            out.append(f"Bar: 10 000 idle connections < 64 MiB resident: not measured\n")
+            return "\n".join(out)
+        samples = contender.samples
+        rss = median([s.extra["rss"] for s in samples]) / 1024
+        base = median([s.extra["base_rss"] for s in samples]) / 1024
+        out.append(markdown_table(
+            ["idle connections", "median VmRSS MiB", "baseline MiB", "KiB per connection",
+             "peak RSS MiB (ru_maxrss)", "fds"],
+            [[conns, f"{rss:.1f}", f"{base:.1f}", f"{(rss - base) * 1024 / conns:.2f}",
+              f"{max(s.max_rss_kib for s in samples) / 1024:.1f}",
+              f"{max(s.fds for s in samples)}"]]) + "\n")
+        out.append(f"Bar: {conns} idle connections < 64 MiB resident: "
+                   + verdict(rss < 64, f"{rss:.1f} MiB") + "\n")
+        return "\n".join(out)
+
+
+def machine_description(zcrecv):
+    model = ""
+    lscpu = subprocess.run(["lscpu"], stdout=subprocess.PIPE, text=True, check=False).stdout
+    for line in lscpu.splitlines():
+        if line.startswith("Model name"):
+            model = line.split(":", 1)[1].strip()
+    version = subprocess.run([zcrecv, "--version"], stdout=subprocess.PIPE, text=True,
+                             stderr=subprocess.STDOUT, check=False).stdout.strip()
+    disk = subprocess.run(["findmnt", "-no", "FSTYPE", "-T", "/var/tmp"], stdout=subprocess.PIPE,
+                          text=True, check=False).stdout.strip()
+    return (f"Machine: {os.cpu_count()} CPUs ({model}), kernel {os.uname().release}, "
+            f"/var/tmp on {disk or '?'}; {version}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller sizes and 2 counted rounds: a smoke run of under 2 minutes")
+    parser.add_argument("--scenarios", default="1,2,3,4,5",
+                        help="comma-separated scenario numbers (default: all)")
+    parser.add_argument("--rounds", type=int, default=0,
+                        help="counted rounds after the warm-up (default 5, --quick 2)")
+    parser.add_argument("--zcrecv", default=os.path.join(ROOT, "build", "bench", "zcrecv"),
+                        help="the zcrecv binary (default: build/bench/zcrecv)")
+    parser.add_argument("--results", default=os.path.join(ROOT, "build", "bench", "results.md"),
+                        help="also write the tables here (default: build/bench/results.md)")
+    args = parser.parse_args()
+    try:
+        chosen = sorted({int(item) for item in args.scenarios.split(",")})
+    except ValueError:
+        parser.error(f'--scenarios "{args.scenarios}": expected numbers like 1,2')
+    if not chosen or not set(chosen) <= {1, 2, 3, 4, 5}:
+        parser.error(f'--scenarios "{args.scenarios}": scenarios are 1 to 5')
+    if not os.access(args.zcrecv, os.X_OK):
+        parser.error(f'--zcrecv "{args.zcrecv}": not an executable; build it with cmake -S . -B '
+                     "build/bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DZCRECV_BUILD_TESTS=OFF && "
+                     "cmake --build build/bench")
+    args.zcrecv = os.path.abspath(args.zcrecv)
+    if args.rounds < 0:
+        parser.error(f"--rounds {args.rounds}: must be at least 1")
+    os.makedirs(os.path.dirname(os.path.abspath(args.results)), exist_ok=True)
+    started = time.monotonic()
+    try:
+        bench = Bench(args)
+    except Skip as skip:
+        print(f"cannot run the benchmark: {skip}", file=sys.stderr)
+        return 1
+    try:
+        suite = Suite(bench, args)
+        with open(args.results, "w") as results:
+            header = (f"# zcrecv benchmark{' (--quick)' if args.quick else ''}\n\n"
+                      f"{machine_description(args.zcrecv)}\n\nCommand: `{' '.join(sys.argv)}`\n")
+            for text in [header] + [None] * len(chosen):
+                if text is None:
+                    number = chosen.pop(0)
+                    try:
+                        text = getattr(suite, f"scenario_{number}")()
+                    except Skip as skip:
+                        text = f"## Scenario {number}: skipped\n\n{skip}\n"
+                print(text, flush=True)
+                results.write(text + "\n")
+                results.flush()
+            footer = f"Total time: {time.monotonic() - started:.0f} s.\n"
+            print(footer)
+            results.write(footer)
+    finally:
+        bench.close()
+    print(f"results written to {args.results}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
