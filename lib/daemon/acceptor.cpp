@@ -54,6 +54,16 @@ void Acceptor::on_event(std::uint32_t /*events*/) {
   }
 }
 
+void Acceptor::accept_queued() {
+  for (;;) {
+    auto accepted = listener_->listener.accept();
+    if (!accepted || !accepted->has_value()) {
+      return;
+    }
+    worker_.admit(std::move(**accepted), *listener_, *settings_);
+  }
+}
+
 void Acceptor::back_off(const sys::Error& error) {
   // Out of descriptors (EMFILE, ENFILE) or memory (ENOBUFS, ENOMEM), the queued connection
   // stays queued and the socket stays readable: watching it now would spin. Any other failure

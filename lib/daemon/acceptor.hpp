@@ -32,6 +32,9 @@ class Acceptor final : public event::Handler {
   /// Starts watching the socket.
   sys::Result<void> start();
   void on_event(std::uint32_t events) override;
+  /// Accepts every connection already queued on the socket: a stopping daemon serves them
+  /// rather than let the close of the socket reset them.
+  void accept_queued();
   /// For connections accepted from now on.
   void set_settings(std::shared_ptr<const ListenerSettings> settings) {
     settings_ = std::move(settings);

@@ -98,6 +98,9 @@ void Worker::rotate_all() {
 void Worker::shut_down(std::chrono::nanoseconds timeout) {
   loop_->post([this, timeout] {
     draining_ = true;
+    for (auto& [id, acceptor] : acceptors_) {
+      acceptor->accept_queued();
+    }
     acceptors_.clear();
     shutdown_timer_.arm(timeout);
     stop_if_drained();

@@ -67,8 +67,8 @@ class Worker {
   void set_connection_settings(std::shared_ptr<const ConnectionSettings> settings);
   /// Rotates every open file (SIGUSR1).
   void rotate_all();
-  /// Graceful stop: accept no more, let the connections end, cut those still open after
-  /// `timeout`, then stop the thread.
+  /// Graceful stop: take in the connections already queued, accept no more, let the
+  /// connections end, cut those still open after `timeout`, then stop the thread.
   void shut_down(std::chrono::nanoseconds timeout);
   /// Cuts every connection now (a second stop signal); with shut_down, the thread then stops.
   void cut_all();

@@ -112,9 +112,10 @@ class RunningDaemon {
     if (!thread_.joinable()) {
       return;
     }
-    // A test that failed half-way: stop, and cut whatever is still open.
+    // A test that failed half-way: stop, and cut whatever is still open. Two different
+    // signals, because two pending SIGTERMs would be delivered as one.
     signal(SIGTERM);
-    signal(SIGTERM);
+    signal(SIGINT);
     thread_.join();
   }
 
