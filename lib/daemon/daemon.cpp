@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -15,10 +16,12 @@
 
 #include "daemon/connection_settings.hpp"
 #include "daemon/listener_settings.hpp"
+#include "daemon/notifier.hpp"
 #include "daemon/shared_listener.hpp"
 #include "daemon/shared_state.hpp"
 #include "daemon/worker.hpp"
 #include "event/event_loop.hpp"
+#include "event/timer.hpp"
 #include "net/listen_address.hpp"
 #include "net/listener.hpp"
 #include "output/output_directory.hpp"
@@ -85,6 +88,10 @@ void raise_file_limit() {
   spdlog::debug("RLIMIT_NOFILE raised from {} to {}", limit->rlim_cur, raised.rlim_max);
 }
 
+// How long publishing the files of cut connections may take at the end of a stop, on top of
+// shutdown_timeout, in the time asked of the service manager.
+constexpr std::chrono::seconds kPublishMargin{5};
+
 double seconds(std::chrono::nanoseconds duration) {
   return std::chrono::duration<double>(duration).count();
 }
@@ -113,12 +120,17 @@ class Daemon final : public event::Handler {
   void announce(const OpenListener& listener) const;
   void report_listening() const;
   void on_worker_exit(unsigned index, const sys::Result<void>& result);
+  // Tells the service manager (sd_notify), if there is one; a failure is logged, not fatal.
+  void notify(const char* what, const sys::Result<void>& sent) const;
 
   event::SignalFd& signals_;
   ReloadFunction reload_;
   const DaemonHooks& hooks_;
   config::Config config_;
   std::unique_ptr<event::EventLoop> loop_;
+  Notifier notifier_;
+  // Sends WATCHDOG=1 when the service manager asks for it.
+  std::optional<event::Timer> watchdog_;
   std::unique_ptr<SharedState> shared_;
   std::shared_ptr<output::OutputDirectory> directory_;
   std::string host_;
@@ -194,6 +206,12 @@ bool Daemon::start(const config::Config& config) {
     return false;
   }
   loop_ = std::move(*loop);
+  auto notifier = Notifier::from_environment();
+  if (notifier) {
+    notifier_ = std::move(*notifier);
+  } else {
+    spdlog::warn("{}; not notifying the service manager", notifier.error().message());
+  }
 
   for (const config::ListenerConfig& listener_config : config.listeners) {
     auto opened = open_listener(next_listener_id_++, listener_config);
@@ -238,6 +256,11 @@ void Daemon::start_workers() {
     announce(listener);
   }
   report_listening();
+  notify("READY=1", notifier_.ready());
+  if (auto interval = notifier_.watchdog_interval()) {
+    watchdog_.emplace(*loop_, [this] { notify("WATCHDOG=1", notifier_.watchdog()); });
+    watchdog_->arm(*interval, *interval);
+  }
 }
 
 void Daemon::on_event(std::uint32_t /*events*/) {
@@ -287,6 +310,9 @@ void Daemon::handle_signal(int signal_number) {
 
 void Daemon::begin_stop() {
   stopping_ = true;
+  // The stop takes shutdown_timeout, plus the time to publish what was cut.
+  notify("STOPPING=1", notifier_.stopping(std::chrono::duration_cast<std::chrono::microseconds>(
+                           config_.limits.shutdown_timeout + kPublishMargin)));
   spdlog::info("stopping: listeners closed, {} open connections have {:.3f} s to end",
                shared_->stats.connections_open.load(std::memory_order_relaxed),
                seconds(config_.limits.shutdown_timeout));
@@ -302,8 +328,11 @@ void Daemon::reload_configuration() {
     spdlog::info("SIGHUP ignored: stopping");
     return;
   }
+  // RELOADING=1 then READY=1 whatever the outcome: the manager waits for both.
+  notify("RELOADING=1", notifier_.reloading());
   if (!reload_) {
     spdlog::info("SIGHUP: no configuration file, nothing to reload");
+    notify("READY=1", notifier_.ready());
     return;
   }
   auto loaded = reload_();
@@ -315,6 +344,7 @@ void Daemon::reload_configuration() {
       spdlog::error("  {}", line);
     }
   }
+  notify("READY=1", notifier_.ready());
 }
 
 sys::Result<void> Daemon::apply(const config::Config& config) {
@@ -432,6 +462,12 @@ void Daemon::on_worker_exit(unsigned index, const sys::Result<void>& result) {
   }
   if (++workers_stopped_ == workers_.size()) {
     loop_->stop();
+  }
+}
+
+void Daemon::notify(const char* what, const sys::Result<void>& sent) const {
+  if (!sent) {
+    spdlog::warn("notifying the service manager ({}): {}", what, sent.error().message());
   }
 }
 

@@ -25,7 +25,9 @@ struct DaemonHooks {
 /// serves connections and reads `signals` on the calling thread (SIGTERM/SIGINT: graceful stop, a
 /// second one cuts at once; SIGHUP: `reload`, which may be empty when there is no file;
 /// SIGUSR1: rotate every file; SIGUSR2: log statistics). `signals` must already be blocked in
-/// every thread. Logs through the spdlog default logger.
+/// every thread. Logs through the spdlog default logger. Under a service manager
+/// ($NOTIFY_SOCKET) it sends READY=1 once listening, RELOADING=1 and READY=1 around each
+/// SIGHUP, STOPPING=1 at a stop, and WATCHDOG=1 pings when $WATCHDOG_USEC asks for them.
 ///
 /// Returns the exit status: 0 after a graceful stop, 1 when the daemon could not start (a
 /// listener that cannot be opened, an output directory that cannot be created) or a worker
