@@ -138,6 +138,7 @@ class Daemon final : public event::Handler {
   std::uint64_t next_listener_id_ = 0;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::size_t workers_stopped_ = 0;
+  std::size_t listeners_released_ = 0;
   bool signals_watched_ = false;
   bool stopping_ = false;
   int exit_status_ = 0;
@@ -158,7 +159,7 @@ int Daemon::run(const config::Config& config) {
     spdlog::error("daemon: {}", ran.error().message());
     exit_status_ = 1;
     for (auto& worker : workers_) {
-      worker->shut_down(std::chrono::nanoseconds(0));
+      worker->shut_down(std::chrono::nanoseconds(0), [] {});
     }
   }
   for (auto& worker : workers_) {
@@ -313,13 +314,20 @@ void Daemon::begin_stop() {
   // The stop takes shutdown_timeout, plus the time to publish what was cut.
   notify("STOPPING=1", notifier_.stopping(std::chrono::duration_cast<std::chrono::microseconds>(
                            config_.limits.shutdown_timeout + kPublishMargin)));
-  spdlog::info("stopping: listeners closed, {} open connections have {:.3f} s to end",
-               shared_->stats.connections_open.load(std::memory_order_relaxed),
+  spdlog::info("stopping: closing the listeners; open connections have {:.3f} s to end",
                seconds(config_.limits.shutdown_timeout));
-  // The workers let go of the sockets as they stop accepting; the last one closes each.
+  // The workers let go of the sockets as they stop accepting; the last one closes each, so
+  // the sockets are closed once every worker has said so.
   listeners_.clear();
   for (auto& worker : workers_) {
-    worker->shut_down(config_.limits.shutdown_timeout);
+    worker->shut_down(config_.limits.shutdown_timeout, [this] {
+      loop_->post([this] {
+        if (++listeners_released_ == workers_.size()) {
+          spdlog::info("stopping: listeners closed, {} connections still open",
+                       shared_->stats.connections_open.load(std::memory_order_relaxed));
+        }
+      });
+    });
   }
 }
 

@@ -95,13 +95,14 @@ void Worker::rotate_all() {
   });
 }
 
-void Worker::shut_down(std::chrono::nanoseconds timeout) {
-  loop_->post([this, timeout] {
+void Worker::shut_down(std::chrono::nanoseconds timeout, std::function<void()> listeners_released) {
+  loop_->post([this, timeout, listeners_released = std::move(listeners_released)] {
     draining_ = true;
     for (auto& [id, acceptor] : acceptors_) {
       acceptor->accept_queued();
     }
     acceptors_.clear();
+    listeners_released();
     shutdown_timer_.arm(timeout);
     stop_if_drained();
   });

@@ -69,7 +69,8 @@ class Worker {
   void rotate_all();
   /// Graceful stop: take in the connections already queued, accept no more, let the
   /// connections end, cut those still open after `timeout`, then stop the thread.
-  void shut_down(std::chrono::nanoseconds timeout);
+  /// `listeners_released` runs on the worker thread once it has let go of every listener.
+  void shut_down(std::chrono::nanoseconds timeout, std::function<void()> listeners_released);
   /// Cuts every connection now (a second stop signal); with shut_down, the thread then stops.
   void cut_all();
 
