@@ -156,6 +156,26 @@ std::string Process::wait_for_stderr(std::string_view needle, std::chrono::milli
   }
 }
 
+void Process::wait_for_stderr_count(std::string_view needle, std::size_t count,
+                                    std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    std::size_t found = 0;
+    for (auto at = stderr_.text.find(needle); at != std::string::npos;
+         at = stderr_.text.find(needle, at + needle.size())) {
+      ++found;
+    }
+    if (found >= count) {
+      return;
+    }
+    if (stderr_.closed || changed_.wait_until(lock, deadline) == std::cv_status::timeout) {
+      throw std::runtime_error(std::to_string(found) + " of " + std::to_string(count) + " \"" +
+                               std::string(needle) + "\" on stderr; stderr:\n" + stderr_.text);
+    }
+  }
+}
+
 std::string Process::stderr_text() {
   std::lock_guard lock(mutex_);
   return stderr_.text;

@@ -47,6 +47,9 @@ class Process {
   /// whole stderr so far if it does not appear within `timeout` or the stream ends.
   std::string wait_for_stderr(std::string_view needle,
                               std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  /// Waits until stderr holds `count` occurrences of `needle`; throws like wait_for_stderr.
+  void wait_for_stderr_count(std::string_view needle, std::size_t count,
+                             std::chrono::milliseconds timeout = std::chrono::seconds(60));
   /// Everything collected so far.
   [[nodiscard]] std::string stderr_text();
   [[nodiscard]] std::string stdout_text();

@@ -1,0 +1,447 @@
+// The real zcrecv binary as a daemon: real listeners, real signals, real files, and a real
+// restart after SIGKILL. Every stream is reassembled from its files and compared byte for byte.
+
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/files.hpp"
+#include "support/loopback.hpp"
+#include "support/process.hpp"
+#include "support/random_bytes.hpp"
+#include "support/sender.hpp"
+#include "support/temp_dir.hpp"
+
+namespace zcrecv::test {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+// Every test names files "{conn}-{seq}.bin" so that a connection's files can be found again.
+constexpr const char* kTemplate = "{conn}-{seq}.bin";
+constexpr std::size_t kKiB = 1024;
+
+// One connection's files, in {seq} order.
+struct Stream {
+  std::vector<std::byte> bytes;
+  std::vector<std::uint64_t> sizes;
+  bool incomplete = false;
+};
+
+// Groups the published files under `out` by {conn} and concatenates each group by {seq}.
+std::map<std::string, Stream> reassemble(const fs::path& out) {
+  std::map<std::string, std::map<std::string, fs::path>> by_conn;
+  for (const auto& name : list_files(out)) {
+    REQUIRE_MESSAGE(name.front() != '.', (std::string("unpublished file left: ") + name));
+    auto dash = name.rfind('-');
+    REQUIRE(dash != std::string::npos);
+    by_conn[name.substr(0, dash)][name.substr(dash + 1)] = out / name;
+  }
+  std::map<std::string, Stream> streams;
+  for (const auto& [conn, files] : by_conn) {
+    Stream& stream = streams[conn];
+    for (const auto& [seq, path] : files) {
+      auto part = read_file(path);
+      stream.sizes.push_back(part.size());
+      stream.bytes.insert(stream.bytes.end(), part.begin(), part.end());
+      stream.incomplete = stream.incomplete || path.string().ends_with(".incomplete");
+    }
+  }
+  return streams;
+}
+
+// The only stream under `out`; fails the test if there is not exactly one.
+Stream only_stream(const fs::path& out) {
+  auto streams = reassemble(out);
+  REQUIRE(streams.size() == 1);
+  return streams.begin()->second;
+}
+
+std::vector<std::byte> prefix(const std::vector<std::byte>& data, std::size_t size) {
+  return {data.begin(), data.begin() + static_cast<std::ptrdiff_t>(size)};
+}
+
+void write_all(const sys::UniqueFd& socket, std::span<const std::byte> data) {
+  REQUIRE(::send(socket.get(), data.data(), data.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(data.size()));
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream(path, std::ios::trunc) << text;
+}
+
+// Waits until `path` holds `size` bytes. The daemon announces nothing per chunk written, so this
+// checks the file itself, at a short interval, for a bounded time.
+void wait_for_size(const fs::path& path, std::uintmax_t size) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  std::error_code error;
+  while (fs::file_size(path, error) != size) {
+    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline,
+                    (path.string() + " never reached " + std::to_string(size) + " bytes"));
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+}
+
+// The zcrecv daemon on 127.0.0.1:0 and a Unix socket in `dir`, writing into dir/out.
+class Daemon {
+ public:
+  Daemon(const TempDir& dir, const std::vector<std::string>& extra)
+      : out_(dir / "out"), process_(args(dir, extra)) {
+    tcp_ = listening_address(process_.wait_for_stderr("listening on 127.0.0.1"));
+    unix_ = listening_address(process_.wait_for_stderr("listening on unix:"));
+  }
+
+  Process& process() { return process_; }
+  [[nodiscard]] const fs::path& out() const { return out_; }
+  [[nodiscard]] const net::SocketAddress& tcp() const { return tcp_; }
+  [[nodiscard]] const net::SocketAddress& unix_socket() const { return unix_; }
+  /// Waits for `count` per-connection end lines in the log.
+  void wait_for_ended(std::size_t count) { process_.wait_for_stderr_count(" files, ", count); }
+  /// SIGTERM, then the exit status.
+  int stop() {
+    process_.signal(SIGTERM);
+    return process_.wait();
+  }
+
+ private:
+  std::vector<std::string> args(const TempDir& dir, const std::vector<std::string>& extra) const {
+    std::vector<std::string> argv{zcrecv_binary(),
+                                  "-l",
+                                  "127.0.0.1:0",
+                                  "-l",
+                                  "unix:" + (dir / "in.sock").string(),
+                                  "-o",
+                                  out_.string(),
+                                  "--name",
+                                  kTemplate,
+                                  "--workers",
+                                  "2"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return argv;
+  }
+
+  fs::path out_;
+  Process process_;
+  net::SocketAddress tcp_;
+  net::SocketAddress unix_;
+};
+
+TEST_CASE("zcrecv daemon: 50 concurrent TCP and Unix streams, rotated by size, byte for byte") {
+  TempDir dir;
+  Daemon daemon(dir, {"--max-file-size", "256KiB", "--sync", "none"});
+  std::mt19937_64 random(20261124);
+  constexpr std::size_t kStreams = 50;
+  constexpr std::array<std::size_t, 5> kChunks{512, 4096, 10000, 65536, 262144};
+  std::vector<std::vector<std::byte>> sent;
+  for (std::size_t i = 0; i < kStreams; ++i) {
+    sent.push_back(random_bytes(1 + random() % (3 * kKiB * kKiB), 100 + i));
+  }
+  std::vector<std::unique_ptr<Sender>> senders;
+  for (std::size_t i = 0; i < kStreams; ++i) {
+    SenderOptions options{.chunk_size = kChunks[random() % kChunks.size()],
+                          .pause = milliseconds(i % 5 == 0 ? 1 : 0)};
+    const auto& address = i % 2 == 0 ? daemon.tcp() : daemon.unix_socket();
+    senders.push_back(std::make_unique<Sender>(connect_blocking(address), sent[i], options));
+  }
+  for (auto& sender : senders) {
+    CHECK(sender->join().empty());
+  }
+  daemon.wait_for_ended(kStreams);
+  CHECK(daemon.stop() == 0);
+
+  auto streams = reassemble(daemon.out());
+  REQUIRE(streams.size() == kStreams);
+  std::vector<bool> matched(kStreams, false);
+  for (const auto& [conn, stream] : streams) {
+    INFO("connection ", conn);
+    CHECK_FALSE(stream.incomplete);
+    for (std::size_t i = 0; i + 1 < stream.sizes.size(); ++i) {
+      CHECK(stream.sizes[i] == 256 * kKiB);
+    }
+    CHECK(stream.sizes.back() <= 256 * kKiB);
+    auto found = std::find_if(sent.begin(), sent.end(), [&](const auto& data) {
+      return !matched[static_cast<std::size_t>(&data - sent.data())] && data == stream.bytes;
+    });
+    REQUIRE(found != sent.end());
+    matched[static_cast<std::size_t>(found - sent.begin())] = true;
+  }
+}
+
+TEST_CASE("zcrecv daemon: SIGUSR1 rotates a stream in progress; its files are the stream") {
+  TempDir dir;
+  Daemon daemon(dir, {"--sync", "none", "--log-level", "debug"});
+  auto data = random_bytes(300 * kKiB, 7);
+  auto socket = connect_blocking(daemon.tcp());
+  write_all(socket, prefix(data, 1000));
+  // Rotate until the daemon has read the first bytes and published them as {seq} 0.
+  for (std::size_t signals = 1;
+       daemon.process().stderr_text().find(": published ") == std::string::npos; ++signals) {
+    REQUIRE(signals < 1000);
+    daemon.process().signal(SIGUSR1);
+    daemon.process().wait_for_stderr_count("SIGUSR1: rotating", signals);
+  }
+  write_all(socket, std::span(data).subspan(1000));
+  socket.reset();
+  daemon.wait_for_ended(1);
+  CHECK(daemon.stop() == 0);
+  auto stream = only_stream(daemon.out());
+  CHECK(stream.sizes.size() >= 2);
+  CHECK_FALSE(stream.incomplete);
+  CHECK(stream.bytes == data);
+}
+
+TEST_CASE("zcrecv daemon: time rotation publishes files while a slow stream goes on") {
+  TempDir dir;
+  Daemon daemon(dir, {"--sync", "none", "--rotate-interval", "150ms"});
+  auto data = random_bytes(120 * 4096, 8);
+  Sender sender(connect_blocking(daemon.unix_socket()), data,
+                {.chunk_size = 4096, .pause = milliseconds(5)});
+  CHECK(sender.join().empty());
+  daemon.wait_for_ended(1);
+  CHECK(daemon.stop() == 0);
+  auto stream = only_stream(daemon.out());
+  CHECK(stream.sizes.size() >= 2);
+  CHECK(stream.bytes == data);
+}
+
+TEST_CASE("zcrecv daemon: SIGHUP applies a changed file and keeps the old one when broken") {
+  TempDir dir;
+  auto config = dir / "zcrecv.toml";
+  auto base = std::string("[[listen]]\naddress = \"127.0.0.1:0\"\nname = \"a\"\n") +
+              "[output]\ndirectory = \"" + (dir / "out").string() +
+              "\"\nname = \"{listener}/{conn}-{seq}.bin\"\nsync = \"none\"\n";
+  write_text(config, base);
+  Process zcrecv({zcrecv_binary(), "-c", config.string()});
+  auto a = listening_address(zcrecv.wait_for_stderr("listening on 127.0.0.1"));
+  auto open_across = connect_blocking(a);
+  auto first = random_bytes(50 * kKiB, 9);
+  write_all(open_across, prefix(first, 20 * kKiB));
+
+  SUBCASE("a valid change opens the new listener and cuts nothing") {
+    auto socket_path = dir / "b.sock";
+    write_text(config, base + "[[listen]]\naddress = \"unix:" + socket_path.string() +
+                           "\"\nname = \"b\"\n");
+    zcrecv.signal(SIGHUP);
+    auto b = listening_address(zcrecv.wait_for_stderr("listening on unix:"));
+    auto other = random_bytes(10 * kKiB, 10);
+    Sender sender(connect_blocking(b), other);
+    CHECK(sender.join().empty());
+    write_all(open_across, std::span(first).subspan(20 * kKiB));
+    open_across.reset();
+    zcrecv.wait_for_stderr_count(" files, ", 2);
+    zcrecv.signal(SIGTERM);
+    CHECK(zcrecv.wait() == 0);
+    CHECK(only_stream(dir / "out" / "a").bytes == first);
+    CHECK(only_stream(dir / "out" / "b").bytes == other);
+    CHECK_FALSE(fs::exists(socket_path));
+  }
+  SUBCASE("a broken file is refused with its errors and the old configuration serves on") {
+    write_text(config, base + "[limits]\nidle_timeout = \"soon\"\n");
+    zcrecv.signal(SIGHUP);
+    zcrecv.wait_for_stderr("reload failed, keeping the old configuration");
+    CHECK(zcrecv.wait_for_stderr("limits.idle_timeout").find("zcrecv.toml:") != std::string::npos);
+    auto later = random_bytes(10 * kKiB, 11);
+    Sender sender(connect_blocking(a), later);
+    CHECK(sender.join().empty());
+    write_all(open_across, std::span(first).subspan(20 * kKiB));
+    open_across.reset();
+    zcrecv.wait_for_stderr_count(" files, ", 2);
+    zcrecv.signal(SIGTERM);
+    CHECK(zcrecv.wait() == 0);
+    auto streams = reassemble(dir / "out" / "a");
+    REQUIRE(streams.size() == 2);
+    std::vector<std::vector<std::byte>> contents;
+    for (const auto& [conn, stream] : streams) {
+      contents.push_back(stream.bytes);
+    }
+    CHECK(std::count(contents.begin(), contents.end(), first) == 1);
+    CHECK(std::count(contents.begin(), contents.end(), later) == 1);
+  }
+}
+
+TEST_CASE("zcrecv daemon: SIGTERM drains a stream that ends and cuts one that does not") {
+  TempDir dir;
+  auto config = dir / "zcrecv.toml";
+  write_text(config, "[limits]\nshutdown_timeout = \"1s\"\n");
+  Daemon daemon(dir, {"-c", config.string(), "--sync", "none"});
+  auto data = random_bytes(64 * kKiB, 12);
+  auto finishing = connect_blocking(daemon.tcp());
+  auto stalling = connect_blocking(daemon.unix_socket());
+  write_all(finishing, prefix(data, 1000));
+  write_all(stalling, prefix(data, 2000));
+  daemon.process().signal(SIGTERM);
+  daemon.process().wait_for_stderr("stopping: listeners closed");
+  // The listeners are closed: a new connection is refused.
+  CHECK_THROWS(connect_blocking(daemon.tcp()));
+  write_all(finishing, std::span(data).subspan(1000));
+  finishing.reset();
+  CHECK(daemon.process().wait() == 0);
+  auto streams = reassemble(daemon.out());
+  REQUIRE(streams.size() == 2);
+  std::size_t complete = 0;
+  for (const auto& [conn, stream] : streams) {
+    if (stream.incomplete) {
+      CHECK(stream.bytes == prefix(data, 2000));
+    } else {
+      CHECK(stream.bytes == data);
+      ++complete;
+    }
+  }
+  CHECK(complete == 1);
+}
+
+TEST_CASE("zcrecv daemon: after SIGKILL, a restart publishes the partial file as .incomplete") {
+  TempDir dir;
+  auto data = random_bytes(100'000, 13);
+  fs::path partial;
+  {
+    Daemon daemon(dir, {"--sync", "none"});
+    auto socket = connect_blocking(daemon.tcp());
+    write_all(socket, data);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (partial.empty()) {
+      for (const auto& name :
+           fs::exists(daemon.out()) ? list_files(daemon.out()) : std::vector<std::string>{}) {
+        partial = daemon.out() / name;
+      }
+      REQUIRE(std::chrono::steady_clock::now() < deadline);
+    }
+    REQUIRE(partial.filename().string().ends_with(".part"));
+    wait_for_size(partial, data.size());
+    daemon.process().signal(SIGKILL);
+    CHECK(daemon.process().wait() == 128 + SIGKILL);
+  }
+  Daemon restarted(dir, {"--sync", "none"});
+  restarted.process().wait_for_stderr("recovered a partial file");
+  CHECK(restarted.stop() == 0);
+  auto stream = only_stream(restarted.out());
+  CHECK(stream.incomplete);
+  CHECK(stream.bytes == data);
+}
+
+TEST_CASE("zcrecv daemon: a peer outside --allow is closed before any file exists") {
+  TempDir dir;
+  Daemon daemon(dir, {"--allow", "10.0.0.0/8"});
+  auto socket = connect_blocking(daemon.tcp());
+  auto data = random_bytes(4096, 14);
+  ::send(socket.get(), data.data(), data.size(), MSG_NOSIGNAL);
+  daemon.process().wait_for_stderr("rejected");
+  // The daemon closed its end: the client sees the end of the stream (or a reset).
+  std::array<std::byte, 16> buffer{};
+  CHECK(::recv(socket.get(), buffer.data(), buffer.size(), 0) <= 0);
+  CHECK(daemon.stop() == 0);
+  CHECK((!fs::exists(daemon.out()) || list_files(daemon.out()).empty()));
+}
+
+TEST_CASE("zcrecv daemon: idle timeout and max bytes cut a connection and keep its bytes") {
+  TempDir dir;
+  Daemon daemon(dir, {"--idle-timeout", "300ms", "--max-bytes", "100000", "--sync", "none"});
+  auto data = random_bytes(300'000, 15);
+  SUBCASE("idle") {
+    auto socket = connect_blocking(daemon.tcp());
+    write_all(socket, prefix(data, 5000));
+    daemon.wait_for_ended(1);
+    CHECK(daemon.process().stderr_text().find("idle_timeout") != std::string::npos);
+    CHECK(daemon.stop() == 0);
+    auto stream = only_stream(daemon.out());
+    CHECK(stream.incomplete);
+    CHECK(stream.bytes == prefix(data, 5000));
+  }
+  SUBCASE("max bytes") {
+    Sender sender(connect_blocking(daemon.unix_socket()), data);
+    daemon.wait_for_ended(1);
+    sender.join();
+    CHECK(daemon.stop() == 0);
+    auto stream = only_stream(daemon.out());
+    CHECK(stream.incomplete);
+    CHECK(stream.bytes == prefix(data, 100'000));
+  }
+}
+
+// A tmpfs of `size` mounted on `path` for the life of the object (root only).
+class SmallTmpfs {
+ public:
+  SmallTmpfs(const fs::path& path, const std::string& size) : path_(path) {
+    fs::create_directories(path);
+    mounted_ = ::mount("tmpfs", path.c_str(), "tmpfs", 0, ("size=" + size).c_str()) == 0;
+    error_ = errno;
+  }
+  SmallTmpfs(const SmallTmpfs&) = delete;
+  SmallTmpfs& operator=(const SmallTmpfs&) = delete;
+  ~SmallTmpfs() {
+    if (mounted_) {
+      ::umount2(path_.c_str(), MNT_DETACH);
+    }
+  }
+  [[nodiscard]] bool mounted() const { return mounted_; }
+  [[nodiscard]] int error() const { return error_; }
+
+ private:
+  fs::path path_;
+  bool mounted_ = false;
+  int error_ = 0;
+};
+
+TEST_CASE(
+    "zcrecv daemon: a full disk pauses reading, loses nothing, and resumes when space returns") {
+  TempDir dir;
+  SmallTmpfs disk(dir / "out", "2m");
+  if (!disk.mounted()) {
+    MESSAGE((std::string("skipped: cannot mount a tmpfs here (") + std::strerror(disk.error()) +
+             "); run the tests as root to cover disk full"));
+    return;
+  }
+  // Most of the 2 MiB taken, so the stream below fills the rest.
+  auto filler = dir / "out" / "filler";
+  {
+    std::ofstream out(filler, std::ios::binary);
+    std::vector<char> block(1536 * kKiB, 'x');
+    out.write(block.data(), static_cast<std::streamsize>(block.size()));
+  }
+  auto config = dir / "zcrecv.toml";
+  write_text(config, "[limits]\nmin_free_space = \"0\"\n");
+  Daemon daemon(dir, {"-c", config.string(), "--sync", "none"});
+  auto big = random_bytes(1024 * kKiB, 16);
+  auto small = random_bytes(10 * kKiB, 17);
+  Sender first(connect_blocking(daemon.tcp()), big);
+  daemon.process().wait_for_stderr("reading paused");
+  Sender second(connect_blocking(daemon.unix_socket()), small);
+  fs::remove(filler);
+  CHECK(first.join().empty());
+  CHECK(second.join().empty());
+  daemon.wait_for_ended(2);
+  // Alive and serving after the pause.
+  auto after = random_bytes(1000, 18);
+  Sender third(connect_blocking(daemon.tcp()), after);
+  CHECK(third.join().empty());
+  daemon.wait_for_ended(3);
+  CHECK(daemon.stop() == 0);
+  auto streams = reassemble(daemon.out());
+  REQUIRE(streams.size() == 3);
+  std::vector<std::vector<std::byte>> contents;
+  for (const auto& [conn, stream] : streams) {
+    CHECK_FALSE(stream.incomplete);
+    contents.push_back(stream.bytes);
+  }
+  for (const auto* expected : {&big, &small, &after}) {
+    CHECK(std::count(contents.begin(), contents.end(), *expected) == 1);
+  }
+}
+
+}  // namespace
+}  // namespace zcrecv::test
