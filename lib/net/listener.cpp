@@ -224,6 +224,16 @@ Listener& Listener::operator=(Listener&& other) noexcept {
 
 Listener::~Listener() { remove_socket_file(); }
 
+Result<Listener> Listener::adopt(UniqueFd fd, const ListenAddress& address) {
+  Listener listener(std::move(fd), address);
+  auto local = SocketAddress::local_of(listener.fd());
+  if (!local) {
+    return local.error().with_context("inherited socket for " + address.to_string());
+  }
+  listener.local_address_ = *local;
+  return listener;
+}
+
 Result<Listener> Listener::open(const ListenAddress& address, const ListenerOptions& options) {
   const std::string context = "listen on " + address.to_string();
   bool is_path = address.kind == ListenAddress::Kind::kUnixPath;

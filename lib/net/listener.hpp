@@ -43,6 +43,9 @@ class Listener {
   static sys::Result<Listener> open(const ListenAddress& address,
                                     const ListenerOptions& options = {});
 
+  /// Serves a listening socket someone else opened (socket activation) as it is: nothing is
+  /// bound or set, and no socket file is removed when it closes (it belongs to its creator).
+  static sys::Result<Listener> adopt(sys::UniqueFd fd, const ListenAddress& address);
   Listener(Listener&& other) noexcept;
   Listener& operator=(Listener&& other) noexcept;
   Listener(const Listener&) = delete;
