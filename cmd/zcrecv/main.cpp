@@ -21,6 +21,7 @@
 #include "io/copy_mode.hpp"
 #include "net/cidr.hpp"
 #include "net/listen_address.hpp"
+#include "net/socket_activation.hpp"
 #include "output/name_template.hpp"
 
 namespace {
@@ -391,9 +392,17 @@ int main(int argc, char** argv) {
   if (cli.once || cli.from_stdin) {
     return run_one_shot(cli, *config, *run, *signals);
   }
-  std::function<sys::Result<config::Config>()> reload;
+  daemon::DaemonOptions options;
+  options.copy_mode = run->copy_mode;
+  auto inherited = net::SocketActivation::from_environment();
+  if (!inherited) {
+    spdlog::error("{}", inherited.error().message());
+    return kExitRuntime;
+  }
+  options.inherited = std::move(*inherited);
+  daemon::ReloadFunction reload;
   if (cli.config_file) {
     reload = [&cli] { return build_config(cli); };
   }
-  return daemon::run_daemon(*config, *signals, reload);
+  return daemon::run_daemon(*config, *signals, reload, std::move(options));
 }

@@ -27,10 +27,11 @@ struct ConnectionSettings {
   std::string host;
 };
 
-/// The settings `config` describes, writing into `directory`. Fails only on a name template
-/// that does not parse (the configuration loader validates it first).
+/// The settings `config` describes, writing into `directory` through `copy_mode` (a
+/// command-line choice, not in the file). Fails only on a name template that does not parse
+/// (the configuration loader validates it first).
 sys::Result<std::shared_ptr<const ConnectionSettings>> make_connection_settings(
     const config::Config& config, std::shared_ptr<output::OutputDirectory> directory,
-    std::string host);
+    std::string host, io::CopyMode copy_mode);
 
 }  // namespace zcrecv::daemon

@@ -16,6 +16,7 @@
 
 #include "daemon/connection_settings.hpp"
 #include "daemon/listener_settings.hpp"
+#include "daemon/logging.hpp"
 #include "daemon/notifier.hpp"
 #include "daemon/shared_listener.hpp"
 #include "daemon/shared_state.hpp"
@@ -47,7 +48,9 @@ bool same_socket(const OpenListener& open, const net::ListenAddress& address,
          open.config.owner == config.owner && open.config.group == config.group;
 }
 
-sys::Result<OpenListener> open_listener(std::uint64_t id, const config::ListenerConfig& config) {
+// Opens the listener `config` describes, or serves the socket the service manager passed for it.
+sys::Result<OpenListener> open_listener(std::uint64_t id, const config::ListenerConfig& config,
+                                        net::SocketActivation& inherited) {
   auto address = net::parse_listen_address(config.address.value);
   if (!address) {
     return std::move(address).error().with_context(config.address.origin.where);
@@ -56,16 +59,34 @@ sys::Result<OpenListener> open_listener(std::uint64_t id, const config::Listener
   if (!settings) {
     return std::move(settings).error();
   }
+  auto taken = inherited.take(config.name, *address);
+  if (!taken) {
+    return std::move(taken).error();
+  }
+  if (taken->has_value()) {
+    spdlog::info("listener {}: using the socket passed by the service manager ({}, fd {})",
+                 config.name, (*taken)->name, (*taken)->fd.get());
+  }
   net::ListenerOptions options;
   options.mode = config.mode;
   options.owner = config.owner;
   options.group = config.group;
-  auto listener = net::Listener::open(*address, options);
+  auto listener = taken->has_value() ? net::Listener::adopt(std::move((*taken)->fd), *address)
+                                     : net::Listener::open(*address, options);
   if (!listener) {
     return std::move(listener).error();
   }
   return OpenListener{id, config, std::move(*address),
                       std::make_shared<SharedListener>(std::move(*listener)), std::move(*settings)};
+}
+
+// A [[listen]] entry for an inherited socket that no entry of the configuration took.
+config::ListenerConfig inherited_entry(const net::InheritedSocket& socket) {
+  config::ListenerConfig entry;
+  std::string address = socket.local_address.to_string();
+  entry.name = config::default_listener_name(address);
+  entry.address = {std::move(address), config::Origin{"socket activation (" + socket.name + ")"}};
+  return entry;
 }
 
 // Each connection holds a socket and a file: the default soft limit of 1024 descriptors would
@@ -92,6 +113,9 @@ void raise_file_limit() {
 // shutdown_timeout, in the time asked of the service manager.
 constexpr std::chrono::seconds kPublishMargin{5};
 
+// How often `systemctl status` gets fresh figures.
+constexpr std::chrono::seconds kStatusInterval{5};
+
 double seconds(std::chrono::nanoseconds duration) {
   return std::chrono::duration<double>(duration).count();
 }
@@ -100,8 +124,12 @@ double seconds(std::chrono::nanoseconds duration) {
 // EventLoop of its own in which signals arrive and workers report their exit.
 class Daemon final : public event::Handler {
  public:
-  Daemon(event::SignalFd& signals, ReloadFunction reload, const DaemonHooks& hooks)
-      : signals_(signals), reload_(std::move(reload)), hooks_(hooks) {}
+  Daemon(event::SignalFd& signals, ReloadFunction reload, DaemonOptions options,
+         const DaemonHooks& hooks)
+      : signals_(signals),
+        reload_(std::move(reload)),
+        options_(std::move(options)),
+        hooks_(hooks) {}
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
   ~Daemon() override;
@@ -122,15 +150,21 @@ class Daemon final : public event::Handler {
   void on_worker_exit(unsigned index, const sys::Result<void>& result);
   // Tells the service manager (sd_notify), if there is one; a failure is logged, not fatal.
   void notify(const char* what, const sys::Result<void>& sent) const;
+  // `config` with the entries of inherited sockets it does not name, which stay for good.
+  [[nodiscard]] config::Config with_inherited(const config::Config& config) const;
 
   event::SignalFd& signals_;
   ReloadFunction reload_;
+  DaemonOptions options_;
   const DaemonHooks& hooks_;
+  std::vector<config::ListenerConfig> inherited_entries_;
   config::Config config_;
   std::unique_ptr<event::EventLoop> loop_;
   Notifier notifier_;
   // Sends WATCHDOG=1 when the service manager asks for it.
   std::optional<event::Timer> watchdog_;
+  // Sends STATUS= (connections, bytes) for `systemctl status`, when there is a service manager.
+  std::optional<event::Timer> status_;
   std::unique_ptr<SharedState> shared_;
   std::shared_ptr<output::OutputDirectory> directory_;
   std::string host_;
@@ -190,7 +224,7 @@ bool Daemon::start(const config::Config& config) {
 
   auto host = sys::gethostname();
   host_ = host ? *host : "localhost";
-  auto settings = make_connection_settings(config, directory_, host_);
+  auto settings = make_connection_settings(config, directory_, host_, options_.copy_mode);
   if (!settings) {
     spdlog::error("{}", settings.error().message());
     return false;
@@ -215,12 +249,29 @@ bool Daemon::start(const config::Config& config) {
   }
 
   for (const config::ListenerConfig& listener_config : config.listeners) {
-    auto opened = open_listener(next_listener_id_++, listener_config);
+    auto opened = open_listener(next_listener_id_++, listener_config, options_.inherited);
     if (!opened) {
       spdlog::error("{}", opened.error().message());
       return false;
     }
     listeners_.push_back(std::move(*opened));
+  }
+  // A socket the service manager passed is served even when no entry names it: the manager
+  // accepts connections on it whatever the configuration says.
+  while (!options_.inherited.empty()) {
+    config::ListenerConfig entry = inherited_entry(options_.inherited.sockets().front());
+    spdlog::warn(
+        "the socket {} passed by the service manager matches no [[listen]] entry; "
+        "serving it as listener {}",
+        entry.address.value, entry.name);
+    auto opened = open_listener(next_listener_id_++, entry, options_.inherited);
+    if (!opened) {
+      spdlog::error("{}", opened.error().message());
+      return false;
+    }
+    listeners_.push_back(std::move(*opened));
+    config_.listeners.push_back(entry);
+    inherited_entries_.push_back(std::move(entry));
   }
 
   unsigned count = config.workers != 0 ? config.workers : std::thread::hardware_concurrency();
@@ -261,6 +312,11 @@ void Daemon::start_workers() {
   if (auto interval = notifier_.watchdog_interval()) {
     watchdog_.emplace(*loop_, [this] { notify("WATCHDOG=1", notifier_.watchdog()); });
     watchdog_->arm(*interval, *interval);
+  }
+  if (notifier_.enabled()) {
+    status_.emplace(*loop_,
+                    [this] { notify("STATUS", notifier_.status(shared_->stats.summary())); });
+    status_->arm(kStatusInterval, kStatusInterval);
   }
 }
 
@@ -344,7 +400,8 @@ void Daemon::reload_configuration() {
     return;
   }
   auto loaded = reload_();
-  sys::Result<void> applied = loaded ? apply(*loaded) : sys::Result<void>(loaded.error());
+  sys::Result<void> applied =
+      loaded ? apply(with_inherited(*loaded)) : sys::Result<void>(loaded.error());
   if (!applied) {
     spdlog::error("reload failed, keeping the old configuration:");
     std::istringstream lines(applied.error().message());
@@ -365,7 +422,7 @@ sys::Result<void> Daemon::apply(const config::Config& config) {
     }
     directory = std::make_shared<output::OutputDirectory>(std::move(*opened));
   }
-  auto settings = make_connection_settings(config, directory, host_);
+  auto settings = make_connection_settings(config, directory, host_, options_.copy_mode);
   if (!settings) {
     return std::move(settings).error();
   }
@@ -392,7 +449,7 @@ sys::Result<void> Daemon::apply(const config::Config& config) {
       opened_now.push_back(false);
       continue;
     }
-    auto opened = open_listener(next_listener_id_++, listener_config);
+    auto opened = open_listener(next_listener_id_++, listener_config, options_.inherited);
     if (!opened) {
       return std::move(opened).error();
     }
@@ -432,6 +489,11 @@ sys::Result<void> Daemon::apply(const config::Config& config) {
   if (config.workers != config_.workers) {
     spdlog::warn("workers: the new value {} takes effect at the next start", config.workers);
   }
+  if (config.log_format != config_.log_format) {
+    spdlog::warn("log_format: the new value {} takes effect at the next start",
+                 config::to_string(config.log_format));
+  }
+  set_log_level(config.log_level);
   listeners_ = std::move(next);
   directory_ = std::move(directory);
   config_ = config;
@@ -473,6 +535,12 @@ void Daemon::on_worker_exit(unsigned index, const sys::Result<void>& result) {
   }
 }
 
+config::Config Daemon::with_inherited(const config::Config& config) const {
+  config::Config full = config;
+  full.listeners.insert(full.listeners.end(), inherited_entries_.begin(), inherited_entries_.end());
+  return full;
+}
+
 void Daemon::notify(const char* what, const sys::Result<void>& sent) const {
   if (!sent) {
     spdlog::warn("notifying the service manager ({}): {}", what, sent.error().message());
@@ -482,8 +550,8 @@ void Daemon::notify(const char* what, const sys::Result<void>& sent) const {
 }  // namespace
 
 int run_daemon(const config::Config& config, event::SignalFd& signals, ReloadFunction reload,
-               const DaemonHooks& hooks) {
-  Daemon daemon(signals, std::move(reload), hooks);
+               DaemonOptions options, const DaemonHooks& hooks) {
+  Daemon daemon(signals, std::move(reload), std::move(options), hooks);
   return daemon.run(config);
 }
 

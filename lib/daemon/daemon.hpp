@@ -5,6 +5,8 @@
 
 #include "config/config.hpp"
 #include "event/signal_fd.hpp"
+#include "io/copy_mode.hpp"
+#include "net/socket_activation.hpp"
 #include "net/socket_address.hpp"
 #include "sys/result.hpp"
 
@@ -12,6 +14,16 @@ namespace zcrecv::daemon {
 
 /// Re-reads the configuration for SIGHUP (the file with the command-line overrides applied).
 using ReloadFunction = std::function<sys::Result<config::Config>()>;
+
+/// What the command line and the service manager add to the configuration.
+struct DaemonOptions {
+  /// `--copy-mode`.
+  io::CopyMode copy_mode = io::CopyMode::kAuto;
+  /// Listening sockets passed by socket activation. Each `[[listen]]` entry takes its own (by
+  /// name, else by address) instead of binding; sockets no entry takes are served too, under
+  /// a name derived from their address, and kept across reloads.
+  net::SocketActivation inherited;
+};
 
 /// Ways for an embedding program (the tests) to follow the daemon.
 struct DaemonHooks {
@@ -33,6 +45,6 @@ struct DaemonHooks {
 /// listener that cannot be opened, an output directory that cannot be created) or a worker
 /// failed.
 int run_daemon(const config::Config& config, event::SignalFd& signals, ReloadFunction reload,
-               const DaemonHooks& hooks = {});
+               DaemonOptions options = {}, const DaemonHooks& hooks = {});
 
 }  // namespace zcrecv::daemon

@@ -98,7 +98,7 @@ class RunningDaemon {
       changed_.notify_all();
     };
     thread_ = std::thread([this, config = std::move(config), reload = std::move(reload)] {
-      int status = daemon::run_daemon(config, *signals_, reload, hooks_);
+      int status = daemon::run_daemon(config, *signals_, reload, {}, hooks_);
       std::lock_guard lock(mutex_);
       status_ = status;
       changed_.notify_all();

@@ -182,6 +182,23 @@ TEST_CASE("zcrecv daemon: 50 concurrent TCP and Unix streams, rotated by size, b
   }
 }
 
+TEST_CASE("zcrecv daemon: --copy-mode decides the data path of every connection") {
+  auto data = random_bytes(700 * kKiB + 3, 19);
+  for (const char* mode : {"readwrite", "auto"}) {
+    INFO("--copy-mode ", mode);
+    TempDir run;
+    Daemon daemon(run, {"--copy-mode", mode, "--sync", "none"});
+    Sender sender(connect_blocking(daemon.tcp()), data);
+    CHECK(sender.join().empty());
+    daemon.wait_for_ended(1);
+    auto line = daemon.process().wait_for_stderr(" files, ");
+    CHECK(line.find(std::string(", ") + (mode == std::string("auto") ? "splice" : mode) + ", ") !=
+          std::string::npos);
+    CHECK(daemon.stop() == 0);
+    CHECK(only_stream(daemon.out()).bytes == data);
+  }
+}
+
 TEST_CASE("zcrecv daemon: SIGUSR1 rotates a stream in progress; its files are the stream") {
   TempDir dir;
   Daemon daemon(dir, {"--sync", "none", "--log-level", "debug"});

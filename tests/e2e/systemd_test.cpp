@@ -273,7 +273,6 @@ TEST_CASE("--stdin under systemd-socket-activate --inetd -a receives each connec
   CHECK(contents(dir / "out") == std::multiset<std::vector<std::byte>>{tcp_data, unix_data});
 }
 
-// Needs the daemon wired to SocketActivation (inherited sockets taken by [[listen]] name).
 TEST_CASE("the daemon serves named inherited TCP and Unix sockets beside one it binds itself") {
   if (!have("systemd-socket-activate")) {
     return;
@@ -327,7 +326,41 @@ TEST_CASE("the daemon serves named inherited TCP and Unix sockets beside one it 
   CHECK_FALSE(fs::exists(own_path));
 }
 
-// Needs the daemon wired to Notifier.
+TEST_CASE("an inherited socket no entry names is served, and kept across a reload") {
+  if (!have("systemd-socket-activate")) {
+    return;
+  }
+  TempDir dir;
+  auto inherited_path = dir / "stray.sock";
+  fs::path config = daemon_config(dir, "[[listen]]\naddress = \"127.0.0.1:0\"\nname = \"own\"\n");
+  std::uint16_t port = 0;
+  auto zcrecv = start_socket_activate(
+      [&](std::uint16_t p) {
+        return std::vector<std::string>{"systemd-socket-activate",
+                                        "-l",
+                                        "127.0.0.1:" + std::to_string(p),
+                                        "-l",
+                                        inherited_path.string(),
+                                        "--fdname=stray-tcp:stray",
+                                        zcrecv_binary(),
+                                        "-c",
+                                        config.string()};
+      },
+      port);
+  auto before = random_bytes(256 * 1024 + 1, 54);
+  auto after = random_bytes(128 * 1024 + 5, 55);
+  send_to(net::SocketAddress::unix_path(inherited_path.string()), before);
+  zcrecv->wait_for_stderr("matches no [[listen]] entry", 10s);
+  zcrecv->signal(SIGHUP);
+  zcrecv->wait_for_stderr("configuration reloaded", 10s);
+  send_to(net::SocketAddress::unix_path(inherited_path.string()), after);
+  zcrecv->wait_for_stderr(std::to_string(after.size()) + " bytes", 10s);
+  zcrecv->signal(SIGTERM);
+  CHECK(zcrecv->wait() == 0);
+  CHECK(contents(dir / "out") == std::multiset<std::vector<std::byte>>{before, after});
+  CHECK(fs::exists(inherited_path));
+}
+
 TEST_CASE("READY, then RELOADING and READY on SIGHUP, then STOPPING on SIGTERM") {
   TempDir dir;
   fs::path config = daemon_config(dir, "[[listen]]\naddress = \"127.0.0.1:0\"\nname = \"a\"\n");
@@ -360,7 +393,6 @@ TEST_CASE("READY, then RELOADING and READY on SIGHUP, then STOPPING on SIGTERM")
   CHECK(zcrecv.wait() == 0);
 }
 
-// Needs the daemon wired to Notifier.
 TEST_CASE("an abstract NOTIFY_SOCKET gets READY and WATCHDOG pings at half of WATCHDOG_USEC") {
   TempDir dir;
   fs::path config = daemon_config(dir, "[[listen]]\naddress = \"127.0.0.1:0\"\nname = \"a\"\n");
