@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cstdint>
 #include <cstdlib>
 #include <span>
@@ -14,6 +13,7 @@
 
 #include "net/listen_address.hpp"
 #include "net/quoted.hpp"
+#include "sys/environment.hpp"
 #include "sys/syscalls.hpp"
 
 namespace zcrecv::daemon {
@@ -22,44 +22,23 @@ namespace {
 using sys::Error;
 using sys::Result;
 
-// The variable's value, or nullopt when it is unset.
-std::optional<std::string_view> environment(const char* name) {
-  const char* value = std::getenv(name);
-  if (value == nullptr) {
-    return std::nullopt;
-  }
-  return std::string_view(value);
-}
-
-// A whole decimal number, nothing before or after it.
-template <class Integer>
-std::optional<Integer> parse_number(std::string_view text) {
-  Integer value{};
-  const char* end = text.data() + text.size();
-  auto [stop, error] = std::from_chars(text.data(), end, value);
-  if (text.empty() || error != std::errc() || stop != end) {
-    return std::nullopt;
-  }
-  return value;
-}
-
 // The watchdog interval sd_watchdog_enabled(3) asks for: half of WATCHDOG_USEC, so that a ping
 // that runs late still arrives in time; nullopt when the pings are meant for another process
 // (WATCHDOG_PID names it: we are a child of the main process).
 Result<std::optional<std::chrono::microseconds>> watchdog_from_environment() {
   using Interval = std::optional<std::chrono::microseconds>;
-  auto usec = environment("WATCHDOG_USEC");
+  auto usec = sys::environment_variable("WATCHDOG_USEC");
   if (!usec) {
     return Interval();
   }
-  auto microseconds = parse_number<std::uint64_t>(*usec);
+  auto microseconds = sys::parse_decimal<std::uint64_t>(*usec);
   // Below 2 µs half the period would be 0, a timer that never fires.
   if (!microseconds || *microseconds < 2) {
     return Error::invalid("WATCHDOG_USEC " + net::quoted(*usec) +
                           ": expected a number of microseconds, at least 2");
   }
-  if (auto pid_text = environment("WATCHDOG_PID")) {
-    auto pid = parse_number<pid_t>(*pid_text);
+  if (auto pid_text = sys::environment_variable("WATCHDOG_PID")) {
+    auto pid = sys::parse_decimal<pid_t>(*pid_text);
     if (!pid || *pid <= 0) {
       return Error::invalid("WATCHDOG_PID " + net::quoted(*pid_text) + ": expected a process id");
     }
@@ -84,7 +63,7 @@ Notifier::Notifier(sys::UniqueFd fd, net::SocketAddress address, std::string soc
     : fd_(std::move(fd)), address_(address), socket_(std::move(socket)) {}
 
 Result<Notifier> Notifier::from_environment() {
-  auto socket = environment("NOTIFY_SOCKET");
+  auto socket = sys::environment_variable("NOTIFY_SOCKET");
   if (!socket) {
     return Notifier();
   }

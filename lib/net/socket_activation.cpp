@@ -5,12 +5,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <climits>
 #include <cstdlib>
 #include <utility>
 
 #include "net/quoted.hpp"
+#include "sys/environment.hpp"
 #include "sys/syscalls.hpp"
 
 namespace zcrecv::net {
@@ -21,25 +21,6 @@ using sys::Result;
 
 // sd_listen_fds_with_names(3) calls a descriptor the manager did not name "unknown".
 constexpr std::string_view kUnnamed = "unknown";
-
-std::optional<std::string_view> environment(const char* name) {
-  const char* value = std::getenv(name);
-  if (value == nullptr) {
-    return std::nullopt;
-  }
-  return std::string_view(value);
-}
-
-template <class Integer>
-std::optional<Integer> parse_number(std::string_view text) {
-  Integer value{};
-  const char* end = text.data() + text.size();
-  auto [stop, error] = std::from_chars(text.data(), end, value);
-  if (text.empty() || error != std::errc() || stop != end) {
-    return std::nullopt;
-  }
-  return value;
-}
 
 std::vector<std::string> split_names(std::string_view text) {
   std::vector<std::string> names;
@@ -109,9 +90,9 @@ SocketActivation::SocketActivation(std::vector<InheritedSocket> sockets)
     : sockets_(std::move(sockets)) {}
 
 Result<SocketActivation> SocketActivation::from_environment() {
-  auto pid_text = environment("LISTEN_PID");
-  auto count_text = environment("LISTEN_FDS");
-  auto names_text = environment("LISTEN_FDNAMES");
+  auto pid_text = sys::environment_variable("LISTEN_PID");
+  auto count_text = sys::environment_variable("LISTEN_FDS");
+  auto names_text = sys::environment_variable("LISTEN_FDNAMES");
   // Copies: unsetenv invalidates what getenv returned.
   std::optional<std::string> pid_value(pid_text);
   std::optional<std::string> count_value(count_text);
@@ -123,7 +104,7 @@ Result<SocketActivation> SocketActivation::from_environment() {
   if (!pid_value || !count_value) {
     return SocketActivation();
   }
-  auto pid = parse_number<pid_t>(*pid_value);
+  auto pid = sys::parse_decimal<pid_t>(*pid_value);
   if (!pid || *pid <= 0) {
     return Error::invalid("LISTEN_PID " + quoted(*pid_value) + ": expected a process id");
   }
@@ -131,7 +112,7 @@ Result<SocketActivation> SocketActivation::from_environment() {
   if (*pid != ::getpid()) {
     return SocketActivation();
   }
-  auto count = parse_number<int>(*count_value);
+  auto count = sys::parse_decimal<int>(*count_value);
   if (!count || *count < 0 || *count > INT_MAX - kFirstInheritedFd) {
     return Error::invalid("LISTEN_FDS " + quoted(*count_value) +
                           ": expected a number of descriptors");
