@@ -822,6 +822,13 @@ class Suite:
         return "\n".join(out)
 
 
+def load_note():
+    """Other processes share the cores; their load explains much of a run's spread."""
+    with open("/proc/loadavg") as text:
+        one, five, fifteen = text.read().split()[:3]
+    return f"Load average (1/5/15 min) when this ended: {one} {five} {fifteen}.\n"
+
+
 def machine_description(zcrecv):
     model = ""
     lscpu = subprocess.run(["lscpu"], stdout=subprocess.PIPE, text=True, check=False).stdout
@@ -873,12 +880,13 @@ def main():
         suite = Suite(bench, args)
         with open(args.results, "w") as results:
             header = (f"# zcrecv benchmark{' (--quick)' if args.quick else ''}\n\n"
-                      f"{machine_description(args.zcrecv)}\n\nCommand: `{' '.join(sys.argv)}`\n")
+                      f"{machine_description(args.zcrecv)}\n\nCommand: `{' '.join(sys.argv)}`\n\n"
+                      + load_note().replace("when this ended", "at the start"))
             for text in [header] + [None] * len(chosen):
                 if text is None:
                     number = chosen.pop(0)
                     try:
-                        text = getattr(suite, f"scenario_{number}")()
+                        text = getattr(suite, f"scenario_{number}")() + "\n" + load_note()
                     except Skip as skip:
                         text = f"## Scenario {number}: skipped\n\n{skip}\n"
                 print(text, flush=True)
