@@ -191,11 +191,22 @@ std::string ListenAddress::to_string() const {
       }
       return host + ":" + std::to_string(port);
     case Kind::kUnixPath:
-      return std::string(kUnixPrefix) + path;
+      return unix_path_text(path);
     case Kind::kUnixAbstract:
       return std::string(kUnixPrefix) + "@" + path;
   }
   return {};
+}
+
+std::string unix_path_text(std::string_view path) {
+  if (!path.starts_with('@')) {
+    return std::string(kUnixPrefix) + std::string(path);
+  }
+  // Any value containing '/' is a path, so "@run/x.sock" reads back as itself.
+  if (path.find('/') != std::string_view::npos) {
+    return std::string(path);
+  }
+  return std::string(kUnixPrefix) + "./" + std::string(path);
 }
 
 sys::Result<ListenAddress> parse_listen_address(std::string_view text) {

@@ -29,11 +29,17 @@ struct ListenAddress {
   /// the `@`.
   std::string path;
 
-  /// The canonical form: ":9000", "127.0.0.1:9000", "[::1]:9000", "unix:/path", "unix:@name".
+  /// The canonical form, which parses back to an equal address: ":9000", "127.0.0.1:9000",
+  /// "[::1]:9000", "unix:/path", "unix:@name" (see unix_path_text for paths starting with '@').
   [[nodiscard]] std::string to_string() const;
 
   bool operator==(const ListenAddress&) const = default;
 };
+
+/// The text that parse_listen_address reads back as the Unix socket file `path`: "unix:PATH",
+/// except for a path starting with '@', which "unix:" would make an abstract name. Such a path
+/// is written bare when it contains '/' ("@run/x.sock"), else as "unix:./@NAME".
+std::string unix_path_text(std::string_view path);
 
 /// Parses a `--listen` / `[[listen]] address` value. Accepts `:PORT`, `HOST:PORT`,
 /// `[IPV6]:PORT`, `unix:PATH`, any value containing `/` (a Unix path) and `unix:@NAME`. Anything

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "net/listen_address.hpp"
 #include "sys/syscalls.hpp"
 
 namespace zcrecv::net {
@@ -198,7 +199,7 @@ std::string SocketAddress::to_string() const {
         return "unix:@" + std::string(un.sun_path + 1, length - 1);
       }
       // The kernel may or may not count the path's NUL in the length (unix(7)).
-      return "unix:" + std::string(un.sun_path, ::strnlen(un.sun_path, length));
+      return unix_path_text(std::string_view(un.sun_path, ::strnlen(un.sun_path, length)));
     }
     case AF_UNSPEC:
       return "(no address)";

@@ -58,7 +58,8 @@ class SocketAddress {
   /// as IPv4); empty for non-IP families.
   [[nodiscard]] std::string ip_string() const;
   /// "127.0.0.1:9000", "[::1]:9000", "unix:/path", "unix:@name", "unix:(unnamed)"; IPv4-mapped
-  /// addresses print as IPv4.
+  /// addresses print as IPv4. A socket file's path is written as unix_path_text does, so the
+  /// text parses back to the same socket.
   [[nodiscard]] std::string to_string() const;
 
  private:

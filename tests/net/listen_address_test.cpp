@@ -170,5 +170,21 @@ TEST_CASE("bad listen addresses are refused with a message naming the input") {
   }
 }
 
+// Found by tests/fuzz/listen_address_fuzzer: "@01:9/x" is a relative socket path (it contains
+// '/'), but it printed as "unix:@01:9/x", which names an abstract socket.
+TEST_CASE("a socket path starting with '@' prints as text that parses back to that path") {
+  for (std::string_view text : {"@01:9/x", "@run/x.sock", "unix:./@x"}) {
+    CAPTURE(text);
+    ListenAddress address = parsed(text);
+    REQUIRE(address.kind == Kind::kUnixPath);
+    CHECK(parsed(address.to_string()) == address);
+  }
+  CHECK(parsed("@run/x.sock").to_string() == "@run/x.sock");
+  CHECK(unix_path_text("@x") == "unix:./@x");
+  CHECK(parsed(unix_path_text("@x")).path == "./@x");
+  CHECK(unix_path_text("/run/x.sock") == "unix:/run/x.sock");
+  CHECK(parsed("unix:@run/x.sock").kind == Kind::kUnixAbstract);
+}
+
 }  // namespace
 }  // namespace zcrecv::net

@@ -103,5 +103,11 @@ TEST_CASE("local_of and peer_of report a failed call with its name") {
   CHECK(peer.error().errno_value() == ENOTSOCK);
 }
 
+TEST_CASE("a socket file whose path starts with '@' does not print as an abstract name") {
+  CHECK(SocketAddress::unix_path("@run/x.sock").to_string() == "@run/x.sock");
+  CHECK(SocketAddress::unix_path("@x").to_string() == "unix:./@x");
+  CHECK(SocketAddress::unix_abstract("x").to_string() == "unix:@x");
+}
+
 }  // namespace
 }  // namespace zcrecv::net
