@@ -345,10 +345,13 @@ int main(int argc, char** argv) {
                  "--once/--stdin: give up when no connection arrives or the stream stalls this "
                  "long")
       ->option_text("DURATION");
-  app.add_flag_function(
-      "--progress{true},--no-progress{false}",
-      [&cli](std::int64_t count) { cli.progress = count > 0; },
-      "--once/--stdin: live bytes and rate on stderr (default: on when stderr is a terminal)");
+  auto* progress = app.add_flag_callback(
+      "--progress", [&cli] { cli.progress = true; },
+      "--once/--stdin: live bytes, rate and elapsed time on stderr (default: on when stderr is a "
+      "terminal)");
+  app.add_flag_callback(
+         "--no-progress", [&cli] { cli.progress = false; }, "--once/--stdin: no live progress line")
+      ->excludes(progress);
   app.add_option("--log-level", cli.log_level, "trace | debug | info | warn | error")
       ->option_text("LEVEL");
   app.add_option("--log-format", cli.log_format, "text | json")->option_text("FORMAT");

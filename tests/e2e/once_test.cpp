@@ -87,6 +87,22 @@ TEST_CASE("--once -o - writes into a pipe read by another process, byte for byte
   CHECK(zcrecv.wait_for_stderr("received ").find("via splice-direct") != std::string::npos);
 }
 
+TEST_CASE(
+    "--progress draws the live line on stderr, --no-progress (the default off a terminal) none") {
+  TempDir dir;
+  auto data = random_bytes(3 * 1024 * 1024, 20);
+  for (bool progress : {true, false}) {
+    auto out = dir / (progress ? "with.bin" : "without.bin");
+    Process zcrecv(
+        once_args("127.0.0.1:0", out.string(), {progress ? "--progress" : "--no-progress"}));
+    send_to(zcrecv, data);
+    CHECK(zcrecv.wait() == 0);
+    CHECK(read_file(out) == data);
+    // The final redraw shows the whole stream: 3.00 MiB.
+    CHECK((zcrecv.stderr_text().find("\r\033[K3.00 MiB  ") != std::string::npos) == progress);
+  }
+}
+
 TEST_CASE("--copy-mode readwrite takes the read/write path and keeps every byte") {
   TempDir dir;
   auto data = random_bytes(2 * 1024 * 1024 + 5, 4);
