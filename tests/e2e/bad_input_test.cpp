@@ -1,0 +1,316 @@
+// The real zcrecv binary fed bad command lines and bad configuration files: each is refused at
+// start with exit status 2 and a line naming the input and the bad value; the same files sent
+// to a running daemon with SIGHUP are refused and the old configuration keeps serving.
+
+#include <doctest/doctest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "support/files.hpp"
+#include "support/loopback.hpp"
+#include "support/process.hpp"
+#include "support/random_bytes.hpp"
+#include "support/sender.hpp"
+#include "support/temp_dir.hpp"
+
+namespace zcrecv::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A refused input must exit at once; a wrongly accepted one would run as a daemon.
+constexpr std::chrono::seconds kExitTimeout{10};
+
+// One bad command line or configuration file and what its error line must name: the option
+// or key, and the bad value, on the same line.
+struct BadInput {
+  std::vector<std::string> args;
+  std::string toml;
+  std::string key;
+  std::string value;
+};
+
+std::string long_unix_path() { return "unix:/" + std::string(120, 'a'); }
+
+std::vector<BadInput> bad_command_lines() {
+  return {
+      {{"--max-file-size", "lots"}, "", "--max-file-size", "\"lots\""},
+      {{"--max-file-size=-5"}, "", "--max-file-size", "\"-5\""},
+      {{"--max-file-size", "99999999999999999999"}, "", "below 16EiB", "\"99999999999999999999\""},
+      {{"--max-file-size", "1.1k"}, "", "whole number of bytes", "\"1.1k\""},
+      {{"--max-bytes", "12QB"}, "", "--max-bytes", "\"12QB\""},
+      {{"--max-bytes", "1 KiBi"}, "", "--max-bytes", "\"1 KiBi\""},
+      {{"--rotate-interval", "5"}, "", "--rotate-interval", "\"5\""},
+      {{"--rotate-interval", "10x"}, "", "--rotate-interval", "\"10x\""},
+      {{"--idle-timeout=-1s"}, "", "--idle-timeout", "\"-1s\""},
+      {{"--idle-timeout", "999999999d"}, "", "--idle-timeout", "\"999999999d\""},
+      {{"--max-connections", "0"}, "", "--max-connections", "\"0\""},
+      {{"--max-connections", "4294967296"}, "", "--max-connections", "\"4294967296\""},
+      {{"--max-connections", "ten"}, "", "--max-connections", "\"ten\""},
+      {{"--workers", "1025"}, "", "--workers", "\"1025\""},
+      {{"--workers=-1"}, "", "--workers", "\"-1\""},
+      {{"-l", "127.0.0.1:99999"}, "", "listen address", "\"127.0.0.1:99999\""},
+      {{"-l", "300.1.2.3:80"}, "", "listen address", "\"300.1.2.3:80\""},
+      {{"-l", "::1:9000"}, "", "listen address", "\"::1:9000\""},
+      {{"-l", "[zz]:1"}, "", "listen address", "\"[zz]:1\""},
+      {{"-l", "unix:"}, "", "listen address", "\"unix:\""},
+      {{"-l", long_unix_path()}, "", "listen address", "more than the 107"},
+      {{"-l", "bad host!:80"}, "", "listen address", "\"bad host!:80\""},
+      {{"--allow", "10.0.0.0/33"}, "", "CIDR", "\"10.0.0.0/33\""},
+      {{"--allow", "10.0.0/8"}, "", "CIDR", "\"10.0.0/8\""},
+      {{"--allow", "fe80::/129"}, "", "CIDR", "\"fe80::/129\""},
+      {{"--name", "/abs/{seq}"}, "", "name template", "\"/abs/{seq}\""},
+      {{"--name", "a/../{seq}"}, "", "name template", "\"a/../{seq}\""},
+      {{"--name", "{nope}.bin"}, "", "name template", "\"{nope}.bin\""},
+      {{"--name", "%e-{seq}"}, "", "name template", "\"%e-{seq}\""},
+      {{"--name", "{seq}.part"}, "", "name template", "\"{seq}.part\""},
+      {{"--name", ".{seq}"}, "", "name template", "\".{seq}\""},
+      {{"--name", "a//{seq}"}, "", "name template", "\"a//{seq}\""},
+      {{"--sync", "always"}, "", "--sync", "\"always\""},
+      {{"--copy-mode", "fast"}, "", "copy", "\"fast\""},
+      {{"--log-level", "loud"}, "", "--log-level", "\"loud\""},
+      {{"--log-format", "xml"}, "", "--log-format", "\"xml\""},
+      {{"--timeout", "1s"}, "", "--timeout", "--once and --stdin only"},
+      {{"--progress"}, "", "--progress", "--once and --stdin only"},
+      {{"--no-such-option"}, "", "--no-such-option", "--no-such-option"},
+  };
+}
+
+// Every bad value below is unique in the table, so that the daemon test can find the line of
+// each reload in the one daemon's log.
+std::vector<BadInput> bad_config_files() {
+  const std::string tcp = "[[listen]]\naddress = \"127.0.0.1:0\"\n";
+  const std::string unix_socket = "[[listen]]\naddress = \"unix:@zcrecv-bad-input\"\n";
+  return {
+      {{}, "workers = \"four\"\n", "workers", "\"four\""},
+      {{}, "workers = -3\n", "workers", "got -3"},
+      {{}, "workers = 100000\n", "workers", "got 100000"},
+      {{}, "workers = 1979-05-27\n", "workers", "got a date"},
+      {{}, "log_level = \"loud\"\n", "log_level", "\"loud\""},
+      {{}, "log_format = 7\n", "log_format", "got 7"},
+      {{}, "colour = \"blue\"\n", "colour", "unknown key \"colour\""},
+      {{}, "[limits]\nmax_connections = 0\n", "limits.max_connections", "got 0"},
+      {{}, "[limits]\nmax_connections = 99999999999\n", "limits.max_connections", "99999999999"},
+      {{}, "[limits]\nmax_connections_per_peer = 2.5\n", "limits.max_connections_per_peer", "2.5"},
+      {{}, "[limits]\nidle_timeout = \"soon\"\n", "limits.idle_timeout", "\"soon\""},
+      {{}, "[limits]\nshutdown_timeout = \"-1s\"\n", "limits.shutdown_timeout", "\"-1s\""},
+      {{}, "[limits]\nmax_connection_bytes = 1024\n", "limits.max_connection_bytes", "got 1024"},
+      {{}, "[limits]\nmin_free_space = \"1.3k\"\n", "limits.min_free_space", "\"1.3k\""},
+      {{}, "[limits]\nbacklog = 5\n", "limits.backlog", "unknown key \"backlog\""},
+      {{},
+       "[output]\nmax_file_size = \"18446744073709551616\"\n",
+       "output.max_file_size",
+       "\"18446744073709551616\""},
+      {{}, "[output]\nmax_file_size = 1.5\n", "output.max_file_size", "got 1.5"},
+      {{}, "[output]\nrotate_interval = \"7\"\n", "output.rotate_interval", "\"7\""},
+      {{}, "[output]\nfile_mode = \"0999\"\n", "output.file_mode", "\"0999\""},
+      {{}, "[output]\nfile_mode = \"rw-r--r--\"\n", "output.file_mode", "\"rw-r--r--\""},
+      {{}, "[output]\nsync = true\n", "output.sync", "got true"},
+      {{}, "[output]\nkeep_empty = \"yes\"\n", "output.keep_empty", "\"yes\""},
+      {{}, "[output]\nname = \"../{seq}\"\n", "output.name", "\"../{seq}\""},
+      {{}, "[output]\nname = \"/etc/{seq}\"\n", "output.name", "\"/etc/{seq}\""},
+      {{}, "[output]\nname = \"{nope}-{seq}\"\n", "output.name", "{nope}"},
+      {{}, "[output]\nname = \"x/.{seq}.incomplete\"\n", "output.name", "\"x/.{seq}.incomplete\""},
+      {{}, "[output]\ndirectory = \"\"\n", "output.directory", "got \"\""},
+      {{}, "output = 3\n", "output", "got 3"},
+      {{}, "listen = \"x\"\n", "listen", "got \"x\""},
+      {{}, "listen = []\n", "listen", "got an empty array"},
+      {{},
+       "[[listen]]\naddress = \"127.0.0.1:70000\"\n",
+       "listen[0].address",
+       "\"127.0.0.1:70000\""},
+      {{}, "[[listen]]\naddress = \"::1:80\"\n", "listen[0].address", "\"::1:80\""},
+      {{}, "[[listen]]\naddress = 9000\n", "listen[0].address", "got 9000"},
+      {{}, tcp + "allow = [\"10.0.0.0/40\"]\n", "listen[0].allow[0]", "\"10.0.0.0/40\""},
+      {{}, tcp + "allow = [\"not-a-cidr\"]\n", "listen[0].allow[0]", "\"not-a-cidr\""},
+      {{}, tcp + "allow = []\n", "listen[0].allow", "leave allow out"},
+      {{}, tcp + "mode = \"0660\"\n", "listen[0].mode", "got TCP address \"127.0.0.1:0\""},
+      {{}, tcp + "name = \"../up\"\n", "listen[0].name", "\"../up\""},
+      {{}, tcp + "name = \"twin\"\n" + tcp + "name = \"twin\"\n", "listen[1].name", "\"twin\""},
+      {{}, unix_socket + "mode = \"0888\"\n", "listen[0].mode", "\"0888\""},
+      {{},
+       unix_socket + "owner = \"no-such-user-zcrecv\"\n",
+       "listen[0].owner",
+       "\"no-such-user-zcrecv\""},
+      {{}, unix_socket + "group = -5\n", "listen[0].group", "got -5"},
+      {{}, unix_socket + "allow_uids = [-7]\n", "listen[0].allow_uids[0]", "got -7"},
+      {{}, unix_socket + "allow = [\"10.0.0.0/8\"]\n", "listen[0].allow", "got unix address"},
+      {{}, "workers = \n", "zcrecv.toml:1:", "key-value pair: expected value"},
+      {{}, "workers = 1\nworkers = 2\n", "zcrecv.toml:2:", "redefine existing integer 'workers'"},
+      {{}, "log_level = \"info\n", "zcrecv.toml:1:", "parsing string"},
+      {{}, "[output\nname = \"x\"\n", "zcrecv.toml:1:", "parsing table header"},
+      {{}, "workers = 0x\n", "zcrecv.toml:1:", "parsing hexadecimal integer"},
+  };
+}
+
+std::string label(const BadInput& input) {
+  std::string text = input.toml;
+  for (const auto& arg : input.args) {
+    text += (text.empty() ? "" : " ") + arg;
+  }
+  return text;
+}
+
+// The first line of `text` that holds `needle`, or "" if none does.
+std::string line_with(const std::string& text, const std::string& needle) {
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find(needle) != std::string::npos) {
+      return line;
+    }
+  }
+  return {};
+}
+
+std::size_t count(const std::string& text, const std::string& needle) {
+  std::size_t found = 0;
+  for (auto at = text.find(needle); at != std::string::npos;
+       at = text.find(needle, at + needle.size())) {
+    ++found;
+  }
+  return found;
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream(path, std::ios::trunc) << text;
+}
+
+void check_refused(const std::vector<std::string>& argv, const BadInput& input) {
+  INFO("input: ", label(input));
+  Process zcrecv(argv);
+  CHECK(zcrecv.wait(kExitTimeout) == 2);
+  const std::string errors = zcrecv.stderr_text();
+  const std::string line = line_with(errors, input.value);
+  CHECK_MESSAGE(!line.empty(), errors);
+  CHECK_MESSAGE(line.find(input.key) != std::string::npos, errors);
+}
+
+TEST_CASE("zcrecv refuses every bad command line with status 2, naming the option and value") {
+  TempDir dir;
+  // Valid listen and output settings first, so that a wrongly accepted line could only ever
+  // listen on loopback and write below the temporary directory.
+  const std::vector<std::string> base{zcrecv_binary(), "-l", "127.0.0.1:0", "-o",
+                                      (dir / "out").string()};
+  const auto cases = bad_command_lines();
+  CHECK(cases.size() >= 30);
+  for (const BadInput& input : cases) {
+    std::vector<std::string> argv = base;
+    argv.insert(argv.end(), input.args.begin(), input.args.end());
+    check_refused(argv, input);
+  }
+  CHECK_FALSE(fs::exists(dir / "out"));
+}
+
+TEST_CASE("zcrecv refuses every bad configuration file with status 2, naming the key and value") {
+  TempDir dir;
+  const auto cases = bad_config_files();
+  CHECK(cases.size() >= 40);
+  const fs::path config = dir / "zcrecv.toml";
+  for (const BadInput& input : cases) {
+    write_text(config, input.toml);
+    check_refused({zcrecv_binary(), "-c", config.string(), "-o", (dir / "out").string()}, input);
+  }
+  CHECK_FALSE(fs::exists(dir / "out"));
+}
+
+TEST_CASE("SIGHUP with each bad configuration file keeps the old one, which serves on") {
+  TempDir dir;
+  const fs::path config = dir / "zcrecv.toml";
+  const fs::path out = dir / "out";
+  const std::string good = "[[listen]]\naddress = \"127.0.0.1:0\"\nname = \"kept\"\n\n[output]\n" +
+                           std::string("directory = \"") + out.string() +
+                           "\"\nname = \"{listener}-{conn}-{seq}.bin\"\nsync = \"none\"\n";
+  write_text(config, good);
+  Process zcrecv({zcrecv_binary(), "-c", config.string()});
+  const auto address = listening_address(zcrecv.wait_for_stderr("listening on 127.0.0.1"));
+
+  const std::string refused = "reload failed, keeping the old configuration";
+  std::size_t reloads = 0;
+  for (const BadInput& input : bad_config_files()) {
+    INFO("input: ", label(input));
+    REQUIRE_MESSAGE(line_with(zcrecv.stderr_text(), input.value).empty(),
+                    "the table's values must be unique for this test to find each reload");
+    write_text(config, input.toml);
+    zcrecv.signal(SIGHUP);
+    ++reloads;
+    const std::string line = zcrecv.wait_for_stderr(input.value);
+    CHECK(line.find(input.key) != std::string::npos);
+    CHECK(line.find("zcrecv.toml:") != std::string::npos);
+    // The header is logged before the error lines it introduces.
+    CHECK(count(zcrecv.stderr_text(), refused) == reloads);
+  }
+  CHECK(zcrecv.stderr_text().find("configuration reloaded") == std::string::npos);
+
+  const auto data = random_bytes(300 * 1024 + 11, 61);
+  Sender sender(connect_blocking(address), data);
+  CHECK(sender.join().empty());
+  zcrecv.wait_for_stderr(" files, ");
+  zcrecv.signal(SIGTERM);
+  CHECK(zcrecv.wait() == 0);
+  const auto files = list_files(out);
+  REQUIRE(files.size() == 1);
+  CHECK(files.front().starts_with("kept-"));
+  CHECK(read_file(out / files.front()) == data);
+}
+
+TEST_CASE("--check-config prints TOML that --check-config reads back to the same text") {
+  TempDir dir;
+  const fs::path first = dir / "first.toml";
+  write_text(first, R"(log_level = "debug"
+log_format = "json"
+workers = 3
+
+[[listen]]
+address = "127.0.0.1:0"
+name = "ingest"
+allow = ["10.1.2.3/8", "::ffff:192.168.0.0/112", "2001:db8::/32"]
+
+[[listen]]
+address = "unix:@zcrecv-check-config"
+mode = "0660"
+owner = 0
+group = "root"
+allow_uids = [0, 1000]
+
+[output]
+directory = "/var/lib/zcrecv"
+name = "{listener}/%F/{time}-{peer}-{conn}-{seq}.bin"
+max_file_size = "1.5GiB"
+rotate_interval = "90m"
+sync = "none"
+file_mode = "600"
+keep_empty = true
+
+[limits]
+max_connections = 10
+max_connections_per_peer = 2
+idle_timeout = "1.5s"
+max_connection_bytes = "1000kB"
+shutdown_timeout = "0"
+min_free_space = "1G"
+)");
+  Process check({zcrecv_binary(), "--check-config", "-c", first.string()});
+  REQUIRE(check.wait(kExitTimeout) == 0);
+  const std::string printed = check.stdout_text();
+  CHECK(printed.find("max_file_size = \"1536MiB\"") != std::string::npos);
+  CHECK(printed.find("rotate_interval = \"1h30m\"") != std::string::npos);
+  CHECK(printed.find("file_mode = \"0600\"") != std::string::npos);
+  CHECK(printed.find("\"10.1.2.3/8\"") != std::string::npos);
+  CHECK(printed.find("group = 0") != std::string::npos);
+
+  const fs::path second = dir / "second.toml";
+  write_text(second, printed);
+  Process again({zcrecv_binary(), "--check-config", "-c", second.string()});
+  REQUIRE(again.wait(kExitTimeout) == 0);
+  CHECK(again.stdout_text() == printed);
+}
+
+}  // namespace
+}  // namespace zcrecv::test
