@@ -7,7 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <functional>
-#include <iostream>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -95,10 +95,13 @@ config::Validators make_validators() {
 // first: the operator fixes them all in one go.
 class Errors {
  public:
+  /// The value, or nullopt with the error recorded; `option`, when given, leads the message
+  /// (parsers whose messages do not name the option themselves).
   template <class T>
-  std::optional<T> take(sys::Result<T> result) {
+  std::optional<T> take(sys::Result<T> result, std::string_view option = {}) {
     if (!result) {
-      lines_.push_back(result.error().message());
+      lines_.push_back(option.empty() ? result.error().message()
+                                      : std::string(option) + ": " + result.error().message());
       return std::nullopt;
     }
     return std::move(result).value();
@@ -163,7 +166,7 @@ sys::Result<config::Config> build_config(const CommandLine& cli) {
   if (!cli.listen.empty()) {
     config.listeners.clear();
     for (const auto& address : cli.listen) {
-      if (auto parsed = errors.take(net::parse_listen_address(address))) {
+      if (auto parsed = errors.take(net::parse_listen_address(address), "--listen")) {
         config::ListenerConfig listener;
         listener.address = {address, config::Origin{"--listen"}};
         listener.name = config::default_listener_name(address);
@@ -186,13 +189,13 @@ sys::Result<config::Config> build_config(const CommandLine& cli) {
     }
   }
   if (cli.name) {
-    if (errors.take(output::NameTemplate::parse(*cli.name))) {
+    if (errors.take(output::NameTemplate::parse(*cli.name), "--name")) {
       config.output.name = {*cli.name, config::Origin{"--name"}};
     }
   }
   if (cli.max_connections) {
-    if (auto count =
-            errors.take(parse_count(*cli.max_connections, "--max-connections", 1, 100'000'000))) {
+    if (auto count = errors.take(parse_count(*cli.max_connections, "--max-connections", 1,
+                                             std::numeric_limits<std::uint32_t>::max()))) {
       config.limits.max_connections = *count;
     }
   }
@@ -207,7 +210,7 @@ sys::Result<config::Config> build_config(const CommandLine& cli) {
     }
   }
   for (const auto& cidr : cli.allow) {
-    if (errors.take(net::Cidr::parse(cidr))) {
+    if (errors.take(net::Cidr::parse(cidr), "--allow")) {
       for (auto& listener : config.listeners) {
         listener.allow.push_back({cidr, config::Origin{"--allow"}});
       }
