@@ -291,14 +291,17 @@ void Connection::end(output::Completion completion, const std::string& reason) {
     spdlog::error("connection {} on {} from {}: {}", id_, listener_, peer_.display,
                   finished.error().message());
   }
-  log_end(why);
+  // A cut stream is worth the operator's attention; one that lost bytes is an error.
+  spdlog::level::level_enum level =
+      completion == output::Completion::kComplete ? spdlog::level::info : spdlog::level::warn;
+  log_end(stream_.pending() > 0 ? spdlog::level::err : level, why);
   auto& counter = stream_.path() == io::DataPath::kReadWrite ? worker_.stats().readwrite_connections
                                                              : worker_.stats().splice_connections;
   counter.fetch_add(1, std::memory_order_relaxed);
   worker_.connection_ended(*this);
 }
 
-void Connection::log_end(const std::string& reason) const {
+void Connection::log_end(spdlog::level::level_enum level, const std::string& reason) const {
   const double duration = seconds(event::EventLoop::Clock::now() - started_);
   const double rate =
       duration > 0 ? static_cast<double>(stream_.bytes()) / duration / (1 << 20) : 0.0;
@@ -306,9 +309,10 @@ void Connection::log_end(const std::string& reason) const {
   if (stream_.fallback_reason()) {
     path += " (" + *stream_.fallback_reason() + ")";
   }
-  spdlog::info("connection {} on {} from {}: {} bytes, {} files, {:.3f} s, {:.1f} MiB/s, {}, {}",
-               id_, listener_, peer_.display, stream_.bytes(), file_.files_published(), duration,
-               rate, path, reason);
+  spdlog::log(level,
+              "connection {} on {} from {}: {} bytes, {} files, {:.3f} s, {:.1f} MiB/s, {}, {}",
+              id_, listener_, peer_.display, stream_.bytes(), file_.files_published(), duration,
+              rate, path, reason);
 }
 
 }  // namespace zcrecv::daemon

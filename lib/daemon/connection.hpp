@@ -1,5 +1,7 @@
 #pragma once
 
+#include <spdlog/common.h>
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -65,7 +67,7 @@ class Connection final : public event::Handler {
   void retry_after_pause();
   void check_idle();
   void end(output::Completion completion, const std::string& reason);
-  void log_end(const std::string& reason) const;
+  void log_end(spdlog::level::level_enum level, const std::string& reason) const;
 
   Worker& worker_;
   std::shared_ptr<const ConnectionSettings> settings_;
