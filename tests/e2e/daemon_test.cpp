@@ -19,11 +19,13 @@
 #include <thread>
 #include <vector>
 
+#include "support/daemon_process.hpp"
 #include "support/files.hpp"
 #include "support/loopback.hpp"
 #include "support/process.hpp"
 #include "support/random_bytes.hpp"
 #include "support/sender.hpp"
+#include "support/stream_files.hpp"
 #include "support/temp_dir.hpp"
 
 namespace zcrecv::test {
@@ -32,54 +34,7 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
-// Every test names files "{conn}-{seq}.bin" so that a connection's files can be found again.
-constexpr const char* kTemplate = "{conn}-{seq}.bin";
 constexpr std::size_t kKiB = 1024;
-
-// One connection's files, in {seq} order.
-struct Stream {
-  std::vector<std::byte> bytes;
-  std::vector<std::uint64_t> sizes;
-  bool incomplete = false;
-};
-
-// Groups the published files under `out` by {conn} and concatenates each group by {seq}.
-std::map<std::string, Stream> reassemble(const fs::path& out) {
-  std::map<std::string, std::map<std::string, fs::path>> by_conn;
-  for (const auto& name : list_files(out)) {
-    REQUIRE_MESSAGE(name.front() != '.', (std::string("unpublished file left: ") + name));
-    auto dash = name.rfind('-');
-    REQUIRE(dash != std::string::npos);
-    by_conn[name.substr(0, dash)][name.substr(dash + 1)] = out / name;
-  }
-  std::map<std::string, Stream> streams;
-  for (const auto& [conn, files] : by_conn) {
-    Stream& stream = streams[conn];
-    for (const auto& [seq, path] : files) {
-      auto part = read_file(path);
-      stream.sizes.push_back(part.size());
-      stream.bytes.insert(stream.bytes.end(), part.begin(), part.end());
-      stream.incomplete = stream.incomplete || path.string().ends_with(".incomplete");
-    }
-  }
-  return streams;
-}
-
-// The only stream under `out`; fails the test if there is not exactly one.
-Stream only_stream(const fs::path& out) {
-  auto streams = reassemble(out);
-  REQUIRE(streams.size() == 1);
-  return streams.begin()->second;
-}
-
-std::vector<std::byte> prefix(const std::vector<std::byte>& data, std::size_t size) {
-  return {data.begin(), data.begin() + static_cast<std::ptrdiff_t>(size)};
-}
-
-void write_all(const sys::UniqueFd& socket, std::span<const std::byte> data) {
-  REQUIRE(::send(socket.get(), data.data(), data.size(), MSG_NOSIGNAL) ==
-          static_cast<ssize_t>(data.size()));
-}
 
 void write_text(const fs::path& path, const std::string& text) {
   std::ofstream(path, std::ios::trunc) << text;
@@ -97,53 +52,9 @@ void wait_for_size(const fs::path& path, std::uintmax_t size) {
   }
 }
 
-// The zcrecv daemon on 127.0.0.1:0 and a Unix socket in `dir`, writing into dir/out.
-class Daemon {
- public:
-  Daemon(const TempDir& dir, const std::vector<std::string>& extra)
-      : out_(dir / "out"), process_(args(dir, extra)) {
-    tcp_ = listening_address(process_.wait_for_stderr("listening on 127.0.0.1"));
-    unix_ = listening_address(process_.wait_for_stderr("listening on unix:"));
-  }
-
-  Process& process() { return process_; }
-  [[nodiscard]] const fs::path& out() const { return out_; }
-  [[nodiscard]] const net::SocketAddress& tcp() const { return tcp_; }
-  [[nodiscard]] const net::SocketAddress& unix_socket() const { return unix_; }
-  /// Waits for `count` per-connection end lines in the log.
-  void wait_for_ended(std::size_t count) { process_.wait_for_stderr_count(" files, ", count); }
-  /// SIGTERM, then the exit status.
-  int stop() {
-    process_.signal(SIGTERM);
-    return process_.wait();
-  }
-
- private:
-  std::vector<std::string> args(const TempDir& dir, const std::vector<std::string>& extra) const {
-    std::vector<std::string> argv{zcrecv_binary(),
-                                  "-l",
-                                  "127.0.0.1:0",
-                                  "-l",
-                                  "unix:" + (dir / "in.sock").string(),
-                                  "-o",
-                                  out_.string(),
-                                  "--name",
-                                  kTemplate,
-                                  "--workers",
-                                  "2"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    return argv;
-  }
-
-  fs::path out_;
-  Process process_;
-  net::SocketAddress tcp_;
-  net::SocketAddress unix_;
-};
-
 TEST_CASE("zcrecv daemon: 50 concurrent TCP and Unix streams, rotated by size, byte for byte") {
   TempDir dir;
-  Daemon daemon(dir, {"--max-file-size", "256KiB", "--sync", "none"});
+  DaemonProcess daemon(dir, {"--max-file-size", "256KiB", "--sync", "none"});
   std::mt19937_64 random(20261124);
   constexpr std::size_t kStreams = 50;
   constexpr std::array<std::size_t, 5> kChunks{512, 4096, 10000, 65536, 262144};
@@ -187,7 +98,7 @@ TEST_CASE("zcrecv daemon: --copy-mode decides the data path of every connection"
   for (const char* mode : {"readwrite", "auto"}) {
     INFO("--copy-mode ", mode);
     TempDir run;
-    Daemon daemon(run, {"--copy-mode", mode, "--sync", "none"});
+    DaemonProcess daemon(run, {"--copy-mode", mode, "--sync", "none"});
     Sender sender(connect_blocking(daemon.tcp()), data);
     CHECK(sender.join().empty());
     daemon.wait_for_ended(1);
@@ -201,7 +112,7 @@ TEST_CASE("zcrecv daemon: --copy-mode decides the data path of every connection"
 
 TEST_CASE("zcrecv daemon: SIGUSR1 rotates a stream in progress; its files are the stream") {
   TempDir dir;
-  Daemon daemon(dir, {"--sync", "none", "--log-level", "debug"});
+  DaemonProcess daemon(dir, {"--sync", "none", "--log-level", "debug"});
   auto data = random_bytes(300 * kKiB, 7);
   auto socket = connect_blocking(daemon.tcp());
   write_all(socket, prefix(data, 1000));
@@ -224,7 +135,7 @@ TEST_CASE("zcrecv daemon: SIGUSR1 rotates a stream in progress; its files are th
 
 TEST_CASE("zcrecv daemon: time rotation publishes files while a slow stream goes on") {
   TempDir dir;
-  Daemon daemon(dir, {"--sync", "none", "--rotate-interval", "150ms"});
+  DaemonProcess daemon(dir, {"--sync", "none", "--rotate-interval", "150ms"});
   auto data = random_bytes(120 * 4096, 8);
   Sender sender(connect_blocking(daemon.unix_socket()), data,
                 {.chunk_size = 4096, .pause = milliseconds(5)});
@@ -295,7 +206,7 @@ TEST_CASE("zcrecv daemon: SIGTERM drains a stream that ends and cuts one that do
   TempDir dir;
   auto config = dir / "zcrecv.toml";
   write_text(config, "[limits]\nshutdown_timeout = \"1s\"\n");
-  Daemon daemon(dir, {"-c", config.string(), "--sync", "none"});
+  DaemonProcess daemon(dir, {"-c", config.string(), "--sync", "none"});
   auto data = random_bytes(64 * kKiB, 12);
   auto finishing = connect_blocking(daemon.tcp());
   auto stalling = connect_blocking(daemon.unix_socket());
@@ -327,7 +238,7 @@ TEST_CASE("zcrecv daemon: after SIGKILL, a restart publishes the partial file as
   auto data = random_bytes(100'000, 13);
   fs::path partial;
   {
-    Daemon daemon(dir, {"--sync", "none"});
+    DaemonProcess daemon(dir, {"--sync", "none"});
     auto socket = connect_blocking(daemon.tcp());
     write_all(socket, data);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -343,7 +254,7 @@ TEST_CASE("zcrecv daemon: after SIGKILL, a restart publishes the partial file as
     daemon.process().signal(SIGKILL);
     CHECK(daemon.process().wait() == 128 + SIGKILL);
   }
-  Daemon restarted(dir, {"--sync", "none"});
+  DaemonProcess restarted(dir, {"--sync", "none"});
   restarted.process().wait_for_stderr("recovered a partial file");
   CHECK(restarted.stop() == 0);
   auto stream = only_stream(restarted.out());
@@ -353,7 +264,7 @@ TEST_CASE("zcrecv daemon: after SIGKILL, a restart publishes the partial file as
 
 TEST_CASE("zcrecv daemon: a peer outside --allow is closed before any file exists") {
   TempDir dir;
-  Daemon daemon(dir, {"--allow", "10.0.0.0/8"});
+  DaemonProcess daemon(dir, {"--allow", "10.0.0.0/8"});
   auto socket = connect_blocking(daemon.tcp());
   auto data = random_bytes(4096, 14);
   ::send(socket.get(), data.data(), data.size(), MSG_NOSIGNAL);
@@ -367,7 +278,7 @@ TEST_CASE("zcrecv daemon: a peer outside --allow is closed before any file exist
 
 TEST_CASE("zcrecv daemon: idle timeout and max bytes cut a connection and keep its bytes") {
   TempDir dir;
-  Daemon daemon(dir, {"--idle-timeout", "300ms", "--max-bytes", "100000", "--sync", "none"});
+  DaemonProcess daemon(dir, {"--idle-timeout", "300ms", "--max-bytes", "100000", "--sync", "none"});
   auto data = random_bytes(300'000, 15);
   SUBCASE("idle") {
     auto socket = connect_blocking(daemon.tcp());
@@ -432,7 +343,7 @@ TEST_CASE(
   }
   auto config = dir / "zcrecv.toml";
   write_text(config, "[limits]\nmin_free_space = \"0\"\n");
-  Daemon daemon(dir, {"-c", config.string(), "--sync", "none"});
+  DaemonProcess daemon(dir, {"-c", config.string(), "--sync", "none"});
   auto big = random_bytes(1024 * kKiB, 16);
   auto small = random_bytes(10 * kKiB, 17);
   Sender first(connect_blocking(daemon.tcp()), big);

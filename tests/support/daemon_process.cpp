@@ -1,0 +1,27 @@
+#include "support/daemon_process.hpp"
+
+namespace zcrecv::test {
+
+DaemonProcess::DaemonProcess(const TempDir& dir, const std::vector<std::string>& extra,
+                             const std::vector<std::string>& launcher)
+    : out_(dir / "out"), process_(args(dir, extra, launcher)) {
+  tcp_ = listening_address(process_.wait_for_stderr("listening on 127.0.0.1"));
+  unix_ = listening_address(process_.wait_for_stderr("listening on unix:"));
+}
+
+std::vector<std::string> DaemonProcess::args(const TempDir& dir,
+                                             const std::vector<std::string>& extra,
+                                             const std::vector<std::string>& launcher) {
+  std::vector<std::string> argv = launcher;
+  for (const std::string& arg :
+       {zcrecv_binary(), std::string("-l"), std::string("127.0.0.1:0"), std::string("-l"),
+        "unix:" + (dir / "in.sock").string(), std::string("-o"), (dir / "out").string(),
+        std::string("--name"), std::string(kStreamTemplate), std::string("--workers"),
+        std::string("2")}) {
+    argv.push_back(arg);
+  }
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+
+}  // namespace zcrecv::test

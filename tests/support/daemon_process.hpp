@@ -1,0 +1,52 @@
+#pragma once
+
+#include <signal.h>
+
+#include <cstddef>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "net/socket_address.hpp"
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
+
+namespace zcrecv::test {
+
+/// The file name template of every DaemonProcess: "{conn}-{seq}.bin", so that reassemble() finds
+/// a connection's files again.
+inline constexpr const char* kStreamTemplate = "{conn}-{seq}.bin";
+
+/// The real zcrecv daemon on 127.0.0.1:0 and a Unix socket in `dir`, writing into dir/out, with
+/// two workers and file names from kStreamTemplate. Killed with SIGKILL if still running when
+/// destroyed.
+class DaemonProcess {
+ public:
+  /// Starts `launcher` (e.g. {"prlimit", "--nofile=64:64"}, or empty) followed by zcrecv and its
+  /// arguments, `extra` last; waits until both listeners are open.
+  DaemonProcess(const TempDir& dir, const std::vector<std::string>& extra,
+                const std::vector<std::string>& launcher = {});
+
+  Process& process() { return process_; }
+  [[nodiscard]] const std::filesystem::path& out() const { return out_; }
+  [[nodiscard]] const net::SocketAddress& tcp() const { return tcp_; }
+  [[nodiscard]] const net::SocketAddress& unix_socket() const { return unix_; }
+  /// Waits for `count` per-connection end lines in the log.
+  void wait_for_ended(std::size_t count) { process_.wait_for_stderr_count(" files, ", count); }
+  /// SIGTERM, then the exit status.
+  int stop() {
+    process_.signal(SIGTERM);
+    return process_.wait();
+  }
+
+ private:
+  static std::vector<std::string> args(const TempDir& dir, const std::vector<std::string>& extra,
+                                       const std::vector<std::string>& launcher);
+
+  std::filesystem::path out_;
+  Process process_;
+  net::SocketAddress tcp_;
+  net::SocketAddress unix_;
+};
+
+}  // namespace zcrecv::test
