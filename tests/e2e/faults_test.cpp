@@ -285,6 +285,8 @@ TEST_CASE("zcrecv faults: max_connections_per_peer closes extra connections of t
   // Once one of the four ends, 127.0.0.1 may stream again.
   held.pop_back();
   daemon.process().wait_for_stderr(ended_with(held_bytes.size()));
+  // The end line is logged just before the peer's slot is given back; the count says when.
+  wait_for_open_connections(daemon, 3);
   auto after = random_bytes(100 * kKiB + 1, 63);
   Sender after_sender(connect_blocking(daemon.tcp()), after);
   CHECK(after_sender.join().empty());
