@@ -139,8 +139,9 @@ TEST_CASE("zcrecv faults: out of descriptors, accepts pause without spinning and
   write_all(early_socket, prefix(early, 1000));
   wait_for_any_file(daemon.out());
 
+  constexpr std::size_t kFloodSize = 200;
   std::vector<sys::UniqueFd> flood;
-  for (int i = 0; i < 200; ++i) {
+  for (std::size_t i = 0; i < kFloodSize; ++i) {
     flood.push_back(connect_blocking(i % 2 == 0 ? daemon.tcp() : daemon.unix_socket()));
   }
   auto paused = daemon.process().wait_for_stderr("pausing accepts");
@@ -159,6 +160,9 @@ TEST_CASE("zcrecv faults: out of descriptors, accepts pause without spinning and
   write_all(early_socket, std::span(early).subspan(1000));
   early_socket.reset();
   daemon.process().wait_for_stderr(ended_with(early.size()));
+  // Every queued connection of the flood is accepted and ended before the next stream comes: a
+  // stream accepted while the backlog still holds the descriptors cannot open its file.
+  daemon.wait_for_ended(kFloodSize + 1);
   auto late = random_bytes(1024 * kKiB + 7, 32);
   Sender sender(connect_blocking(daemon.unix_socket()), late);
   CHECK(sender.join().empty());
