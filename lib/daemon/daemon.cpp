@@ -415,7 +415,10 @@ void Daemon::reload_configuration() {
 sys::Result<void> Daemon::apply(const config::Config& config) {
   // Everything that can fail comes first, so that a failure leaves the daemon as it was.
   std::shared_ptr<output::OutputDirectory> directory = directory_;
-  if (config.output.directory != config_.output.directory) {
+  // A directory removed and created again is opened anew on reload: without that, files would
+  // keep going to the removed one. (Not automatically: after an unmount the path names the
+  // mount point's own directory, where writing would fill the wrong filesystem.)
+  if (config.output.directory != config_.output.directory || !directory_->is_current()) {
     auto opened = output::OutputDirectory::open(config.output.directory);
     if (!opened) {
       return std::move(opened).error();

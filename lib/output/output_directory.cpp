@@ -364,6 +364,12 @@ sys::Result<void> OutputDirectory::discard(PartialFile&& file) {
   return {};
 }
 
+bool OutputDirectory::is_current() const {
+  auto held = sys::fstat(fd_.get());
+  auto named = sys::fstatat(AT_FDCWD, path_.c_str(), 0);
+  return held && named && held->st_dev == named->st_dev && held->st_ino == named->st_ino;
+}
+
 sys::Result<std::uint64_t> OutputDirectory::free_bytes() const {
   auto info = sys::fstatvfs(fd_.get());
   if (!info) {

@@ -77,6 +77,10 @@ class OutputDirectory {
 
   /// Bytes available to an unprivileged writer on the output filesystem.
   [[nodiscard]] sys::Result<std::uint64_t> free_bytes() const;
+  /// Whether the directory at path() is still the one this object holds open; false once it
+  /// was removed (and perhaps created again) or replaced, when files would go to a directory
+  /// nobody can see.
+  [[nodiscard]] bool is_current() const;
 
   /// Publishes every partial file in the tree (`.NAME.part`, regular files only) as
   /// NAME.incomplete, syncing each file and its directory. Symlinks are not followed. Call it at

@@ -2,10 +2,10 @@
 
 #include <doctest/doctest.h>
 
-#include "support/error_text.hpp"
-
 #include <chrono>
 #include <string>
+
+#include "support/error_text.hpp"
 
 namespace zcrecv::output {
 namespace {

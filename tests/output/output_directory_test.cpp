@@ -1,8 +1,6 @@
 #include "output/output_directory.hpp"
 
 #include <doctest/doctest.h>
-
-#include "support/error_text.hpp"
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -13,6 +11,7 @@
 #include <utility>
 
 #include "output/test_files.hpp"
+#include "support/error_text.hpp"
 #include "support/temp_dir.hpp"
 
 namespace zcrecv::output {
@@ -334,6 +333,18 @@ TEST_CASE("recover publishes every partial file as .incomplete with its exact by
   Recovery again = directory.recover();
   CHECK(again.files.empty());
   CHECK(again.errors.empty());
+}
+
+TEST_CASE("is_current turns false once the directory is removed, even if created again") {
+  test::TempDir dir;
+  auto path = dir / "out";
+  auto directory = open_directory(path);
+  CHECK(directory.is_current());
+  fs::remove_all(path);
+  CHECK_FALSE(directory.is_current());
+  fs::create_directory(path);
+  CHECK_FALSE(directory.is_current());
+  CHECK(open_directory(path).is_current());
 }
 
 }  // namespace

@@ -1,8 +1,6 @@
 #include "output/rotating_file.hpp"
 
 #include <doctest/doctest.h>
-
-#include "support/error_text.hpp"
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +11,7 @@
 #include <vector>
 
 #include "output/test_files.hpp"
+#include "support/error_text.hpp"
 #include "support/temp_dir.hpp"
 
 namespace zcrecv::output {
