@@ -287,13 +287,14 @@ void Connection::end(output::Completion completion, const std::string& reason) {
   if (stream_.pending() > 0) {
     why += "; " + std::to_string(stream_.pending()) + " bytes received but never written";
   }
-  if (auto finished = file_.finish(completion); !finished) {
-    spdlog::error("connection {} on {} from {}: {}", id_, listener_, peer_.display,
-                  finished.error().message());
-  }
-  // A cut stream is worth the operator's attention; one that lost bytes is an error.
+  // A cut stream is worth the operator's attention; a file left unpublished (its bytes stay in
+  // the partial file, for recovery) or bytes read but never written are errors.
   spdlog::level::level_enum level =
       completion == output::Completion::kComplete ? spdlog::level::info : spdlog::level::warn;
+  if (auto finished = file_.finish(completion); !finished) {
+    why += "; not published: " + finished.error().message();
+    level = spdlog::level::err;
+  }
   log_end(stream_.pending() > 0 ? spdlog::level::err : level, why);
   auto& counter = stream_.path() == io::DataPath::kReadWrite ? worker_.stats().readwrite_connections
                                                              : worker_.stats().splice_connections;
