@@ -344,30 +344,35 @@ TEST_CASE(
   auto config = dir / "zcrecv.toml";
   write_text(config, "[limits]\nmin_free_space = \"0\"\n");
   DaemonProcess daemon(dir, {"-c", config.string(), "--sync", "none"});
-  auto big = random_bytes(1024 * kKiB, 16);
-  auto small = random_bytes(10 * kKiB, 17);
-  Sender first(connect_blocking(daemon.tcp()), big);
+  // Twelve streams over TCP and Unix, 1.4 MiB in all: more than the 0.5 MiB left.
+  std::vector<std::vector<std::byte>> sent;
+  std::vector<std::unique_ptr<Sender>> senders;
+  for (std::size_t i = 0; i < 12; ++i) {
+    sent.push_back(random_bytes(i == 0 ? 512 * kKiB : 80 * kKiB + i, 16 + i));
+    const auto& address = i % 2 == 0 ? daemon.tcp() : daemon.unix_socket();
+    senders.push_back(std::make_unique<Sender>(connect_blocking(address), sent.back()));
+  }
   daemon.process().wait_for_stderr("reading paused");
-  Sender second(connect_blocking(daemon.unix_socket()), small);
   fs::remove(filler);
-  CHECK(first.join().empty());
-  CHECK(second.join().empty());
-  daemon.wait_for_ended(2);
+  for (auto& sender : senders) {
+    CHECK(sender->join().empty());
+  }
+  daemon.wait_for_ended(sent.size());
   // Alive and serving after the pause.
-  auto after = random_bytes(1000, 18);
-  Sender third(connect_blocking(daemon.tcp()), after);
-  CHECK(third.join().empty());
-  daemon.wait_for_ended(3);
+  sent.push_back(random_bytes(1000, 40));
+  Sender after(connect_blocking(daemon.tcp()), sent.back());
+  CHECK(after.join().empty());
+  daemon.wait_for_ended(sent.size());
   CHECK(daemon.stop() == 0);
   auto streams = reassemble(daemon.out());
-  REQUIRE(streams.size() == 3);
+  REQUIRE(streams.size() == sent.size());
   std::vector<std::vector<std::byte>> contents;
   for (const auto& [conn, stream] : streams) {
     CHECK_FALSE(stream.incomplete);
     contents.push_back(stream.bytes);
   }
-  for (const auto* expected : {&big, &small, &after}) {
-    CHECK(std::count(contents.begin(), contents.end(), *expected) == 1);
+  for (const auto& expected : sent) {
+    CHECK(std::count(contents.begin(), contents.end(), expected) == 1);
   }
 }
 
