@@ -20,6 +20,11 @@ bool is_disk_full(const sys::Error& error) {
   return error.errno_value() == ENOSPC || error.errno_value() == EDQUOT;
 }
 
+// The process or the system is out of descriptors: like a full disk, it passes.
+bool is_out_of_descriptors(const sys::Error& error) {
+  return error.errno_value() == EMFILE || error.errno_value() == ENFILE;
+}
+
 double seconds(std::chrono::nanoseconds duration) {
   return std::chrono::duration<double>(duration).count();
 }
@@ -106,6 +111,10 @@ void Connection::pump_some() {
       if (auto opened = open_file(); !opened) {
         if (is_disk_full(opened.error())) {
           pause_for_space(opened.error().message());
+        } else if (is_out_of_descriptors(opened.error())) {
+          // The socket was accepted but its file cannot be opened yet: wait for a descriptor
+          // rather than close a connection whose sender is ready.
+          pause_for_space(opened.error().message(), false);
         } else {
           end(output::Completion::kIncomplete, opened.error().message());
         }
@@ -214,7 +223,7 @@ void Connection::end_at_byte_limit() {
                                            ") reached");
 }
 
-void Connection::pause_for_space(const std::string& why) {
+void Connection::pause_for_space(const std::string& why, bool disk_full) {
   const auto now = event::EventLoop::Clock::now();
   if (state_ == State::kReading) {
     // Not reading makes TCP push back on the sender. Out of the epoll set rather than watched
@@ -225,7 +234,9 @@ void Connection::pause_for_space(const std::string& why) {
   }
   if (!paused_since_) {
     paused_since_ = now;
-    worker_.stats().disk_full_pauses.fetch_add(1, std::memory_order_relaxed);
+    if (disk_full) {
+      worker_.stats().disk_full_pauses.fetch_add(1, std::memory_order_relaxed);
+    }
     if (auto suppressed = worker_.disk_full_log().admit(now)) {
       spdlog::warn(
           "connection {} on {} from {}: {}; reading paused, retrying every {} ms ({} similar "
@@ -236,7 +247,7 @@ void Connection::pause_for_space(const std::string& why) {
   const auto timeout = settings_->limits.shutdown_timeout;
   if (now - *paused_since_ >= timeout) {
     end(output::Completion::kIncomplete,
-        "disk full did not clear within " + std::to_string(seconds(timeout)) + " s (" + why + ")");
+        "the output took no byte for " + std::to_string(seconds(timeout)) + " s (" + why + ")");
     return;
   }
   retry_timer_.arm(kDiskFullRetry);

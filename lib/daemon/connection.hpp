@@ -63,7 +63,9 @@ class Connection final : public event::Handler {
   bool rotate();
   void handle_pump_error(const sys::Error& error);
   void end_at_byte_limit();
-  void pause_for_space(const std::string& why);
+  // Stops reading until the output can take bytes again (retried on a timer; cut after
+  // shutdown_timeout). `disk_full` counts the pause in the statistics' disk-full pauses.
+  void pause_for_space(const std::string& why, bool disk_full = true);
   void retry_after_pause();
   void check_idle();
   void end(output::Completion completion, const std::string& reason);

@@ -160,8 +160,6 @@ TEST_CASE("zcrecv faults: out of descriptors, accepts pause without spinning and
   write_all(early_socket, std::span(early).subspan(1000));
   early_socket.reset();
   daemon.process().wait_for_stderr(ended_with(early.size()));
-  // Every queued connection of the flood is accepted and ended before the next stream comes: a
-  // stream accepted while the backlog still holds the descriptors cannot open its file.
   daemon.wait_for_ended(kFloodSize + 1);
   auto late = random_bytes(1024 * kKiB + 7, 32);
   Sender sender(connect_blocking(daemon.unix_socket()), late);
@@ -172,6 +170,47 @@ TEST_CASE("zcrecv faults: out of descriptors, accepts pause without spinning and
   CHECK(streams.size() == 2);
   CHECK(complete_copies(daemon.out(), early) == 1);
   CHECK(complete_copies(daemon.out(), late) == 1);
+}
+
+// Descriptors the process `pid` has open now.
+std::size_t open_descriptors(pid_t pid) {
+  std::size_t count = 0;
+  for ([[maybe_unused]] const auto& entry :
+       fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+    ++count;
+  }
+  return count;
+}
+
+TEST_CASE("zcrecv faults: a stream accepted with no descriptor left for its file waits for one" *
+          doctest::skip(kSanitizerNeedsDescriptors)) {
+  TempDir dir;
+  constexpr std::size_t kLimit = 64;
+  DaemonProcess daemon(
+      dir, {"--sync", "none"},
+      {"prlimit", "--nofile=" + std::to_string(kLimit) + ":" + std::to_string(kLimit)});
+  const pid_t pid = daemon.process().pid();
+  // Idle connections take every descriptor but one, so the next connection is accepted with
+  // the last descriptor and its file cannot be opened.
+  const std::size_t idle_count = kLimit - 1 - open_descriptors(pid);
+  std::vector<sys::UniqueFd> idle;
+  for (std::size_t i = 0; i < idle_count; ++i) {
+    idle.push_back(connect_blocking(daemon.tcp()));
+  }
+  // The daemon announces no accept; its descriptor table says when it has taken them all.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (open_descriptors(pid) != kLimit - 1) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+  auto data = random_bytes(1024 * kKiB + 3, 33);
+  Sender sender(connect_blocking(daemon.unix_socket()), data);
+  daemon.process().wait_for_stderr("Too many open files; reading paused");
+  idle.front().reset();
+  CHECK(sender.join().empty());
+  daemon.process().wait_for_stderr(ended_with(data.size()));
+  CHECK(daemon.stop() == 0);
+  CHECK(complete_copies(daemon.out(), data) == 1);
 }
 
 TEST_CASE("zcrecv faults: peers that reset mid-stream leave byte-exact .incomplete prefixes") {
