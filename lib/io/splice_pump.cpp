@@ -67,6 +67,14 @@ sys::Result<void> PumpStream::fall_back(const std::string& failed_call, const ch
   return {};
 }
 
+sys::Result<void> PumpStream::source_refuses_splice(const std::string& failed_call) {
+  auto verdict = fall_back(failed_call, "connection");
+  if (verdict) {
+    source_cannot_splice_ = true;
+  }
+  return verdict;
+}
+
 SplicePump::SplicePump(Pipe& pipe, std::span<std::byte> buffer) : pipe_(pipe), buffer_(buffer) {}
 
 sys::Result<PumpResult> SplicePump::pump(PumpStream& stream, std::size_t limit) {
@@ -130,11 +138,9 @@ SplicePump::Step SplicePump::splice_through_pipe(PumpStream& stream, std::size_t
       case EINVAL: {
         // The source has no splice_read (an eventfd, an inotify fd, some special files): nothing
         // was taken from it, so switching this connection to read/write loses nothing.
-        auto verdict = stream.fall_back("splice(socket → pipe)", "connection");
-        if (!verdict) {
+        if (auto verdict = stream.source_refuses_splice("splice(socket → pipe)"); !verdict) {
           return std::move(verdict).error();
         }
-        stream.source_cannot_splice_ = true;
         return std::nullopt;
       }
       default:
@@ -220,11 +226,9 @@ SplicePump::Step SplicePump::splice_direct(PumpStream& stream, std::size_t room)
     switch (err) {
       case EINVAL: {
         // A pipe always accepts splices, so the source is the one refusing.
-        auto verdict = stream.fall_back("splice(socket → sink)", "connection");
-        if (!verdict) {
+        if (auto verdict = stream.source_refuses_splice("splice(socket → sink)"); !verdict) {
           return std::move(verdict).error();
         }
-        stream.source_cannot_splice_ = true;
         return std::nullopt;
       }
       default:

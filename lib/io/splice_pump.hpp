@@ -76,6 +76,8 @@ class PumpStream {
   /// returns the error when CopyMode::kSplice forbids that. `failed_call` names the splice,
   /// `scope` what the verdict covers ("connection", "file", "sink").
   sys::Result<void> fall_back(const std::string& failed_call, const char* scope);
+  /// fall_back for the source: its verdict holds for every later sink of this stream.
+  sys::Result<void> source_refuses_splice(const std::string& failed_call);
   // Messages call a regular file "file" and anything else "sink".
   [[nodiscard]] const char* sink_noun() const noexcept { return sink_is_file_ ? "file" : "sink"; }
   [[nodiscard]] const char* write_call() const noexcept {
