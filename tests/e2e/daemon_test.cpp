@@ -16,12 +16,12 @@
 #include <memory>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "support/daemon_process.hpp"
 #include "support/files.hpp"
 #include "support/loopback.hpp"
+#include "support/poll_until.hpp"
 #include "support/process.hpp"
 #include "support/random_bytes.hpp"
 #include "support/sender.hpp"
@@ -40,16 +40,14 @@ void write_text(const fs::path& path, const std::string& text) {
   std::ofstream(path, std::ios::trunc) << text;
 }
 
-// Waits until `path` holds `size` bytes. The daemon announces nothing per chunk written, so this
-// checks the file itself, at a short interval, for a bounded time.
+// Waits until `path` holds `size` bytes. The daemon announces nothing per chunk written.
 void wait_for_size(const fs::path& path, std::uintmax_t size) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  std::error_code error;
-  while (fs::file_size(path, error) != size) {
-    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline,
-                    (path.string() + " never reached " + std::to_string(size) + " bytes"));
-    std::this_thread::sleep_for(milliseconds(2));
-  }
+  poll_until(
+      [&] {
+        std::error_code error;
+        return fs::file_size(path, error) == size;
+      },
+      path.string() + " holds " + std::to_string(size) + " bytes");
 }
 
 TEST_CASE("zcrecv daemon: 50 concurrent TCP and Unix streams, rotated by size, byte for byte") {
@@ -241,14 +239,15 @@ TEST_CASE("zcrecv daemon: after SIGKILL, a restart publishes the partial file as
     DaemonProcess daemon(dir, {"--sync", "none"});
     auto socket = connect_blocking(daemon.tcp());
     write_all(socket, data);
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (partial.empty()) {
-      for (const auto& name :
-           fs::exists(daemon.out()) ? list_files(daemon.out()) : std::vector<std::string>{}) {
-        partial = daemon.out() / name;
-      }
-      REQUIRE(std::chrono::steady_clock::now() < deadline);
-    }
+    poll_until(
+        [&] {
+          for (const auto& name :
+               fs::exists(daemon.out()) ? list_files(daemon.out()) : std::vector<std::string>{}) {
+            partial = daemon.out() / name;
+          }
+          return !partial.empty();
+        },
+        "a partial file exists");
     REQUIRE(partial.filename().string().ends_with(".part"));
     wait_for_size(partial, data.size());
     daemon.process().signal(SIGKILL);

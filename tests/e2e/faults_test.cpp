@@ -25,6 +25,7 @@
 #include "support/daemon_process.hpp"
 #include "support/files.hpp"
 #include "support/loopback.hpp"
+#include "support/poll_until.hpp"
 #include "support/process.hpp"
 #include "support/random_bytes.hpp"
 #include "support/sender.hpp"
@@ -87,11 +88,7 @@ double cpu_seconds(pid_t pid) {
 // Waits until a published or partial file exists under `out`, so the connection writing it holds
 // its file descriptor.
 void wait_for_any_file(const fs::path& out) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (!fs::exists(out) || list_files(out).empty()) {
-    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "no file appeared");
-    std::this_thread::sleep_for(milliseconds(2));
-  }
+  poll_until([&] { return fs::exists(out) && !list_files(out).empty(); }, "a file appears");
 }
 
 // Asks for statistics (SIGUSR2) until they report `open` connections; bounded.
@@ -198,11 +195,8 @@ TEST_CASE("zcrecv faults: a stream accepted with no descriptor left for its file
     idle.push_back(connect_blocking(daemon.tcp()));
   }
   // The daemon announces no accept; its descriptor table says when it has taken them all.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (open_descriptors(pid) != kLimit - 1) {
-    REQUIRE(std::chrono::steady_clock::now() < deadline);
-    std::this_thread::sleep_for(milliseconds(2));
-  }
+  poll_until([&] { return open_descriptors(pid) == kLimit - 1; },
+             "the daemon holds every descriptor but one");
   auto data = random_bytes(1024 * kKiB + 3, 33);
   Sender sender(connect_blocking(daemon.unix_socket()), data);
   daemon.process().wait_for_stderr("Too many open files; reading paused");
