@@ -256,26 +256,22 @@ sys::Result<PartialFile> OutputDirectory::create(std::string_view relative_name,
     }
   }
 
-  auto root = open_directory(fd_.get(), ".", 0);
-  if (!root) {
-    return std::move(root).error().with_context(context + ": output directory");
-  }
-  sys::UniqueFd directory_fd = std::move(*root);
+  std::shared_ptr<const sys::UniqueFd> directory_fd = fd_;
   std::string directory;
   for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
     directory = join(directory, parts[i]);
-    auto child = open_or_create_directory(directory_fd.get(), parts[i].c_str(), O_NOFOLLOW);
+    auto child = open_or_create_directory(directory_fd->get(), parts[i].c_str(), O_NOFOLLOW);
     if (!child) {
       // O_NOFOLLOW|O_DIRECTORY on a symlink fails with ENOTDIR (ELOOP without O_DIRECTORY);
       // say what is really there.
-      auto info = sys::fstatat(directory_fd.get(), parts[i].c_str(), AT_SYMLINK_NOFOLLOW);
+      auto info = sys::fstatat(directory_fd->get(), parts[i].c_str(), AT_SYMLINK_NOFOLLOW);
       if (info && S_ISLNK(info->st_mode)) {
         return sys::Error::invalid(context + ": directory " + in_quotes(directory) +
                                    " is a symbolic link, which is never followed");
       }
       return std::move(child).error().with_context(context + ": directory " + in_quotes(directory));
     }
-    directory_fd = std::move(*child);
+    directory_fd = std::make_shared<const sys::UniqueFd>(std::move(*child));
   }
 
   const std::string& basename = parts.back();
@@ -285,7 +281,7 @@ sys::Result<PartialFile> OutputDirectory::create(std::string_view relative_name,
       partial += "." + std::to_string(n);
     }
     partial += kPartialSuffix;
-    auto file = sys::openat(directory_fd.get(), partial.c_str(),
+    auto file = sys::openat(directory_fd->get(), partial.c_str(),
                             O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, file_mode);
     if (!file && file.error().errno_value() == EEXIST) {
       // Another connection writes to the same name right now (a template without {conn}).
@@ -297,7 +293,7 @@ sys::Result<PartialFile> OutputDirectory::create(std::string_view relative_name,
     }
     // openat applied the umask; file_mode is what the operator asked for.
     if (auto chmod = sys::fchmod(file->get(), file_mode); !chmod) {
-      (void)sys::unlinkat(directory_fd.get(), partial.c_str(), 0);
+      (void)sys::unlinkat(directory_fd->get(), partial.c_str(), 0);
       return std::move(chmod).error().with_context(context + ": " +
                                                    in_quotes(join(directory, partial)));
     }
@@ -321,18 +317,18 @@ sys::Result<std::string> OutputDirectory::publish(PartialFile&& file, Completion
       return std::move(synced).error().with_context(context);
     }
   }
-  auto renamed = rename_no_replace(file.directory_fd_.get(), file.partial_basename_, file.basename_,
+  auto renamed = rename_no_replace(file.directory_fd_->get(), file.partial_basename_, file.basename_,
                                    completion == Completion::kIncomplete ? kIncompleteSuffix : "");
   if (!renamed) {
     return std::move(renamed).error().with_context(context);
   }
   std::string published = join(file.directory_, *renamed);
   file.file_.reset();
-  sys::UniqueFd directory_fd = std::move(file.directory_fd_);
+  std::shared_ptr<const sys::UniqueFd> directory_fd = std::move(file.directory_fd_);
   if (sync == SyncMode::kPublish) {
     // The rename is durable only once the directory is: without this a power cut can bring
     // back the partial name.
-    if (auto synced = sys::fsync(directory_fd.get()); !synced) {
+    if (auto synced = sys::fsync(directory_fd->get()); !synced) {
       return std::move(synced).error().with_context("published " + in_quotes(published) +
                                                     " but its directory " +
                                                     in_quotes_directory(file.directory_));
@@ -355,7 +351,7 @@ sys::Result<void> OutputDirectory::discard(PartialFile&& file) {
     return sys::Error::invalid(context + ": not discarded, it holds " +
                                std::to_string(info->st_size) + " bytes");
   }
-  if (auto unlinked = sys::unlinkat(file.directory_fd_.get(), file.partial_basename_.c_str(), 0);
+  if (auto unlinked = sys::unlinkat(file.directory_fd_->get(), file.partial_basename_.c_str(), 0);
       !unlinked) {
     return std::move(unlinked).error().with_context(context);
   }
@@ -365,13 +361,13 @@ sys::Result<void> OutputDirectory::discard(PartialFile&& file) {
 }
 
 bool OutputDirectory::is_current() const {
-  auto held = sys::fstat(fd_.get());
+  auto held = sys::fstat(fd_->get());
   auto named = sys::fstatat(AT_FDCWD, path_.c_str(), 0);
   return held && named && held->st_dev == named->st_dev && held->st_ino == named->st_ino;
 }
 
 sys::Result<std::uint64_t> OutputDirectory::free_bytes() const {
-  auto info = sys::fstatvfs(fd_.get());
+  auto info = sys::fstatvfs(fd_->get());
   if (!info) {
     return std::move(info).error().with_context("output directory " + in_quotes(path_.string()));
   }
@@ -380,7 +376,8 @@ sys::Result<std::uint64_t> OutputDirectory::free_bytes() const {
 
 Recovery OutputDirectory::recover() {
   Recovery recovery;
-  auto root = open_directory(fd_.get(), ".", 0);
+  // A descriptor of its own: reading the entries moves the descriptor's offset.
+  auto root = open_directory(fd_->get(), ".", 0);
   if (!root) {
     recovery.errors.push_back(std::move(root).error().with_context("recovery: output directory " +
                                                                    in_quotes(path_.string())));

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -92,10 +93,12 @@ class OutputDirectory {
 
  private:
   OutputDirectory(std::filesystem::path path, sys::UniqueFd fd)
-      : path_(std::move(path)), fd_(std::move(fd)) {}
+      : path_(std::move(path)), fd_(std::make_shared<const sys::UniqueFd>(std::move(fd))) {}
 
   std::filesystem::path path_;
-  sys::UniqueFd fd_;
+  /// Shared with the partial files in the root, which may outlive this object (a reload that
+  /// changes the output directory leaves the streams in flight where they began).
+  std::shared_ptr<const sys::UniqueFd> fd_;
 };
 
 }  // namespace zcrecv::output

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -14,9 +15,10 @@ class OutputDirectory;
 /// A file still being written, under its partial name `.NAME.part` beside its final name.
 ///
 /// Made by OutputDirectory::create and consumed by OutputDirectory::publish or discard. It owns
-/// the file and its directory (the rename and the directory fsync happen there, wherever the
-/// tree is moved meanwhile). Dropping it unpublished closes both and leaves the partial file on
-/// disk for recovery: no byte is ever thrown away.
+/// the file and shares its directory's descriptor (the rename and the directory fsync happen
+/// there, wherever the tree is moved meanwhile; a file in the output directory's root shares the
+/// root's descriptor, so it costs one descriptor, not two). Dropping it unpublished closes the
+/// file and leaves it on disk for recovery: no byte is ever thrown away.
 class PartialFile {
  public:
   PartialFile(PartialFile&&) noexcept = default;
@@ -41,7 +43,7 @@ class PartialFile {
  private:
   friend class OutputDirectory;
 
-  PartialFile(sys::UniqueFd directory_fd, sys::UniqueFd file_fd, std::string directory,
+  PartialFile(std::shared_ptr<const sys::UniqueFd> directory_fd, sys::UniqueFd file_fd, std::string directory,
               std::string basename, std::string partial_basename,
               std::chrono::system_clock::time_point opened)
       : directory_fd_(std::move(directory_fd)),
@@ -52,7 +54,7 @@ class PartialFile {
         name_(directory_.empty() ? basename_ : directory_ + "/" + basename_),
         opened_(opened) {}
 
-  sys::UniqueFd directory_fd_;
+  std::shared_ptr<const sys::UniqueFd> directory_fd_;
   sys::UniqueFd file_;
   std::string directory_;
   std::string basename_;
