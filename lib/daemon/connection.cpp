@@ -247,7 +247,7 @@ void Connection::pause_for_space(const std::string& why, bool disk_full) {
   const auto timeout = settings_->limits.shutdown_timeout;
   if (now - *paused_since_ >= timeout) {
     end(output::Completion::kIncomplete,
-        "the output took no byte for " + std::to_string(seconds(timeout)) + " s (" + why + ")");
+        fmt::format("the output took no byte for {} s ({})", seconds(timeout), why));
     return;
   }
   retry_timer_.arm(kDiskFullRetry);
