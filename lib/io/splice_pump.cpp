@@ -33,15 +33,25 @@ sys::Error accepted_nothing(const std::string& call) {
 }  // namespace
 
 PumpStream::PumpStream(int source, int sink, CopyMode mode) : source_(source), mode_(mode) {
-  set_sink(sink);
+  // No sink yet (-1): the caller sets one before the first pump.
+  if (sink < 0) {
+    use_sink(sink, 0);
+  } else {
+    set_sink(sink);
+  }
 }
 
 void PumpStream::set_sink(int sink) {
-  sink_ = sink;
   // A failed fstat (a bad descriptor) leaves the splice path: the first splice reports the error
   // with its errno, where the caller handles sink errors anyway.
   auto info = sys::fstat(sink);
-  mode_t type = info ? (info->st_mode & S_IFMT) : 0;
+  use_sink(sink, info ? (info->st_mode & S_IFMT) : 0);
+}
+
+void PumpStream::set_file_sink(int file) { use_sink(file, S_IFREG); }
+
+void PumpStream::use_sink(int sink, mode_t type) {
+  sink_ = sink;
   sink_is_file_ = type == S_IFREG;
   if (!source_cannot_splice_) {
     fallback_reason_.reset();

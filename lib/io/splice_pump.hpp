@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -53,6 +55,8 @@ class PumpStream {
   /// splice; a single splice into a pipe or FIFO; otherwise socket → pipe → sink. Pending bytes
   /// go to the new sink first.
   void set_sink(int sink);
+  /// set_sink for a regular file the caller created, which it need not fstat to tell.
+  void set_file_sink(int file);
 
   [[nodiscard]] int source() const noexcept { return source_; }
   [[nodiscard]] int sink() const noexcept { return sink_; }
@@ -76,6 +80,8 @@ class PumpStream {
   /// returns the error when CopyMode::kSplice forbids that. `failed_call` names the splice,
   /// `scope` what the verdict covers ("connection", "file", "sink").
   sys::Result<void> fall_back(const std::string& failed_call, const char* scope);
+  /// set_sink for a sink whose file type (st_mode & S_IFMT; 0 when unknown) is `type`.
+  void use_sink(int sink, mode_t type);
   /// fall_back for the source: its verdict holds for every later sink of this stream.
   sys::Result<void> source_refuses_splice(const std::string& failed_call);
   // Messages call a regular file "file" and anything else "sink".

@@ -464,6 +464,29 @@ TEST_CASE("set_sink mid-stream: the two files concatenated are the stream") {
   }
 }
 
+TEST_CASE("a stream made without a sink takes a file with set_file_sink, every byte kept") {
+  auto data = random_bytes(kMiB + 5, 14);
+  for (CopyMode mode : {CopyMode::kAuto, CopyMode::kReadWrite}) {
+    for (int extra_flags : {0, O_APPEND}) {
+      INFO("--copy-mode ", to_string(mode), ", O_APPEND ", extra_flags != 0);
+      Worker worker;
+      auto pair = test::make_tcp_pair();
+      Sender sender(std::move(pair.sender), data);
+      auto file = temp_file("/var/tmp", extra_flags);
+      PumpStream stream(pair.receiver.get(), -1, mode);
+      stream.set_file_sink(file.get());
+      CHECK(stream.sink() == file.get());
+      const bool splices = mode == CopyMode::kAuto && extra_flags == 0;
+      Outcome outcome = drive(worker, stream);
+      REQUIRE_FALSE(outcome.error.has_value());
+      CHECK(outcome.status == PumpStatus::kEndOfStream);
+      CHECK(stream.path() == (splices ? DataPath::kSplice : DataPath::kReadWrite));
+      CHECK(sender.join() == "");
+      CHECK(contents(file.get()) == data);
+    }
+  }
+}
+
 TEST_CASE("a sink's read/write verdict does not follow the stream to the next sink") {
   constexpr std::size_t kFirst = 500'000;
   auto data = random_bytes(kMiB, 13);
