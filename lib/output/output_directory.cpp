@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "sys/syscalls.hpp"
+#include "sys/umask.hpp"
 
 namespace zcrecv::output {
 namespace {
@@ -235,7 +236,7 @@ sys::Result<OutputDirectory> OutputDirectory::open(const std::filesystem::path& 
   if (!opened) {
     return std::move(opened).error().with_context("output directory " + in_quotes(path.string()));
   }
-  return OutputDirectory(path, std::move(*opened));
+  return OutputDirectory(path, std::move(*opened), sys::process_umask());
 }
 
 sys::Result<PartialFile> OutputDirectory::create(std::string_view relative_name, mode_t file_mode,
@@ -292,7 +293,9 @@ sys::Result<PartialFile> OutputDirectory::create(std::string_view relative_name,
                                                   in_quotes(join(directory, partial)));
     }
     // openat applied the umask; file_mode is what the operator asked for.
-    if (auto chmod = sys::fchmod(file->get(), file_mode); !chmod) {
+    const bool masked = !umask_ || (file_mode & *umask_) != 0;
+    if (auto chmod = masked ? sys::fchmod(file->get(), file_mode) : sys::Result<void>();
+        !chmod) {
       (void)sys::unlinkat(directory_fd->get(), partial.c_str(), 0);
       return std::move(chmod).error().with_context(context + ": " +
                                                    in_quotes(join(directory, partial)));

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -92,13 +93,18 @@ class OutputDirectory {
   [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
 
  private:
-  OutputDirectory(std::filesystem::path path, sys::UniqueFd fd)
-      : path_(std::move(path)), fd_(std::make_shared<const sys::UniqueFd>(std::move(fd))) {}
+  OutputDirectory(std::filesystem::path path, sys::UniqueFd fd, std::optional<mode_t> umask)
+      : path_(std::move(path)),
+        fd_(std::make_shared<const sys::UniqueFd>(std::move(fd))),
+        umask_(umask) {}
 
   std::filesystem::path path_;
   /// Shared with the partial files in the root, which may outlive this object (a reload that
   /// changes the output directory leaves the streams in flight where they began).
   std::shared_ptr<const sys::UniqueFd> fd_;
+  // The umask when the directory was opened (zcrecv never changes it): create() corrects a
+  // file's mode with fchmod only when the umask took bits from it, or is unknown.
+  std::optional<mode_t> umask_;
 };
 
 }  // namespace zcrecv::output
