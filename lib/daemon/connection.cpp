@@ -177,7 +177,7 @@ sys::Result<void> Connection::open_file() {
   if (!sink) {
     return std::move(sink).error();
   }
-  stream_.set_sink(*sink);
+  stream_.set_file_sink(*sink);
   if (auto deadline = file_.rotation_deadline()) {
     rotation_timer_.arm(std::chrono::duration_cast<std::chrono::nanoseconds>(
         *deadline - std::chrono::system_clock::now()));
@@ -286,10 +286,6 @@ void Connection::end(output::Completion completion, const std::string& reason) {
   if (state_ == State::kEnded) {
     return;
   }
-  if (registered_) {
-    (void)worker_.loop().remove(socket_.get());
-    registered_ = false;
-  }
   state_ = State::kEnded;
   idle_timer_.cancel();
   rotation_timer_.cancel();
@@ -307,6 +303,14 @@ void Connection::end(output::Completion completion, const std::string& reason) {
     level = spdlog::level::err;
   }
   log_end(stream_.pending() > 0 ? spdlog::level::err : level, why);
+  // Closed once the file is published, so a sender that waits for the close knows its bytes
+  // are in place.
+  if (registered_) {
+    (void)worker_.loop().close(std::move(socket_));
+    registered_ = false;
+  } else {
+    socket_.reset();
+  }
   auto& counter = stream_.path() == io::DataPath::kReadWrite ? worker_.stats().readwrite_connections
                                                              : worker_.stats().splice_connections;
   counter.fetch_add(1, std::memory_order_relaxed);

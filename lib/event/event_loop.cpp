@@ -97,7 +97,7 @@ sys::Result<void> EventLoop::modify(int fd, std::uint32_t events) {
   return {};
 }
 
-sys::Result<void> EventLoop::remove(int fd) {
+sys::Result<void> EventLoop::release(int fd) {
   auto index = static_cast<std::size_t>(fd);
   if (fd < 0 || index >= slots_.size() || slots_[index].handler == nullptr) {
     return sys::Error::invalid("epoll: descriptor " + std::to_string(fd) + " is not watched");
@@ -105,6 +105,15 @@ sys::Result<void> EventLoop::remove(int fd) {
   // A new generation makes events already collected for this registration stale.
   slots_[index].handler = nullptr;
   ++slots_[index].generation;
+  return {};
+}
+
+sys::Result<void> EventLoop::close(sys::UniqueFd fd) { return release(fd.get()); }
+
+sys::Result<void> EventLoop::remove(int fd) {
+  if (auto released = release(fd); !released) {
+    return released;
+  }
   auto removed = sys::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, 0, 0);
   if (!removed) {
     return std::move(removed).error().with_context("fd " + std::to_string(fd));

@@ -116,6 +116,34 @@ TEST_CASE("EventLoop stop from another thread ends run") {
   stopper.join();
 }
 
+TEST_CASE("EventLoop close stops watching a descriptor and closes it") {
+  auto loop = make_loop();
+  sys::PipeFds old_pipe = make_pipe();
+  const int number = old_pipe.read_end.get();
+  int old_calls = 0;
+  CallbackHandler old_handler([&](std::uint32_t) { ++old_calls; });
+  REQUIRE(loop->add(number, EPOLLIN, old_handler).ok());
+  // Readable when closed: a registration left behind would report it.
+  write_byte(old_pipe.write_end.get());
+  CHECK(loop->close(std::move(old_pipe.read_end)).ok());
+  CHECK(::fcntl(number, F_GETFD) == -1);
+  CHECK_FALSE(loop->remove(number).ok());
+
+  // The number comes back with the next descriptor, and watching it is a fresh start.
+  sys::PipeFds new_pipe = make_pipe();
+  REQUIRE(new_pipe.read_end.get() == number);
+  int new_calls = 0;
+  CallbackHandler new_handler([&](std::uint32_t) {
+    ++new_calls;
+    loop->stop();
+  });
+  REQUIRE(loop->add(number, EPOLLIN, new_handler).ok());
+  write_byte(new_pipe.write_end.get());
+  REQUIRE(loop->run().ok());
+  CHECK(new_calls == 1);
+  CHECK(old_calls == 0);
+}
+
 TEST_CASE("EventLoop never calls a handler removed earlier in the same batch") {
   auto loop = make_loop();
   sys::PipeFds first = make_pipe();
