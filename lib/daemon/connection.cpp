@@ -43,7 +43,7 @@ Connection::Connection(Worker& worker, std::shared_ptr<const ConnectionSettings>
       file_(*settings_->directory, settings_->name_template,
             output::ConnectionNames{listener_, peer_.file_token, id_, settings_->host},
             settings_->rotation),
-      // No file yet: the first one opens when the first bytes wait (open_file sets the sink).
+      // No file yet: the pump opens one when the first bytes arrive.
       stream_(socket_.get(), -1, settings_->copy_mode),
       started_(worker.loop().now()),
       last_activity_(started_),
@@ -55,6 +55,7 @@ Connection::Connection(Worker& worker, std::shared_ptr<const ConnectionSettings>
                         }
                       }),
       retry_timer_(worker.loop(), [this] { retry_after_pause(); }) {
+  stream_.set_file_opener([this] { return open_file(); });
   file_.on_published([this](const std::string& name) {
     worker_.stats().files_published.fetch_add(1, std::memory_order_relaxed);
     spdlog::debug("connection {}: published {}", id_, name);
@@ -68,13 +69,19 @@ Connection::~Connection() {
 }
 
 sys::Result<void> Connection::start() {
+  if (settings_->limits.idle_timeout.count() > 0) {
+    idle_timer_.arm(settings_->limits.idle_timeout);
+  }
+  // A short connection's bytes, often its end too, are there by the time it is accepted: read
+  // first, and watch the socket only for what has not arrived yet.
+  pump_some();
+  if (state_ != State::kReading) {
+    return {};
+  }
   if (auto added = worker_.loop().add(socket_.get(), EPOLLIN, *this); !added) {
     return std::move(added).error().with_context("connection " + id_);
   }
   registered_ = true;
-  if (settings_->limits.idle_timeout.count() > 0) {
-    idle_timer_.arm(settings_->limits.idle_timeout);
-  }
   return {};
 }
 
@@ -92,34 +99,6 @@ void Connection::pump_some() {
     if (worker_.space_low(*settings_->directory, settings_->limits.min_free_space)) {
       pause_for_space("free space below min_free_space");
       return;
-    }
-    if (!file_.has_open_file()) {
-      if (stream_.pending() == 0) {
-        auto waiting = peek();
-        if (!waiting) {
-          end(output::Completion::kIncomplete, waiting.error().message());
-          return;
-        }
-        if (!waiting->has_value()) {
-          return;
-        }
-        if (!**waiting) {
-          end(output::Completion::kComplete, "end of stream");
-          return;
-        }
-      }
-      if (auto opened = open_file(); !opened) {
-        if (is_disk_full(opened.error())) {
-          pause_for_space(opened.error().message());
-        } else if (is_out_of_descriptors(opened.error())) {
-          // The socket was accepted but its file cannot be opened yet: wait for a descriptor
-          // rather than close a connection whose sender is ready.
-          pause_for_space(opened.error().message(), false);
-        } else {
-          end(output::Completion::kIncomplete, opened.error().message());
-        }
-        return;
-      }
     }
     std::uint64_t limit = std::min(budget, file_.room());
     if (max_bytes != 0) {
@@ -172,17 +151,16 @@ sys::Result<std::optional<bool>> Connection::peek() {
   return std::optional<bool>(**got > 0);
 }
 
-sys::Result<void> Connection::open_file() {
+sys::Result<int> Connection::open_file() {
   auto sink = file_.sink();
   if (!sink) {
-    return std::move(sink).error();
+    return sink;
   }
-  stream_.set_file_sink(*sink);
   if (auto deadline = file_.rotation_deadline()) {
     rotation_timer_.arm(std::chrono::duration_cast<std::chrono::nanoseconds>(
         *deadline - std::chrono::system_clock::now()));
   }
-  return {};
+  return sink;
 }
 
 bool Connection::rotate() {
@@ -191,6 +169,7 @@ bool Connection::rotate() {
     end(output::Completion::kIncomplete, rotated.error().message());
     return false;
   }
+  stream_.clear_sink();
   return true;
 }
 
@@ -206,6 +185,12 @@ void Connection::handle_pump_error(const sys::Error& error) {
   if (is_disk_full(error)) {
     // The bytes the file refused are pending in the stream; nothing is lost while we wait.
     pause_for_space(error.message());
+    return;
+  }
+  if (is_out_of_descriptors(error)) {
+    // The socket was accepted but its file cannot be opened yet: wait for a descriptor rather
+    // than close a connection whose sender is ready.
+    pause_for_space(error.message(), false);
     return;
   }
   end(output::Completion::kIncomplete, error.message());
@@ -228,8 +213,10 @@ void Connection::pause_for_space(const std::string& why, bool disk_full) {
   if (state_ == State::kReading) {
     // Not reading makes TCP push back on the sender. Out of the epoll set rather than watched
     // for no event: EPOLLERR and EPOLLHUP cannot be masked and would wake the loop for ever.
-    (void)worker_.loop().remove(socket_.get());
-    registered_ = false;
+    if (registered_) {
+      (void)worker_.loop().remove(socket_.get());
+      registered_ = false;
+    }
     state_ = State::kPausedForSpace;
   }
   if (!paused_since_) {

@@ -41,7 +41,8 @@ class Connection final : public event::Handler {
              std::string listener, sys::UniqueFd socket, net::PeerIdentity peer, std::string id);
   ~Connection() override;
 
-  /// Registers the socket with the worker's loop and arms the idle timer.
+  /// Arms the idle timer, takes the bytes already there (a short connection may end here), and
+  /// registers the socket with the worker's loop for the rest.
   sys::Result<void> start();
   void on_event(std::uint32_t events) override;
   /// Publishes the current file now (SIGUSR1); the next bytes open the next one.
@@ -59,7 +60,8 @@ class Connection final : public event::Handler {
   // Whether the socket has bytes waiting (true), is at end of stream (false), or neither yet
   // (std::nullopt), without taking anything from it.
   sys::Result<std::optional<bool>> peek();
-  sys::Result<void> open_file();
+  // The stream's file opener: the next file of the sequence, its rotation timer armed.
+  sys::Result<int> open_file();
   bool rotate();
   void handle_pump_error(const sys::Error& error);
   void end_at_byte_limit();

@@ -48,7 +48,20 @@ void PumpStream::set_sink(int sink) {
   use_sink(sink, info ? (info->st_mode & S_IFMT) : 0);
 }
 
-void PumpStream::set_file_sink(int file) { use_sink(file, S_IFREG); }
+sys::Result<void> PumpStream::ensure_sink() {
+  if (sink_ >= 0) {
+    return {};
+  }
+  if (!opener_) {
+    return sys::Error::invalid("the stream has no sink and no file opener");
+  }
+  auto opened = opener_();
+  if (!opened) {
+    return std::move(opened).error();
+  }
+  use_sink(*opened, S_IFREG);
+  return {};
+}
 
 void PumpStream::use_sink(int sink, mode_t type) {
   sink_ = sink;
@@ -95,8 +108,11 @@ sys::Result<PumpResult> SplicePump::pump(PumpStream& stream, std::size_t limit) 
       return PumpResult{moved, PumpStatus::kLimit};
     }
     std::size_t room = limit - moved;
-    Step step = [&] {
+    Step step = [&]() -> Step {
       if (stream.pending() > 0) {
+        if (auto opened = stream.ensure_sink(); !opened) {
+          return std::move(opened).error();
+        }
         return write_pending(stream, room);
       }
       switch (stream.path_) {
@@ -163,6 +179,13 @@ SplicePump::Step SplicePump::splice_through_pipe(PumpStream& stream, std::size_t
   }
   if (**spliced == 0) {
     return PumpStatus::kEndOfStream;
+  }
+  if (auto opened = stream.ensure_sink(); !opened) {
+    // The pipe must be empty when pump() returns: its bytes wait in the stream for a sink.
+    if (auto kept = keep_pipe_contents(stream, **spliced); !kept) {
+      return std::move(kept).error();
+    }
+    return std::move(opened).error();
   }
   return drain_pipe(stream, **spliced);
 }
@@ -278,6 +301,11 @@ SplicePump::Step SplicePump::read_write(PumpStream& stream, std::size_t room) {
     return PumpStatus::kEndOfStream;
   }
   auto data = std::span<const std::byte>(buffer_.first(**got));
+  if (auto opened = stream.ensure_sink(); !opened) {
+    stream.pending_.assign(data.begin(), data.end());
+    stream.pending_offset_ = 0;
+    return std::move(opened).error();
+  }
   while (!data.empty()) {
     auto written = sys::write(stream.sink_, data);
     if (written && written->has_value() && **written > 0) {

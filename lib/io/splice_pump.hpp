@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -55,8 +56,15 @@ class PumpStream {
   /// splice; a single splice into a pipe or FIFO; otherwise socket → pipe → sink. Pending bytes
   /// go to the new sink first.
   void set_sink(int sink);
-  /// set_sink for a regular file the caller created, which it need not fstat to tell.
-  void set_file_sink(int file);
+  /// Opens a regular file to be the sink and returns its descriptor (borrowed, like a sink).
+  using FileOpener = std::function<sys::Result<int>()>;
+  /// For a stream whose files open lazily: while it has no sink, pump() calls `opener` once
+  /// bytes have arrived, so a stream that ends before its next byte opens no file. If the
+  /// opener fails, pump() returns its error as it is and keeps the bytes pending; the next
+  /// pump() calls it again.
+  void set_file_opener(FileOpener opener) { opener_ = std::move(opener); }
+  /// Ends the current sink (a rotated file): the next bytes go to a file from the opener.
+  void clear_sink() { use_sink(-1, 0); }
 
   [[nodiscard]] int source() const noexcept { return source_; }
   [[nodiscard]] int sink() const noexcept { return sink_; }
@@ -82,6 +90,8 @@ class PumpStream {
   sys::Result<void> fall_back(const std::string& failed_call, const char* scope);
   /// set_sink for a sink whose file type (st_mode & S_IFMT; 0 when unknown) is `type`.
   void use_sink(int sink, mode_t type);
+  /// Takes a sink from the opener when there is none.
+  sys::Result<void> ensure_sink();
   /// fall_back for the source: its verdict holds for every later sink of this stream.
   sys::Result<void> source_refuses_splice(const std::string& failed_call);
   // Messages call a regular file "file" and anything else "sink".
@@ -100,6 +110,7 @@ class PumpStream {
   bool sink_is_file_ = false;
   bool source_cannot_splice_ = false;
   std::optional<std::string> fallback_reason_;
+  FileOpener opener_;
   std::uint64_t bytes_ = 0;
   // pending_[pending_offset_..] is still to be written; the vector keeps its capacity, so a
   // stream that needed it once does not allocate again.

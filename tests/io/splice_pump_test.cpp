@@ -464,26 +464,94 @@ TEST_CASE("set_sink mid-stream: the two files concatenated are the stream") {
   }
 }
 
-TEST_CASE("a stream made without a sink takes a file with set_file_sink, every byte kept") {
+TEST_CASE("a stream without a sink opens a file only once bytes arrive, every byte kept") {
   auto data = random_bytes(kMiB + 5, 14);
   for (CopyMode mode : {CopyMode::kAuto, CopyMode::kReadWrite}) {
     for (int extra_flags : {0, O_APPEND}) {
       INFO("--copy-mode ", to_string(mode), ", O_APPEND ", extra_flags != 0);
       Worker worker;
       auto pair = test::make_tcp_pair();
-      Sender sender(std::move(pair.sender), data);
+      Sender sender(std::move(pair.sender), data, {.chunk_size = 64 * kKiB,
+                                                   .pause = std::chrono::milliseconds(5)});
       auto file = temp_file("/var/tmp", extra_flags);
       PumpStream stream(pair.receiver.get(), -1, mode);
-      stream.set_file_sink(file.get());
-      CHECK(stream.sink() == file.get());
-      const bool splices = mode == CopyMode::kAuto && extra_flags == 0;
+      int opened = 0;
+      stream.set_file_opener([&]() -> sys::Result<int> {
+        ++opened;
+        return file.get();
+      });
       Outcome outcome = drive(worker, stream);
       REQUIRE_FALSE(outcome.error.has_value());
       CHECK(outcome.status == PumpStatus::kEndOfStream);
+      CHECK(opened == 1);
+      CHECK(stream.sink() == file.get());
+      const bool splices = mode == CopyMode::kAuto && extra_flags == 0;
       CHECK(stream.path() == (splices ? DataPath::kSplice : DataPath::kReadWrite));
       CHECK(sender.join() == "");
       CHECK(contents(file.get()) == data);
     }
+  }
+}
+
+TEST_CASE("a stream that ends before its first byte never calls its file opener") {
+  for (CopyMode mode : {CopyMode::kAuto, CopyMode::kReadWrite}) {
+    INFO("--copy-mode ", to_string(mode));
+    Worker worker;
+    auto pair = test::make_unix_pair();
+    pair.sender.reset();
+    PumpStream stream(pair.receiver.get(), -1, mode);
+    int opened = 0;
+    stream.set_file_opener([&]() -> sys::Result<int> {
+      ++opened;
+      return sys::Error::invalid("not expected");
+    });
+    Outcome outcome = drive(worker, stream);
+    REQUIRE_FALSE(outcome.error.has_value());
+    CHECK(outcome.status == PumpStatus::kEndOfStream);
+    CHECK(opened == 0);
+    CHECK(stream.bytes() == 0);
+  }
+}
+
+TEST_CASE("a file opener's failure keeps the bytes, and the next file takes them first") {
+  constexpr std::size_t kFirst = 300'000;
+  auto data = random_bytes(kMiB + 11, 15);
+  for (CopyMode mode : {CopyMode::kAuto, CopyMode::kReadWrite}) {
+    INFO("--copy-mode ", to_string(mode));
+    Worker worker;
+    auto pair = test::make_tcp_pair();
+    Sender sender(std::move(pair.sender), data);
+    auto first = temp_file("/var/tmp");
+    auto second = temp_file("/dev/shm");
+    PumpStream stream(pair.receiver.get(), -1, mode);
+    int opened = 0;
+    stream.set_file_opener([&]() -> sys::Result<int> {
+      ++opened;
+      if (opened == 1) {
+        return sys::Error::from_errno(ENOSPC, "openat");
+      }
+      return opened == 2 ? first.get() : second.get();
+    });
+    Outcome refused = drive(worker, stream);
+    REQUIRE(refused.error.has_value());
+    CHECK(refused.error->errno_value() == ENOSPC);
+    CHECK(refused.error->message() == "openat: No space left on device");
+    CHECK(stream.bytes() == 0);
+    CHECK(stream.pending() > 0);
+
+    Outcome head = drive(worker, stream, kFirst);
+    REQUIRE_FALSE(head.error.has_value());
+    CHECK(head.status == PumpStatus::kLimit);
+    stream.clear_sink();
+    CHECK(stream.sink() == -1);
+    Outcome tail = drive(worker, stream);
+    REQUIRE_FALSE(tail.error.has_value());
+    CHECK(tail.status == PumpStatus::kEndOfStream);
+    CHECK(opened == 3);
+    CHECK(sender.join() == "");
+    CHECK(stream.bytes() == data.size());
+    CHECK(contents(first.get()) == slice(data, 0, kFirst));
+    CHECK(contents(second.get()) == slice(data, kFirst, data.size()));
   }
 }
 
