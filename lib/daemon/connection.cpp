@@ -5,25 +5,16 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstddef>
 #include <span>
 #include <utility>
 
+#include "daemon/output_faults.hpp"
 #include "daemon/worker.hpp"
 #include "sys/syscalls.hpp"
 
 namespace zcrecv::daemon {
 namespace {
-
-bool is_disk_full(const sys::Error& error) {
-  return error.errno_value() == ENOSPC || error.errno_value() == EDQUOT;
-}
-
-// The process or the system is out of descriptors: like a full disk, it passes.
-bool is_out_of_descriptors(const sys::Error& error) {
-  return error.errno_value() == EMFILE || error.errno_value() == ENFILE;
-}
 
 double seconds(std::chrono::nanoseconds duration) {
   return std::chrono::duration<double>(duration).count();

@@ -34,8 +34,6 @@ class Connection final : public event::Handler {
  public:
   /// Bytes moved per readable event before the loop turns to other connections.
   static constexpr std::uint64_t kEventBudget = std::uint64_t{4} << 20;
-  /// How often a connection paused for lack of disk space tries again.
-  static constexpr std::chrono::milliseconds kDiskFullRetry{250};
 
   Connection(Worker& worker, std::shared_ptr<const ConnectionSettings> settings,
              std::string listener, sys::UniqueFd socket, net::PeerIdentity peer, std::string id);

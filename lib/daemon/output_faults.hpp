@@ -1,0 +1,27 @@
+#pragma once
+
+// The output faults that pass with time (DESIGN.md §6): on them a receive stops reading, keeps
+// the bytes it already took, and tries again, in the daemon and in --once alike.
+
+#include <cerrno>
+#include <chrono>
+
+#include "sys/error.hpp"
+
+namespace zcrecv::daemon {
+
+/// How often a receive paused by a full disk (or, in the daemon, a lack of descriptors) tries
+/// again.
+inline constexpr std::chrono::milliseconds kDiskFullRetry{250};
+
+/// No space on the output filesystem, or the writer's quota is used up.
+inline bool is_disk_full(const sys::Error& error) {
+  return error.errno_value() == ENOSPC || error.errno_value() == EDQUOT;
+}
+
+/// The process or the system is out of descriptors: like a full disk, it passes.
+inline bool is_out_of_descriptors(const sys::Error& error) {
+  return error.errno_value() == EMFILE || error.errno_value() == ENFILE;
+}
+
+}  // namespace zcrecv::daemon
