@@ -13,6 +13,7 @@
 #include <memory>
 #include <utility>
 
+#include "daemon/output_faults.hpp"
 #include "daemon/progress_meter.hpp"
 #include "io/pipe.hpp"
 #include "io/splice_pump.hpp"
@@ -30,6 +31,7 @@ using Clock = std::chrono::steady_clock;
 constexpr std::uint64_t kUnlimited = std::numeric_limits<std::uint64_t>::max();
 constexpr std::size_t kFallbackBufferSize = std::size_t{256} << 10;
 constexpr const char* kStalled = "the stream stalled for --timeout";
+constexpr const char* kOutputStalled = "the output took no byte for --timeout";
 
 // Where the bytes of the one stream go: standard output, one file, or a rotating sequence of
 // files in a directory. The receive loop sees only this.
@@ -206,14 +208,21 @@ class Receiver {
 
   sys::Result<sys::UniqueFd> accept_one();
   sys::Result<void> receive(int source, Destination& destination);
-  // Waits for `events` on `fd`, a signal, or the next timed duty (stall deadline, rotation,
-  // progress redraw), whichever comes first.
-  sys::Result<Woken> wait_for(int fd, short events, const Destination* destination);
+  // Waits for `events` on `fd` (none for a negative `fd`), a signal, `at_most` (if not
+  // negative), or the next timed duty (stall deadline, rotation, progress redraw), whichever
+  // comes first.
+  sys::Result<Woken> wait_for(int fd, short events, const Destination* destination,
+                              std::chrono::milliseconds at_most = std::chrono::milliseconds(-1));
   // wait_for, then ends the receive on a signal or a stall past --timeout (`stalled_reason`
   // says which wait stalled). False when the receive has ended.
   sys::Result<bool> wait_or_end(int fd, short events, const Destination* destination,
-                                const char* stalled_reason);
+                                const char* stalled_reason,
+                                std::chrono::milliseconds at_most = std::chrono::milliseconds(-1));
   sys::Result<void> end_at_limit(int source);
+  // The receive loop: pumps `stream` into `destination` until the stream ends or the receive
+  // does.
+  sys::Result<void> pump_all(io::SplicePump& pump, io::PumpStream& stream,
+                             Destination& destination);
   [[nodiscard]] bool stalled(Clock::time_point now) const {
     return settings_.timeout.count() > 0 && now - last_activity_ >= settings_.timeout;
   }
@@ -232,7 +241,8 @@ class Receiver {
 };
 
 sys::Result<Receiver::Woken> Receiver::wait_for(int fd, short events,
-                                                const Destination* destination) {
+                                                const Destination* destination,
+                                                std::chrono::milliseconds at_most) {
   auto now = Clock::now();
   auto timeout = std::chrono::milliseconds(-1);
   auto lower_to = [&](std::chrono::nanoseconds left) {
@@ -241,6 +251,9 @@ sys::Result<Receiver::Woken> Receiver::wait_for(int fd, short events,
       timeout = ms;
     }
   };
+  if (at_most.count() >= 0) {
+    lower_to(at_most);
+  }
   if (settings_.timeout.count() > 0) {
     lower_to(last_activity_ + settings_.timeout - now);
   }
@@ -274,8 +287,9 @@ sys::Result<Receiver::Woken> Receiver::wait_for(int fd, short events,
 }
 
 sys::Result<bool> Receiver::wait_or_end(int fd, short events, const Destination* destination,
-                                        const char* stalled_reason) {
-  auto woken = wait_for(fd, events, destination);
+                                        const char* stalled_reason,
+                                        std::chrono::milliseconds at_most) {
+  auto woken = wait_for(fd, events, destination, at_most);
   if (!woken) {
     return std::move(woken).error();
   }
@@ -381,9 +395,29 @@ sys::Result<void> Receiver::receive(int source, Destination& destination) {
   if (!first_sink) {
     return std::move(first_sink).error();
   }
-  int sink = *first_sink;
-  io::PumpStream stream(source, sink, settings_.copy_mode);
+  io::PumpStream stream(source, *first_sink, settings_.copy_mode);
+  auto received = pump_all(pump, stream, destination);
+  report_.unwritten = stream.pending();
+  return received;
+}
+
+sys::Result<void> Receiver::pump_all(io::SplicePump& pump, io::PumpStream& stream,
+                                     Destination& destination) {
+  const int source = stream.source();
+  int sink = stream.sink();
   bool fallback_logged = false;
+  bool paused = false;
+  // As in the daemon: the bytes the output refused wait in the stream, the sender is held back
+  // by TCP, and the output is tried again until space returns or --timeout passes. False once
+  // the receive has ended (a signal, the timeout).
+  auto wait_for_space = [&](const sys::Error& error) -> sys::Result<bool> {
+    if (!paused) {
+      spdlog::warn("{}; reading paused, retrying every {} ms", error.message(),
+                   kDiskFullRetry.count());
+      paused = true;
+    }
+    return wait_or_end(-1, 0, &destination, kOutputStalled, kDiskFullRetry);
+  };
   for (;;) {
     auto now = Clock::now();
     if (auto deadline = destination.rotation_deadline();
@@ -408,6 +442,13 @@ sys::Result<void> Receiver::receive(int source, Destination& destination) {
       continue;
     }
     auto next_sink = destination.sink();
+    if (!next_sink && is_disk_full(next_sink.error())) {
+      auto waiting = wait_for_space(next_sink.error());
+      if (!waiting || !*waiting) {
+        return waiting ? sys::Result<void>() : std::move(waiting).error();
+      }
+      continue;
+    }
     if (!next_sink) {
       end(OneShotEnd::kFailed, next_sink.error().message());
       return {};
@@ -423,6 +464,10 @@ sys::Result<void> Receiver::receive(int source, Destination& destination) {
       destination.add_written(moved);
       report_.bytes += moved;
       last_activity_ = now;
+      if (paused) {
+        spdlog::info("the output takes bytes again; reading resumed");
+        paused = false;
+      }
     }
     report_.path = stream.path();
     if (!fallback_logged && stream.fallback_reason()) {
@@ -432,6 +477,13 @@ sys::Result<void> Receiver::receive(int source, Destination& destination) {
     progress_.update(report_.bytes, Clock::now());
     if (!pumped) {
       const auto& error = pumped.error();
+      if (is_disk_full(error)) {
+        auto waiting = wait_for_space(error);
+        if (!waiting || !*waiting) {
+          return waiting ? sys::Result<void>() : std::move(waiting).error();
+        }
+        continue;
+      }
       if (error.errno_value() == ECONNRESET) {
         end(OneShotEnd::kReset, "connection reset by peer");
       } else {
@@ -511,10 +563,16 @@ void Receiver::log_summary() const {
     into += (into.empty() ? "" : ", ") + output;
   }
   auto level = report_.end == OneShotEnd::kComplete ? spdlog::level::info : spdlog::level::warn;
-  spdlog::log(level, "received {} bytes in {:.3f} s ({:.1f} MiB/s) via {} from {} into {}: {}{}{}",
+  std::string lost;
+  if (report_.unwritten > 0) {
+    level = spdlog::level::err;
+    lost = "; " + std::to_string(report_.unwritten) + " bytes received but never written";
+  }
+  spdlog::log(level,
+              "received {} bytes in {:.3f} s ({:.1f} MiB/s) via {} from {} into {}: {}{}{}{}",
               report_.bytes, seconds, mib_per_second, io::to_string(report_.path), report_.peer,
               into.empty() ? "nothing" : into, to_string(report_.end),
-              report_.reason.empty() ? "" : ", ", report_.reason);
+              report_.reason.empty() ? "" : ", ", report_.reason, lost);
 }
 
 }  // namespace

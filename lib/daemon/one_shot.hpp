@@ -3,6 +3,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -48,11 +49,12 @@ enum class OneShotEnd {
   kReset,
   /// The stream was longer than max_bytes; the first max_bytes bytes are kept.
   kLimitExceeded,
-  /// No connection arrived, or the stream stalled, for `timeout`.
+  /// No connection arrived, or the stream (or a full output) stalled, for `timeout`.
   kTimedOut,
   /// SIGINT or SIGTERM arrived first.
   kInterrupted,
-  /// An I/O error (disk full, a sink that refused the bytes...).
+  /// An I/O error (a sink that refused the bytes, a file that could not be published...). A
+  /// full disk is not one: the receive pauses until space returns, or until `timeout`.
   kFailed,
 };
 
@@ -71,6 +73,9 @@ struct OneShotReport {
   std::vector<std::string> outputs;
   /// Why the receive did not complete, for kReset, kFailed and kTimedOut.
   std::string reason;
+  /// Bytes taken from the connection that never reached the output (the output failed while
+  /// they waited for it); the summary line reports them as lost.
+  std::size_t unwritten = 0;
 };
 
 /// Receives one stream into `settings.out`. Errors found before any byte can arrive (the

@@ -7,7 +7,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,7 @@
 #include "support/process.hpp"
 #include "support/random_bytes.hpp"
 #include "support/sender.hpp"
+#include "support/small_tmpfs.hpp"
 #include "support/socket_pair.hpp"
 #include "support/temp_dir.hpp"
 
@@ -204,6 +207,64 @@ TEST_CASE("--timeout on a stalled stream exits 3 and keeps what arrived as .inco
   REQUIRE(::write(socket.get(), data.data(), data.size()) == static_cast<ssize_t>(data.size()));
   CHECK(zcrecv.wait() == 3);
   CHECK(read_file(dir / "stall.bin.incomplete") == data);
+}
+
+// Takes all but `left` bytes of the tmpfs at `disk` with a file, and returns its path.
+fs::path fill_disk(const fs::path& disk, std::size_t left) {
+  auto filler = disk / "filler";
+  std::ofstream out(filler, std::ios::binary);
+  std::vector<char> block(2 * 1024 * 1024 - left, 'x');
+  out.write(block.data(), static_cast<std::streamsize>(block.size()));
+  return filler;
+}
+
+TEST_CASE("--once on a full disk pauses, keeps every byte, and completes when space returns") {
+  TempDir dir;
+  SmallTmpfs disk(dir / "disk", "2m");
+  if (!disk.mounted()) {
+    MESSAGE(("skipped: " + disk.error()));
+    return;
+  }
+  auto filler = fill_disk(dir / "disk", 512 * 1024);
+  auto data = random_bytes(1024 * 1024 + 5, 12);
+  auto out = dir / "disk" / "full.bin";
+  Process zcrecv(once_args("127.0.0.1:0", out.string()));
+  auto address = listening_address(zcrecv.wait_for_stderr("listening on "));
+  Sender sender(connect_blocking(address), data);
+  auto paused = zcrecv.wait_for_stderr("reading paused");
+  CHECK(paused.find("No space left on device") != std::string::npos);
+  fs::remove(filler);
+  CHECK(sender.join().empty());
+  CHECK(zcrecv.wait() == 0);
+  CHECK(read_file(out) == data);
+  CHECK(zcrecv.stderr_text().find("reading resumed") != std::string::npos);
+  CHECK(zcrecv.wait_for_stderr("received ").find(": complete") != std::string::npos);
+}
+
+TEST_CASE("--once on a disk that stays full gives up at --timeout and counts the lost bytes") {
+  TempDir dir;
+  SmallTmpfs disk(dir / "disk", "2m");
+  if (!disk.mounted()) {
+    MESSAGE(("skipped: " + disk.error()));
+    return;
+  }
+  fill_disk(dir / "disk", 256 * 1024);
+  auto data = random_bytes(1024 * 1024, 13);
+  auto out = dir / "disk" / "full.bin";
+  Process zcrecv(once_args("127.0.0.1:0", out.string(), {"--timeout", "500ms"}));
+  auto address = listening_address(zcrecv.wait_for_stderr("listening on "));
+  // The sender is cut off when zcrecv gives up; what it reports then does not matter here.
+  Sender sender(connect_blocking(address), data);
+  CHECK(zcrecv.wait() == 3);
+  auto kept = read_file(dir / "disk" / "full.bin.incomplete");
+  REQUIRE_FALSE(kept.empty());
+  REQUIRE(kept.size() < data.size());
+  CHECK(std::equal(kept.begin(), kept.end(), data.begin()));
+  auto summary = zcrecv.wait_for_stderr("received ");
+  CHECK(summary.find("error: ") != std::string::npos);
+  CHECK(summary.find("received " + std::to_string(kept.size()) + " bytes") != std::string::npos);
+  CHECK(summary.find("timed out, the output took no byte for --timeout; ") != std::string::npos);
+  CHECK(summary.find(" bytes received but never written") != std::string::npos);
 }
 
 TEST_CASE("a stream reset by the peer exits 1 and keeps the bytes before the reset") {
