@@ -27,8 +27,8 @@ class Process {
   struct Options {
     /// Descriptors to give the child as stdin/stdout; std::nullopt: /dev/null for stdin, a
     /// captured pipe for stdout.
-    std::optional<int> stdin_fd;
-    std::optional<int> stdout_fd;
+    std::optional<int> stdin_fd{};
+    std::optional<int> stdout_fd{};
   };
 
   Process(const std::vector<std::string>& argv, const Options& options);
