@@ -281,18 +281,19 @@ void Connection::end(output::Completion completion, const std::string& reason) {
     level = spdlog::level::err;
   }
   log_end(stream_.pending() > 0 ? spdlog::level::err : level, why);
-  // Closed once the file is published, so a sender that waits for the close knows its bytes
-  // are in place.
+  auto& counter = stream_.path() == io::DataPath::kReadWrite ? worker_.stats().readwrite_connections
+                                                             : worker_.stats().splice_connections;
+  counter.fetch_add(1, std::memory_order_relaxed);
+  worker_.connection_ended(*this);
+  // Closed last, once the file is published and the connection counted, so a sender that waits
+  // for the close knows its bytes are in place (and the statistics say so). connection_ended
+  // destroys this object only after the current batch.
   if (registered_) {
     (void)worker_.loop().close(std::move(socket_));
     registered_ = false;
   } else {
     socket_.reset();
   }
-  auto& counter = stream_.path() == io::DataPath::kReadWrite ? worker_.stats().readwrite_connections
-                                                             : worker_.stats().splice_connections;
-  counter.fetch_add(1, std::memory_order_relaxed);
-  worker_.connection_ended(*this);
 }
 
 void Connection::log_end(spdlog::level::level_enum level, const std::string& reason) const {
