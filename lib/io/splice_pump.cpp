@@ -33,7 +33,7 @@ sys::Error accepted_nothing(const std::string& call) {
 }  // namespace
 
 PumpStream::PumpStream(int source, int sink, CopyMode mode) : source_(source), mode_(mode) {
-  // No sink yet (-1): the caller sets one before the first pump.
+  // No sink yet (-1): set_sink() or the file opener gives one before bytes are written.
   if (sink < 0) {
     use_sink(sink, 0);
   } else {
