@@ -18,9 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <functional>
-#include <map>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -49,14 +47,15 @@ using namespace std::chrono_literals;
 inline constexpr std::chrono::milliseconds kPatience = 20s;
 
 /// A configuration for tests: two workers, output in `dir`/out with the flat name template
-/// "{listener}.{conn}.{seq}.bin", no fsync, no size or time rotation, no disk-space floor.
+/// "{listener}.{conn}-{seq}.bin" (test::reassemble reads it), no fsync, no size or time
+/// rotation, no disk-space floor.
 inline config::Config test_config(const TempDir& dir,
                                   std::vector<config::ListenerConfig> listeners) {
   config::Config config;
   config.workers = 2;
   config.listeners = std::move(listeners);
   config.output.directory = (dir / "out").string();
-  config.output.name.value = "{listener}.{conn}.{seq}.bin";
+  config.output.name.value = "{listener}.{conn}-{seq}.bin";
   config.output.sync = config::SyncMode::kNone;
   config.output.max_file_size = 0;
   config.limits.min_free_space = 0;
@@ -202,85 +201,6 @@ inline void send_stream(const net::SocketAddress& address, std::span<const std::
   send_all(socket.get(), data, chunk);
   REQUIRE(sys::shutdown(socket.get(), SHUT_WR).ok());
   REQUIRE(wait_closed(socket.get()));
-}
-
-inline std::vector<std::byte> file_bytes(const std::filesystem::path& path) {
-  std::vector<std::byte> bytes(std::filesystem::file_size(path));
-  std::ifstream in(path, std::ios::binary);
-  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  REQUIRE(in.gcount() == static_cast<std::streamsize>(bytes.size()));
-  return bytes;
-}
-
-/// One output file named LISTENER.CONN.SEQ.bin[.incomplete].
-struct OutputFile {
-  std::uint64_t seq = 0;
-  bool incomplete = false;
-  std::vector<std::byte> bytes;
-};
-
-/// One connection's files, in {seq} order.
-struct Stream {
-  std::string listener;
-  std::vector<OutputFile> files;
-
-  [[nodiscard]] std::vector<std::byte> bytes() const {
-    std::vector<std::byte> all;
-    for (const OutputFile& file : files) {
-      all.insert(all.end(), file.bytes.begin(), file.bytes.end());
-    }
-    return all;
-  }
-  [[nodiscard]] std::vector<std::size_t> sizes() const {
-    std::vector<std::size_t> sizes;
-    for (const OutputFile& file : files) {
-      sizes.push_back(file.bytes.size());
-    }
-    return sizes;
-  }
-  /// Whether the last file, and no other, is ".incomplete".
-  [[nodiscard]] bool cut() const { return !files.empty() && files.back().incomplete; }
-};
-
-/// The published files in `out` (test_config's flat names), by connection id. Checks on the way
-/// that no partial file is left, that {seq} runs 0, 1, 2, ... and that only a last file is
-/// ".incomplete".
-inline std::map<std::string, Stream> read_streams(const std::filesystem::path& out) {
-  std::map<std::string, Stream> streams;
-  if (!std::filesystem::exists(out)) {
-    return streams;
-  }
-  for (const auto& entry : std::filesystem::directory_iterator(out)) {
-    std::string name = entry.path().filename().string();
-    INFO("file " << name);
-    REQUIRE(name.front() != '.');
-    std::vector<std::string> parts;
-    for (std::size_t start = 0;;) {
-      std::size_t dot = name.find('.', start);
-      parts.push_back(name.substr(start, dot - start));
-      if (dot == std::string::npos) {
-        break;
-      }
-      start = dot + 1;
-    }
-    REQUIRE(parts.size() >= 4);
-    REQUIRE(parts[3] == "bin");
-    Stream& stream = streams[parts[1]];
-    stream.listener = parts[0];
-    stream.files.push_back(OutputFile{std::stoull(parts[2]),
-                                      parts.size() == 5 && parts[4] == "incomplete",
-                                      file_bytes(entry.path())});
-  }
-  for (auto& [conn, stream] : streams) {
-    std::sort(stream.files.begin(), stream.files.end(),
-              [](const OutputFile& a, const OutputFile& b) { return a.seq < b.seq; });
-    for (std::size_t i = 0; i < stream.files.size(); ++i) {
-      INFO("connection " << conn);
-      CHECK(stream.files[i].seq == i);
-      CHECK((!stream.files[i].incomplete || i + 1 == stream.files.size()));
-    }
-  }
-  return streams;
 }
 
 /// Waits on inotify events in one directory until a condition on it holds.

@@ -17,6 +17,7 @@
 #include "daemon/daemon_harness.hpp"
 #include "net/listener.hpp"
 #include "support/random_bytes.hpp"
+#include "support/stream_files.hpp"
 #include "support/temp_dir.hpp"
 
 namespace zcrecv::daemon {
@@ -25,12 +26,6 @@ namespace {
 using namespace std::chrono_literals;
 using harness::RunningDaemon;
 using test::TempDir;
-
-// The one stream a test expects, with its single connection's files.
-const harness::Stream& only_stream(const std::map<std::string, harness::Stream>& streams) {
-  REQUIRE(streams.size() == 1);
-  return streams.begin()->second;
-}
 
 std::vector<std::byte> concat(std::span<const std::byte> a, std::span<const std::byte> b) {
   std::vector<std::byte> all(a.begin(), a.end());
@@ -67,7 +62,7 @@ TEST_CASE("daemon: 50 concurrent TCP and Unix streams are stored byte for byte")
   }
   REQUIRE(daemon.stop() == 0);
 
-  auto streams = harness::read_streams(dir / "out");
+  auto streams = test::reassemble(dir / "out");
   std::map<std::vector<std::byte>, int> expected;
   for (int i = 0; i < kStreams; ++i) {
     if (!data[i].empty()) {
@@ -77,11 +72,11 @@ TEST_CASE("daemon: 50 concurrent TCP and Unix streams are stored byte for byte")
   CHECK(streams.size() == expected.size());
   for (const auto& [conn, stream] : streams) {
     INFO("connection " << conn);
-    auto found = expected.find(stream.bytes());
+    auto found = expected.find(stream.bytes);
     REQUIRE(found != expected.end());
     CHECK(stream.listener == (found->second % 2 == 0 ? "tcp" : "unix"));
-    CHECK_FALSE(stream.cut());
-    std::vector<std::size_t> sizes = stream.sizes();
+    CHECK_FALSE(stream.incomplete);
+    const std::vector<std::uint64_t>& sizes = stream.sizes;
     for (std::size_t i = 0; i + 1 < sizes.size(); ++i) {
       CHECK(sizes[i] == 300'000);
     }
@@ -104,10 +99,10 @@ TEST_CASE("daemon: size rotation makes files of exactly max_file_size, none empt
   auto uneven = test::random_bytes(3500, 1);
   harness::send_stream(daemon.addresses()[0], uneven, 300);
   REQUIRE(daemon.stop() == 0);
-  const harness::Stream stream = only_stream(harness::read_streams(dir / "out"));
-  CHECK(stream.sizes() == std::vector<std::size_t>{1000, 1000, 1000, 500});
-  CHECK(stream.bytes() == uneven);
-  CHECK_FALSE(stream.cut());
+  const test::StreamFiles stream = test::only_stream(dir / "out");
+  CHECK(stream.sizes == std::vector<std::uint64_t>{1000, 1000, 1000, 500});
+  CHECK(stream.bytes == uneven);
+  CHECK_FALSE(stream.incomplete);
 }
 
 TEST_CASE("daemon: a stream ending exactly on a size boundary leaves no empty file") {
@@ -121,9 +116,9 @@ TEST_CASE("daemon: a stream ending exactly on a size boundary leaves no empty fi
   auto even = test::random_bytes(3000, 2);
   harness::send_stream(daemon.addresses()[0], even);
   REQUIRE(daemon.stop() == 0);
-  const harness::Stream stream = only_stream(harness::read_streams(dir / "out"));
-  CHECK(stream.sizes() == std::vector<std::size_t>{1000, 1000, 1000});
-  CHECK(stream.bytes() == even);
+  const test::StreamFiles stream = test::only_stream(dir / "out");
+  CHECK(stream.sizes == std::vector<std::uint64_t>{1000, 1000, 1000});
+  CHECK(stream.bytes == even);
 }
 
 TEST_CASE("daemon: time rotation publishes a file when its interval passes, without new bytes") {
@@ -145,11 +140,11 @@ TEST_CASE("daemon: time rotation publishes a file when its interval passes, with
   REQUIRE(harness::wait_closed(socket.get()));
   REQUIRE(daemon.stop() == 0);
 
-  const harness::Stream stream = only_stream(harness::read_streams(dir / "out"));
-  REQUIRE(stream.files.size() >= 2);
-  CHECK(stream.files[0].bytes == first);
-  CHECK(stream.bytes() == concat(first, second));
-  CHECK_FALSE(stream.cut());
+  const test::StreamFiles stream = test::only_stream(dir / "out");
+  REQUIRE(stream.sizes.size() >= 2);
+  CHECK(stream.file(0) == first);
+  CHECK(stream.bytes == concat(first, second));
+  CHECK_FALSE(stream.incomplete);
 }
 
 TEST_CASE("daemon: SIGUSR1 rotates the open files of streams in progress") {
@@ -172,11 +167,11 @@ TEST_CASE("daemon: SIGUSR1 rotates the open files of streams in progress") {
   REQUIRE(harness::wait_closed(socket.get()));
   REQUIRE(daemon.stop() == 0);
 
-  const harness::Stream stream = only_stream(harness::read_streams(dir / "out"));
-  REQUIRE(stream.files.size() == 2);
-  CHECK(stream.files[0].bytes == first);
-  CHECK(stream.files[1].bytes == second);
-  CHECK_FALSE(stream.cut());
+  const test::StreamFiles stream = test::only_stream(dir / "out");
+  REQUIRE(stream.sizes.size() == 2);
+  CHECK(stream.file(0) == first);
+  CHECK(stream.file(1) == second);
+  CHECK_FALSE(stream.incomplete);
 }
 
 TEST_CASE("daemon: graceful stop lets a stream in flight finish within shutdown_timeout") {
@@ -201,9 +196,9 @@ TEST_CASE("daemon: graceful stop lets a stream in flight finish within shutdown_
   REQUIRE(harness::wait_closed(socket.get()));
   CHECK(daemon.wait() == 0);
 
-  const harness::Stream stream = only_stream(harness::read_streams(dir / "out"));
-  CHECK(stream.bytes() == concat(first, second));
-  CHECK_FALSE(stream.cut());
+  const test::StreamFiles stream = test::only_stream(dir / "out");
+  CHECK(stream.bytes == concat(first, second));
+  CHECK_FALSE(stream.incomplete);
 }
 
 TEST_CASE("daemon: graceful stop cuts a stream still open after shutdown_timeout") {
@@ -222,9 +217,9 @@ TEST_CASE("daemon: graceful stop cuts a stream still open after shutdown_timeout
   CHECK(daemon.wait() == 0);
   CHECK(harness::wait_closed(socket.get()));
 
-  const harness::Stream stream = only_stream(harness::read_streams(dir / "out"));
-  CHECK(stream.bytes() == sent);
-  CHECK(stream.cut());
+  const test::StreamFiles stream = test::only_stream(dir / "out");
+  CHECK(stream.bytes == sent);
+  CHECK(stream.incomplete);
 }
 
 TEST_CASE("daemon: a second SIGTERM cuts open streams at once") {
@@ -246,9 +241,9 @@ TEST_CASE("daemon: a second SIGTERM cuts open streams at once") {
   daemon.signal(SIGTERM);
   CHECK(daemon.wait() == 0);
 
-  const harness::Stream stream = only_stream(harness::read_streams(dir / "out"));
-  CHECK(stream.bytes() == sent);
-  CHECK(stream.cut());
+  const test::StreamFiles stream = test::only_stream(dir / "out");
+  CHECK(stream.bytes == sent);
+  CHECK(stream.incomplete);
 }
 
 TEST_CASE("daemon: connections outside the allow-list are closed before any file exists") {
@@ -274,10 +269,9 @@ TEST_CASE("daemon: connections outside the allow-list are closed before any file
   harness::send_stream(addresses[0], sent);
   REQUIRE(daemon.stop() == 0);
 
-  auto streams = harness::read_streams(dir / "out");
-  const harness::Stream& stream = only_stream(streams);
+  const test::StreamFiles stream = test::only_stream(dir / "out");
   CHECK(stream.listener == "allowed");
-  CHECK(stream.bytes() == sent);
+  CHECK(stream.bytes == sent);
 }
 
 TEST_CASE("daemon: max_connections_per_peer closes a peer's extra connection") {
@@ -301,11 +295,11 @@ TEST_CASE("daemon: max_connections_per_peer closes a peer's extra connection") {
   harness::send_stream(daemon.addresses()[0], second);
   REQUIRE(daemon.stop() == 0);
 
-  auto streams = harness::read_streams(dir / "out");
+  auto streams = test::reassemble(dir / "out");
   REQUIRE(streams.size() == 2);
   std::vector<std::vector<std::byte>> stored;
   for (const auto& [conn, stream] : streams) {
-    stored.push_back(stream.bytes());
+    stored.push_back(stream.bytes);
   }
   CHECK(
       ((stored[0] == first && stored[1] == second) || (stored[0] == second && stored[1] == first)));
@@ -324,9 +318,9 @@ TEST_CASE("daemon: an idle connection is cut after idle_timeout") {
   CHECK(harness::wait_closed(socket.get()));
   REQUIRE(daemon.stop() == 0);
 
-  const harness::Stream stream = only_stream(harness::read_streams(dir / "out"));
-  CHECK(stream.bytes() == sent);
-  CHECK(stream.cut());
+  const test::StreamFiles stream = test::only_stream(dir / "out");
+  CHECK(stream.bytes == sent);
+  CHECK(stream.incomplete);
 }
 
 TEST_CASE("daemon: max_connection_bytes keeps exactly that many bytes, marked incomplete") {
@@ -343,10 +337,10 @@ TEST_CASE("daemon: max_connection_bytes keeps exactly that many bytes, marked in
   CHECK(harness::wait_closed(socket.get()));
   REQUIRE(daemon.stop() == 0);
 
-  const harness::Stream stream = only_stream(harness::read_streams(dir / "out"));
-  CHECK(stream.sizes() == std::vector<std::size_t>{400, 400, 200});
-  CHECK(stream.bytes() == std::vector<std::byte>(sent.begin(), sent.begin() + 1000));
-  CHECK(stream.cut());
+  const test::StreamFiles stream = test::only_stream(dir / "out");
+  CHECK(stream.sizes == std::vector<std::uint64_t>{400, 400, 200});
+  CHECK(stream.bytes == std::vector<std::byte>(sent.begin(), sent.begin() + 1000));
+  CHECK(stream.incomplete);
 }
 
 TEST_CASE("daemon: keep_empty decides whether a connection that sent nothing leaves a file") {
@@ -360,13 +354,12 @@ TEST_CASE("daemon: keep_empty decides whether a connection that sent nothing lea
     harness::send_stream(daemon.addresses()[0], {});
     REQUIRE(daemon.stop() == 0);
 
-    auto streams = harness::read_streams(dir / "out");
     if (keep_empty) {
-      const harness::Stream& stream = only_stream(streams);
-      CHECK(stream.sizes() == std::vector<std::size_t>{0});
-      CHECK_FALSE(stream.cut());
+      const test::StreamFiles stream = test::only_stream(dir / "out");
+      CHECK(stream.sizes == std::vector<std::uint64_t>{0});
+      CHECK_FALSE(stream.incomplete);
     } else {
-      CHECK(streams.empty());
+      CHECK(test::reassemble(dir / "out").empty());
     }
   }
 }

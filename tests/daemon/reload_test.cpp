@@ -10,6 +10,7 @@
 #include "daemon/daemon.hpp"
 #include "daemon/daemon_harness.hpp"
 #include "support/random_bytes.hpp"
+#include "support/stream_files.hpp"
 #include "support/temp_dir.hpp"
 #include "sys/error.hpp"
 
@@ -74,19 +75,19 @@ TEST_CASE("daemon: SIGHUP keeps unchanged listeners, opens new ones, closes remo
   harness::send_stream(new_addresses[1], on_new);
   REQUIRE(daemon.stop() == 0);
 
-  auto streams = harness::read_streams(dir / "out");
+  auto streams = test::reassemble(dir / "out");
   REQUIRE(streams.size() == 3);
-  std::map<std::string, harness::Stream> by_listener;
+  std::map<std::string, test::StreamFiles> by_listener;
   for (const auto& [conn, stream] : streams) {
     by_listener[stream.listener] = stream;
   }
   // The connection accepted under the old settings keeps them (no size rotation).
-  CHECK(by_listener["b"].bytes() == on_removed);
-  CHECK(by_listener["b"].files.size() == 1);
-  CHECK(by_listener["renamed"].bytes() == on_kept);
-  CHECK(by_listener["renamed"].sizes() == std::vector<std::size_t>{500, 500, 200});
-  CHECK(by_listener["c"].bytes() == on_new);
-  CHECK(by_listener["c"].sizes() == std::vector<std::size_t>{500, 300});
+  CHECK(by_listener["b"].bytes == on_removed);
+  CHECK(by_listener["b"].sizes.size() == 1);
+  CHECK(by_listener["renamed"].bytes == on_kept);
+  CHECK(by_listener["renamed"].sizes == std::vector<std::uint64_t>{500, 500, 200});
+  CHECK(by_listener["c"].bytes == on_new);
+  CHECK(by_listener["c"].sizes == std::vector<std::uint64_t>{500, 300});
 }
 
 TEST_CASE("daemon: SIGHUP without a configuration file changes nothing") {
@@ -97,9 +98,9 @@ TEST_CASE("daemon: SIGHUP without a configuration file changes nothing") {
   auto sent = test::random_bytes(100, 24);
   harness::send_stream(daemon.addresses()[0], sent);
   REQUIRE(daemon.stop() == 0);
-  auto streams = harness::read_streams(dir / "out");
+  auto streams = test::reassemble(dir / "out");
   REQUIRE(streams.size() == 1);
-  CHECK(streams.begin()->second.bytes() == sent);
+  CHECK(streams.begin()->second.bytes == sent);
 }
 
 }  // namespace
