@@ -302,18 +302,13 @@ TEST_CASE("zcrecv daemon: idle timeout and max bytes cut a connection and keep i
 TEST_CASE(
     "zcrecv daemon: a full disk pauses reading, loses nothing, and resumes when space returns") {
   TempDir dir;
-  SmallTmpfs disk(dir / "out", "2m");
+  SmallTmpfs disk(dir / "out", 2 * 1024 * kKiB);
   if (!disk.mounted()) {
     MESSAGE(("skipped: " + disk.error()));
     return;
   }
   // Most of the 2 MiB taken, so the stream below fills the rest.
-  auto filler = dir / "out" / "filler";
-  {
-    std::ofstream out(filler, std::ios::binary);
-    std::vector<char> block(1536 * kKiB, 'x');
-    out.write(block.data(), static_cast<std::streamsize>(block.size()));
-  }
+  auto filler = disk.fill(512 * kKiB);
   auto config = dir / "zcrecv.toml";
   write_text(config, "[limits]\nmin_free_space = \"0\"\n");
   DaemonProcess daemon(dir, {"-c", config.string(), "--sync", "none"});

@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -209,23 +208,14 @@ TEST_CASE("--timeout on a stalled stream exits 3 and keeps what arrived as .inco
   CHECK(read_file(dir / "stall.bin.incomplete") == data);
 }
 
-// Takes all but `left` bytes of the tmpfs at `disk` with a file, and returns its path.
-fs::path fill_disk(const fs::path& disk, std::size_t left) {
-  auto filler = disk / "filler";
-  std::ofstream out(filler, std::ios::binary);
-  std::vector<char> block(2 * 1024 * 1024 - left, 'x');
-  out.write(block.data(), static_cast<std::streamsize>(block.size()));
-  return filler;
-}
-
 TEST_CASE("--once on a full disk pauses, keeps every byte, and completes when space returns") {
   TempDir dir;
-  SmallTmpfs disk(dir / "disk", "2m");
+  SmallTmpfs disk(dir / "disk", 2 * 1024 * 1024);
   if (!disk.mounted()) {
     MESSAGE(("skipped: " + disk.error()));
     return;
   }
-  auto filler = fill_disk(dir / "disk", 512 * 1024);
+  auto filler = disk.fill(512 * 1024);
   auto data = random_bytes(1024 * 1024 + 5, 12);
   auto out = dir / "disk" / "full.bin";
   Process zcrecv(once_args("127.0.0.1:0", out.string()));
@@ -243,12 +233,12 @@ TEST_CASE("--once on a full disk pauses, keeps every byte, and completes when sp
 
 TEST_CASE("--once on a disk that stays full gives up at --timeout and counts the lost bytes") {
   TempDir dir;
-  SmallTmpfs disk(dir / "disk", "2m");
+  SmallTmpfs disk(dir / "disk", 2 * 1024 * 1024);
   if (!disk.mounted()) {
     MESSAGE(("skipped: " + disk.error()));
     return;
   }
-  fill_disk(dir / "disk", 256 * 1024);
+  disk.fill(256 * 1024);
   auto data = random_bytes(1024 * 1024, 13);
   auto out = dir / "disk" / "full.bin";
   Process zcrecv(once_args("127.0.0.1:0", out.string(), {"--timeout", "500ms"}));
