@@ -159,20 +159,7 @@ SplicePump::Step SplicePump::splice_through_pipe(PumpStream& stream, std::size_t
   auto spliced =
       sys::splice(stream.source_, pipe_.write_fd(), std::min(pipe_.capacity(), room), kSpliceFlags);
   if (!spliced) {
-    int err = spliced.error().errno_value();
-    switch (err) {
-      case EINVAL: {
-        // The source has no splice_read (an eventfd, an inotify fd, some special files): nothing
-        // was taken from it, so switching this connection to read/write loses nothing.
-        if (auto verdict = stream.source_refuses_splice("splice(socket → pipe)"); !verdict) {
-          return std::move(verdict).error();
-        }
-        return std::nullopt;
-      }
-      default:
-        // ECONNRESET, ETIMEDOUT, ENOTCONN...: the connection's own fate, for the caller.
-        return sys::Error::from_errno(err, "splice(socket → pipe)");
-    }
+    return source_splice_failed(stream, spliced.error().errno_value(), "splice(socket → pipe)");
   }
   if (!spliced->has_value()) {
     return PumpStatus::kWouldBlock;
@@ -188,6 +175,25 @@ SplicePump::Step SplicePump::splice_through_pipe(PumpStream& stream, std::size_t
     return std::move(opened).error();
   }
   return drain_pipe(stream, **spliced);
+}
+
+SplicePump::Step SplicePump::source_splice_failed(PumpStream& stream, int err,
+                                                  const char* call) {
+  switch (err) {
+    case EINVAL: {
+      // The source has no splice_read (an eventfd, an inotify fd, some special files; the
+      // worker's pipe and a sink pipe always accept splices): nothing was taken from it, so
+      // switching this connection to read/write loses nothing.
+      if (auto verdict = stream.source_refuses_splice(call); !verdict) {
+        return std::move(verdict).error();
+      }
+      return std::nullopt;
+    }
+    default:
+      // ECONNRESET, ETIMEDOUT, ENOTCONN, EPIPE from a sink pipe whose reader went away...:
+      // nothing was taken from the source, and the connection's fate is the caller's.
+      return sys::Error::from_errno(err, call);
+  }
 }
 
 SplicePump::Step SplicePump::drain_pipe(PumpStream& stream, std::size_t in_pipe) {
@@ -255,19 +261,7 @@ SplicePump::Step SplicePump::splice_direct(PumpStream& stream, std::size_t room)
   auto spliced =
       sys::splice(stream.source_, stream.sink_, std::min(room, kMaxSpliceLength), kSpliceFlags);
   if (!spliced) {
-    int err = spliced.error().errno_value();
-    switch (err) {
-      case EINVAL: {
-        // A pipe always accepts splices, so the source is the one refusing.
-        if (auto verdict = stream.source_refuses_splice("splice(socket → sink)"); !verdict) {
-          return std::move(verdict).error();
-        }
-        return std::nullopt;
-      }
-      default:
-        // EPIPE (the reader went away), ECONNRESET...: nothing was taken from the source.
-        return sys::Error::from_errno(err, "splice(socket → sink)");
-    }
+    return source_splice_failed(stream, spliced.error().errno_value(), "splice(socket → sink)");
   }
   if (spliced->has_value()) {
     if (**spliced == 0) {

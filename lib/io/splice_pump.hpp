@@ -142,6 +142,9 @@ class SplicePump {
 
   Step write_pending(PumpStream& stream, std::size_t room);
   Step splice_through_pipe(PumpStream& stream, std::size_t room);
+  // A splice out of the source (into the pipe, or straight into a sink pipe) failed with `err`
+  // (`call` names it): EINVAL switches the stream to read/write, anything else is returned.
+  static Step source_splice_failed(PumpStream& stream, int err, const char* call);
   Step drain_pipe(PumpStream& stream, std::size_t in_pipe);
   sys::Result<void> keep_pipe_contents(PumpStream& stream, std::size_t in_pipe);
   Step splice_direct(PumpStream& stream, std::size_t room);
