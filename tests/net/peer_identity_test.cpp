@@ -7,16 +7,13 @@
 
 #include <string>
 
+#include "support/loopback.hpp"
 #include "sys/syscalls.hpp"
 
 namespace zcrecv::net {
 namespace {
 
-SocketAddress ip(const char* text, std::uint16_t port) {
-  auto address = SocketAddress::from_ip(text, port);
-  REQUIRE_MESSAGE(address.has_value(), text);
-  return *address;
-}
+using test::ip;
 
 bool safe_for_file_names(const std::string& token) {
   return token.find_first_not_of(

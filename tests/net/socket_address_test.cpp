@@ -8,16 +8,13 @@
 
 #include <cstddef>
 
+#include "support/loopback.hpp"
 #include "sys/syscalls.hpp"
 
 namespace zcrecv::net {
 namespace {
 
-SocketAddress ip(const char* text, std::uint16_t port) {
-  auto address = SocketAddress::from_ip(text, port);
-  REQUIRE_MESSAGE(address.has_value(), text);
-  return *address;
-}
+using test::ip;
 
 TEST_CASE("IP addresses print as HOST:PORT, IPv6 in brackets, IPv4-mapped as plain IPv4") {
   SocketAddress v4 = ip("127.0.0.1", 9000);

@@ -1,5 +1,6 @@
 #include "support/loopback.hpp"
 
+#include <doctest/doctest.h>
 #include <sys/socket.h>
 
 #include <stdexcept>
@@ -24,6 +25,12 @@ sys::UniqueFd connect_blocking(const net::SocketAddress& address) {
                              connected.error().message());
   }
   return std::move(*fd);
+}
+
+net::SocketAddress ip(const char* text, std::uint16_t port) {
+  auto address = net::SocketAddress::from_ip(text, port);
+  REQUIRE_MESSAGE(address.has_value(), text);
+  return *address;
 }
 
 }  // namespace zcrecv::test

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstdint>
+
 #include "net/socket_address.hpp"
 #include "sys/unique_fd.hpp"
 
@@ -10,5 +12,9 @@ namespace zcrecv::test {
 /// `:0` reports, is replaced by the loopback address of its family, so tests can pass
 /// `listener.local_address()` straight in and never reach beyond the machine.
 sys::UniqueFd connect_blocking(const net::SocketAddress& address);
+
+/// The IP address `text` ("127.0.0.1", "::1") with `port`; fails the current test if `text` is
+/// not one.
+net::SocketAddress ip(const char* text, std::uint16_t port);
 
 }  // namespace zcrecv::test
