@@ -16,7 +16,7 @@
 #include "config/units.hpp"
 #include "daemon/daemon.hpp"
 #include "daemon/logging.hpp"
-#include "daemon/one_shot.hpp"
+#include "oneshot/one_shot.hpp"
 #include "event/signal_fd.hpp"
 #include "io/copy_mode.hpp"
 #include "net/cidr.hpp"
@@ -281,7 +281,7 @@ output::SyncMode to_output_sync(config::SyncMode sync) {
 
 int run_one_shot(const CommandLine& cli, const config::Config& config, const RunSettings& run,
                  event::SignalFd& signals) {
-  daemon::OneShotSettings settings;
+  oneshot::OneShotSettings settings;
   if (cli.once) {
     if (config.listeners.size() != 1) {
       spdlog::error("--once: receives on exactly one listen address; the configuration has {}",
@@ -302,12 +302,12 @@ int run_one_shot(const CommandLine& cli, const config::Config& config, const Run
   settings.max_file_size = config.output.max_file_size;
   settings.rotate_interval = config.output.rotate_interval;
   settings.keep_empty = config.output.keep_empty;
-  auto report = daemon::receive_once(settings, signals);
+  auto report = oneshot::receive_once(settings, signals);
   if (!report) {
     spdlog::error("{}", report.error().message());
     return kExitRuntime;
   }
-  return daemon::exit_status(report->end);
+  return oneshot::exit_status(report->end);
 }
 
 }  // namespace

@@ -9,7 +9,7 @@
 #include <span>
 #include <utility>
 
-#include "daemon/output_faults.hpp"
+#include "output/output_faults.hpp"
 #include "daemon/worker.hpp"
 #include "sys/syscalls.hpp"
 
@@ -173,12 +173,12 @@ void Connection::rotate_now() {
 void Connection::cut(const std::string& reason) { end(output::Completion::kIncomplete, reason); }
 
 void Connection::handle_pump_error(const sys::Error& error) {
-  if (is_disk_full(error)) {
+  if (output::is_disk_full(error)) {
     // The bytes the file refused are pending in the stream; nothing is lost while we wait.
     pause_for_space(error.message());
     return;
   }
-  if (is_out_of_descriptors(error)) {
+  if (output::is_out_of_descriptors(error)) {
     // The socket was accepted but its file cannot be opened yet: wait for a descriptor rather
     // than close a connection whose sender is ready.
     pause_for_space(error.message(), false);
@@ -219,7 +219,7 @@ void Connection::pause_for_space(const std::string& why, bool disk_full) {
       spdlog::warn(
           "connection {} on {} from {}: {}; reading paused, retrying every {} ms ({} similar "
           "lines suppressed)",
-          id_, listener_, peer_.display, why, kDiskFullRetry.count(), *suppressed);
+          id_, listener_, peer_.display, why, output::kDiskFullRetry.count(), *suppressed);
     }
   }
   const auto timeout = settings_->limits.shutdown_timeout;
@@ -228,7 +228,7 @@ void Connection::pause_for_space(const std::string& why, bool disk_full) {
         fmt::format("the output took no byte for {} s ({})", seconds(timeout), why));
     return;
   }
-  retry_timer_.arm(kDiskFullRetry);
+  retry_timer_.arm(output::kDiskFullRetry);
 }
 
 void Connection::retry_after_pause() {

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-namespace zcrecv::daemon {
+namespace zcrecv::oneshot {
 
 /// The live "bytes, rate, elapsed" line of `--once --progress`, redrawn in place on stderr.
 class ProgressMeter {
@@ -36,4 +36,4 @@ class ProgressMeter {
 /// "1.50 GiB", "512 B": a human-readable byte count with binary units.
 std::string format_bytes(double bytes);
 
-}  // namespace zcrecv::daemon
+}  // namespace zcrecv::oneshot

@@ -8,7 +8,7 @@
 
 #include "sys/error.hpp"
 
-namespace zcrecv::daemon {
+namespace zcrecv::output {
 
 /// How often a receive paused by a full disk (or, in the daemon, a lack of descriptors) tries
 /// again.
@@ -24,4 +24,4 @@ inline bool is_out_of_descriptors(const sys::Error& error) {
   return error.errno_value() == EMFILE || error.errno_value() == ENFILE;
 }
 
-}  // namespace zcrecv::daemon
+}  // namespace zcrecv::output

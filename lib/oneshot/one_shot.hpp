@@ -15,7 +15,7 @@
 #include "output/output_directory.hpp"
 #include "sys/result.hpp"
 
-namespace zcrecv::daemon {
+namespace zcrecv::oneshot {
 
 /// What `zcrecv --once` / `--stdin` receives, and where it puts it.
 struct OneShotSettings {
@@ -89,4 +89,4 @@ int exit_status(OneShotEnd end);
 /// "complete", "reset by peer", ...: the end as written in the summary line.
 const char* to_string(OneShotEnd end);
 
-}  // namespace zcrecv::daemon
+}  // namespace zcrecv::oneshot

@@ -1,4 +1,4 @@
-#include "daemon/one_shot.hpp"
+#include "oneshot/one_shot.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -13,8 +13,8 @@
 #include <memory>
 #include <utility>
 
-#include "daemon/output_faults.hpp"
-#include "daemon/progress_meter.hpp"
+#include "output/output_faults.hpp"
+#include "oneshot/progress_meter.hpp"
 #include "io/pipe.hpp"
 #include "io/splice_pump.hpp"
 #include "net/listener.hpp"
@@ -24,7 +24,7 @@
 #include "output/rotating_file.hpp"
 #include "sys/syscalls.hpp"
 
-namespace zcrecv::daemon {
+namespace zcrecv::oneshot {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -413,10 +413,10 @@ sys::Result<void> Receiver::pump_all(io::SplicePump& pump, io::PumpStream& strea
   auto wait_for_space = [&](const sys::Error& error) -> sys::Result<bool> {
     if (!paused) {
       spdlog::warn("{}; reading paused, retrying every {} ms", error.message(),
-                   kDiskFullRetry.count());
+                   output::kDiskFullRetry.count());
       paused = true;
     }
-    return wait_or_end(-1, 0, &destination, kOutputStalled, kDiskFullRetry);
+    return wait_or_end(-1, 0, &destination, kOutputStalled, output::kDiskFullRetry);
   };
   for (;;) {
     auto now = Clock::now();
@@ -442,7 +442,7 @@ sys::Result<void> Receiver::pump_all(io::SplicePump& pump, io::PumpStream& strea
       continue;
     }
     auto next_sink = destination.sink();
-    if (!next_sink && is_disk_full(next_sink.error())) {
+    if (!next_sink && output::is_disk_full(next_sink.error())) {
       auto waiting = wait_for_space(next_sink.error());
       if (!waiting || !*waiting) {
         return waiting ? sys::Result<void>() : std::move(waiting).error();
@@ -477,7 +477,7 @@ sys::Result<void> Receiver::pump_all(io::SplicePump& pump, io::PumpStream& strea
     progress_.update(report_.bytes, Clock::now());
     if (!pumped) {
       const auto& error = pumped.error();
-      if (is_disk_full(error)) {
+      if (output::is_disk_full(error)) {
         auto waiting = wait_for_space(error);
         if (!waiting || !*waiting) {
           return waiting ? sys::Result<void>() : std::move(waiting).error();
@@ -615,4 +615,4 @@ const char* to_string(OneShotEnd end) {
   return "failed";
 }
 
-}  // namespace zcrecv::daemon
+}  // namespace zcrecv::oneshot

@@ -1,9 +1,9 @@
-#include "daemon/progress_meter.hpp"
+#include "oneshot/progress_meter.hpp"
 
 #include <array>
 #include <cstdio>
 
-namespace zcrecv::daemon {
+namespace zcrecv::oneshot {
 
 std::string format_bytes(double bytes) {
   static constexpr std::array<const char*, 5> kUnits{"B", "KiB", "MiB", "GiB", "TiB"};
@@ -63,4 +63,4 @@ void ProgressMeter::draw(std::uint64_t bytes, Clock::time_point now) {
   last_draw_ = now;
 }
 
-}  // namespace zcrecv::daemon
+}  // namespace zcrecv::oneshot
