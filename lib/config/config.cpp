@@ -411,6 +411,11 @@ class Reader {
       }
       listener.address =
           read_checked(*node, address_key, validators_.listen_address).value_or(listener.address);
+    } else {
+      // A default here would put two such tables on the same port; a listener says where.
+      report(table.source(), address_key,
+             "expected an address like \":9000\" or \"unix:/run/x.sock\", got none (every "
+             "[[listen]] table needs one)");
     }
     const bool is_unix = is_unix_address(address);
     listener.name = default_listener_name(address);

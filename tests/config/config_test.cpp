@@ -128,12 +128,16 @@ min_free_space = "1.5GiB"
   CHECK(config.limits.min_free_space == 1536ULL * 1024 * 1024);
 }
 
-TEST_CASE("a [[listen]] without an address listens on :9000 and names the table as origin") {
-  const Config config = load("workers = 1\n[[listen]]\nname = \"main\"\n");
-  REQUIRE(config.listeners.size() == 1);
-  CHECK(config.listeners[0].address.value == ":9000");
-  CHECK(config.listeners[0].address.origin.where == "t.toml:2:1: listen[0].address");
-  CHECK(config.listeners[0].name == "main");
+TEST_CASE("a [[listen]] without an address is refused, naming the table's address key") {
+  const auto loaded = load_config_string("workers = 1\n[[listen]]\nname = \"main\"\n\n[[listen]]\n"
+                                         "address = \":9001\"\n[[listen]]\nname = \"other\"\n",
+                                         "t.toml", {});
+  REQUIRE_FALSE(loaded.ok());
+  CHECK(loaded.error().message() ==
+        "t.toml:2:1: listen[0].address: expected an address like \":9000\" or "
+        "\"unix:/run/x.sock\", got none (every [[listen]] table needs one)\n"
+        "t.toml:7:1: listen[2].address: expected an address like \":9000\" or "
+        "\"unix:/run/x.sock\", got none (every [[listen]] table needs one)");
 }
 
 TEST_CASE("owners and groups are names resolved at load time or numeric ids") {
@@ -208,18 +212,18 @@ TEST_CASE(
        "t.toml:1:1: listen: expected at least one [[listen]] table, got a table"},
       {"listen = [1]", "t.toml:1:11: listen[0]: expected a [[listen]] table, got 1"},
       {"[[listen]]\naddress = 9000", "t.toml:2:11: listen[0].address: expected a string, got 9000"},
-      {"[[listen]]\nname = \"a/b\"",
-       R"(t.toml:2:8: listen[0].name: expected a name of letters, digits, '.', '_' and '-' other than "." and "..", got "a/b")"},
-      {"[[listen]]\nname = \"..\"",
-       R"(t.toml:2:8: listen[0].name: expected a name of letters, digits, '.', '_' and '-' other than "." and "..", got "..")"},
-      {"[[listen]]\nallow = []",
-       "t.toml:2:9: listen[0].allow: expected an array of CIDRs (leave allow out to let everyone "
+      {"[[listen]]\naddress = \":9000\"\nname = \"a/b\"",
+       R"(t.toml:3:8: listen[0].name: expected a name of letters, digits, '.', '_' and '-' other than "." and "..", got "a/b")"},
+      {"[[listen]]\naddress = \":9000\"\nname = \"..\"",
+       R"(t.toml:3:8: listen[0].name: expected a name of letters, digits, '.', '_' and '-' other than "." and "..", got "..")"},
+      {"[[listen]]\naddress = \":9000\"\nallow = []",
+       "t.toml:3:9: listen[0].allow: expected an array of CIDRs (leave allow out to let everyone "
        "in), got an empty array"},
-      {"[[listen]]\nallow = \"10.0.0.0/8\"",
-       R"(t.toml:2:9: listen[0].allow: expected an array of CIDRs (leave allow out to let everyone in), got "10.0.0.0/8")"},
-      {"[[listen]]\nallow = [1]", "t.toml:2:10: listen[0].allow[0]: expected a string, got 1"},
-      {"[[listen]]\nmode = \"0660\"",
-       R"(t.toml:2:8: listen[0].mode: expected only in a unix [[listen]], got TCP address ":9000")"},
+      {"[[listen]]\naddress = \":9000\"\nallow = \"10.0.0.0/8\"",
+       R"(t.toml:3:9: listen[0].allow: expected an array of CIDRs (leave allow out to let everyone in), got "10.0.0.0/8")"},
+      {"[[listen]]\naddress = \":9000\"\nallow = [1]", "t.toml:3:10: listen[0].allow[0]: expected a string, got 1"},
+      {"[[listen]]\naddress = \":9000\"\nmode = \"0660\"",
+       R"(t.toml:3:8: listen[0].mode: expected only in a unix [[listen]], got TCP address ":9000")"},
       {"[[listen]]\naddress = \"[::1]:1\"\nallow_uids = [0]",
        R"(t.toml:3:14: listen[0].allow_uids: expected only in a unix [[listen]], got TCP address "[::1]:1")"},
       {"[[listen]]\naddress = \"unix:/x.sock\"\nallow = [\"10.0.0.0/8\"]",
@@ -242,8 +246,8 @@ TEST_CASE(
        "every uid in), got an empty array"},
       {"[[listen]]\naddress = \":1\"\n[[listen]]\naddress = \":2\"\nname = \"tcp-1\"",
        R"(t.toml:5:8: listen[1].name: expected a name no other listener has, got "tcp-1", the name of listen[0] too)"},
-      {"[[listen]]\n[[listen]]",
-       R"(t.toml:2:1: listen[1].name: expected a name no other listener has, got "tcp-9000", the name of listen[0] too)"},
+      {"[[listen]]\naddress = \":9000\"\n[[listen]]\naddress = \":9000\"\n",
+       R"(t.toml:3:1: listen[1].name: expected a name no other listener has, got "tcp-9000", the name of listen[0] too)"},
   };
   for (const Case& test : cases) {
     INFO(test.toml);
@@ -269,6 +273,8 @@ TEST_CASE("unknown keys are errors at every level") {
         "t.toml:1:9: output.extra: expected a key of [output] (directory, name, max_file_size, "
         R"(rotate_interval, sync, file_mode, keep_empty), got unknown key "extra")");
   CHECK(errors_of("[[listen]]\nadress = \":1\"") ==
+        "t.toml:1:1: listen[0].address: expected an address like \":9000\" or "
+        "\"unix:/run/x.sock\", got none (every [[listen]] table needs one)\n"
         "t.toml:2:1: listen[0].adress: expected a key of [[listen]] (address, name, allow, mode, "
         R"(owner, group, allow_uids), got unknown key "adress")");
   CHECK(errors_of("[limits]\nmax_conns = 1") ==

@@ -128,6 +128,7 @@ std::vector<BadInput> bad_config_files() {
        "\"127.0.0.1:70000\""},
       {{}, "[[listen]]\naddress = \"::1:80\"\n", "listen[0].address", "\"::1:80\""},
       {{}, "[[listen]]\naddress = 9000\n", "listen[0].address", "got 9000"},
+      {{}, "[[listen]]\nname = \"nowhere\"\n", "listen[0].address", "got none"},
       {{}, tcp + "allow = [\"10.0.0.0/40\"]\n", "listen[0].allow[0]", "\"10.0.0.0/40\""},
       {{}, tcp + "allow = [\"not-a-cidr\"]\n", "listen[0].allow[0]", "\"not-a-cidr\""},
       {{}, tcp + "allow = []\n", "listen[0].allow", "leave allow out"},
