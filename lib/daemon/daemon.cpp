@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -145,6 +146,8 @@ class Daemon final : public event::Handler {
   void begin_stop();
   void reload_configuration();
   sys::Result<void> apply(const config::Config& config);
+  // A worker has taken the settings of the reload that `apply` started.
+  void on_reload_applied();
   void announce(const OpenListener& listener) const;
   void report_listening() const;
   void on_worker_exit(unsigned index, const sys::Result<void>& result);
@@ -173,6 +176,14 @@ class Daemon final : public event::Handler {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::size_t workers_stopped_ = 0;
   std::size_t listeners_released_ = 0;
+  // Reloads whose settings not every worker has taken yet, oldest first: each is announced (log
+  // line, READY=1) once all have, so a connection made after the announcement gets the new
+  // settings. Workers take posted tasks in order, so the oldest completes first.
+  struct PendingReload {
+    std::size_t workers_applied = 0;
+    std::string announcement;
+  };
+  std::deque<PendingReload> pending_reloads_;
   bool signals_watched_ = false;
   bool stopping_ = false;
   int exit_status_ = 0;
@@ -402,12 +413,14 @@ void Daemon::reload_configuration() {
   auto loaded = reload_();
   sys::Result<void> applied =
       loaded ? apply(with_inherited(*loaded)) : sys::Result<void>(loaded.error());
-  if (!applied) {
-    spdlog::error("reload failed, keeping the old configuration:");
-    std::istringstream lines(applied.error().message());
-    for (std::string line; std::getline(lines, line);) {
-      spdlog::error("  {}", line);
-    }
+  if (applied) {
+    // READY=1 follows once every worker has the new settings (on_reload_applied).
+    return;
+  }
+  spdlog::error("reload failed, keeping the old configuration:");
+  std::istringstream lines(applied.error().message());
+  for (std::string line; std::getline(lines, line);) {
+    spdlog::error("  {}", line);
   }
   notify("READY=1", notifier_.ready());
 }
@@ -487,7 +500,9 @@ sys::Result<void> Daemon::apply(const config::Config& config) {
     }
   }
   for (auto& worker : workers_) {
-    worker->set_connection_settings(*settings);
+    worker->set_connection_settings(*settings, [this] {
+      loop_->post([this] { on_reload_applied(); });
+    });
   }
   if (config.workers != config_.workers) {
     spdlog::warn("workers: the new value {} takes effect at the next start", config.workers);
@@ -500,12 +515,24 @@ sys::Result<void> Daemon::apply(const config::Config& config) {
   listeners_ = std::move(next);
   directory_ = std::move(directory);
   config_ = config;
-  spdlog::info(
-      "configuration reloaded: {} listeners ({} opened, {} closed); new settings apply to "
-      "connections accepted from now on",
-      listeners_.size(), opened_count, closed);
-  report_listening();
+  pending_reloads_.push_back(PendingReload{
+      0, fmt::format("configuration reloaded: {} listeners ({} opened, {} closed); new settings "
+                     "apply to connections accepted from now on",
+                     listeners_.size(), opened_count, closed)});
   return {};
+}
+
+void Daemon::on_reload_applied() {
+  PendingReload& oldest = pending_reloads_.front();
+  if (++oldest.workers_applied < workers_.size()) {
+    return;
+  }
+  spdlog::info("{}", oldest.announcement);
+  pending_reloads_.pop_front();
+  report_listening();
+  if (!stopping_) {
+    notify("READY=1", notifier_.ready());
+  }
 }
 
 void Daemon::announce(const OpenListener& listener) const {

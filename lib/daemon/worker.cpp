@@ -83,8 +83,12 @@ void Worker::remove_listener(std::uint64_t id) {
   loop_->post([this, id] { acceptors_.erase(id); });
 }
 
-void Worker::set_connection_settings(std::shared_ptr<const ConnectionSettings> settings) {
-  loop_->post([this, settings = std::move(settings)] { settings_ = settings; });
+void Worker::set_connection_settings(std::shared_ptr<const ConnectionSettings> settings,
+                                     std::function<void()> applied) {
+  loop_->post([this, settings = std::move(settings), applied = std::move(applied)] {
+    settings_ = settings;
+    applied();
+  });
 }
 
 void Worker::rotate_all() {

@@ -63,8 +63,10 @@ class Worker {
   void update_listener(std::uint64_t id, std::shared_ptr<const ListenerSettings> settings);
   /// Stops accepting on listener `id`; its connections carry on.
   void remove_listener(std::uint64_t id);
-  /// The settings for connections accepted from now on.
-  void set_connection_settings(std::shared_ptr<const ConnectionSettings> settings);
+  /// The settings for connections accepted from now on; `applied` runs on the worker thread once
+  /// they are in force.
+  void set_connection_settings(std::shared_ptr<const ConnectionSettings> settings,
+                               std::function<void()> applied);
   /// Rotates every open file (SIGUSR1).
   void rotate_all();
   /// Graceful stop: take in the connections already queued, accept no more, let the
