@@ -248,6 +248,15 @@ Result<void> fdatasync(int fd) {
 
 Result<void> fsync(int fd) { return status(retry_eintr([&] { return ::fsync(fd); }), "fsync"); }
 
+Result<void> sync_file_range(int fd, std::uint64_t offset, std::uint64_t length,
+                             unsigned int flags) {
+  return status(retry_eintr([&] {
+                  return ::sync_file_range(fd, static_cast<off64_t>(offset),
+                                           static_cast<off64_t>(length), flags);
+                }),
+                "sync_file_range");
+}
+
 Result<void> ftruncate(int fd, off_t length) {
   return status(retry_eintr([&] { return ::ftruncate(fd, length); }), "ftruncate");
 }

@@ -84,6 +84,10 @@ Result<std::size_t> getdents64(int dir_fd, std::span<std::byte> buffer);
 Result<void> unlinkat(int dir_fd, const char* path, int flags);
 Result<void> fdatasync(int fd);
 Result<void> fsync(int fd);
+/// sync_file_range(2): SYNC_FILE_RANGE_WRITE starts writeback of [offset, offset + length);
+/// with SYNC_FILE_RANGE_WAIT_BEFORE/AFTER it also waits for it. Durable only with fdatasync.
+Result<void> sync_file_range(int fd, std::uint64_t offset, std::uint64_t length,
+                             unsigned int flags);
 Result<void> ftruncate(int fd, off_t length);
 Result<struct stat> fstat(int fd);
 Result<struct stat> fstatat(int dir_fd, const char* path, int flags);
