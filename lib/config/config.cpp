@@ -29,8 +29,9 @@ constexpr std::array<std::string_view, 6> kTopKeys{"log_level", "log_format", "w
                                                    "listen",    "output",     "limits"};
 constexpr std::array<std::string_view, 7> kListenKeys{"address", "name",  "allow",     "mode",
                                                       "owner",   "group", "allow_uids"};
-constexpr std::array<std::string_view, 7> kOutputKeys{
-    "directory", "name", "max_file_size", "rotate_interval", "sync", "file_mode", "keep_empty"};
+constexpr std::array<std::string_view, 9> kOutputKeys{
+    "directory", "name",      "max_file_size",   "rotate_interval", "sync",
+    "sync_threads", "writeback_bytes", "file_mode", "keep_empty"};
 constexpr std::array<std::string_view, 6> kLimitsKeys{
     "max_connections",      "max_connections_per_peer", "idle_timeout",
     "max_connection_bytes", "shutdown_timeout",         "min_free_space"};
@@ -523,6 +524,12 @@ class Reader {
                                      .value_or(output.rotate_interval);
       } else if (name == "sync") {
         output.sync = read_enum(value, path, kSyncModes).value_or(output.sync);
+      } else if (name == "sync_threads") {
+        output.sync_threads = static_cast<std::uint32_t>(
+            read_integer(value, path, 1, kMaxSyncThreads).value_or(output.sync_threads));
+      } else if (name == "writeback_bytes") {
+        output.writeback_bytes =
+            read_parsed<std::uint64_t>(value, path, parse_size).value_or(output.writeback_bytes);
       } else if (name == "file_mode") {
         output.file_mode = read_parsed<mode_t>(value, path, parse_mode).value_or(output.file_mode);
       } else if (name == "keep_empty") {
@@ -721,6 +728,8 @@ std::string to_toml(const Config& config) {
   append_line(toml, "max_file_size", quote(format_size(output.max_file_size)));
   append_line(toml, "rotate_interval", quote(format_duration(output.rotate_interval)));
   append_line(toml, "sync", quote(to_string(output.sync)));
+  append_line(toml, "sync_threads", std::to_string(output.sync_threads));
+  append_line(toml, "writeback_bytes", quote(format_size(output.writeback_bytes)));
   append_line(toml, "file_mode", quote(format_mode(output.file_mode)));
   append_line(toml, "keep_empty", output.keep_empty ? "true" : "false");
   const LimitsConfig& limits = config.limits;

@@ -53,6 +53,7 @@ inline constexpr std::string_view kDefaultOutputDirectory = "./zcrecv-data";
 inline constexpr std::string_view kDefaultNameTemplate =
     "{listener}/%Y-%m-%d/{time}-{peer}-{conn}-{seq}.bin";
 inline constexpr std::uint32_t kMaxWorkers = 1024;
+inline constexpr std::uint32_t kMaxSyncThreads = 256;
 
 /// The `{listener}` name of a listener whose configuration does not set one: "tcp-9000" for
 /// ":9000", "tcp-127.0.0.1-9000", "unix-x.sock" for "unix:/run/x.sock", "unix-name" for the
@@ -86,6 +87,10 @@ struct OutputConfig {
   /// 0 = no time rotation.
   std::chrono::nanoseconds rotate_interval{0};
   SyncMode sync = SyncMode::kPublish;
+  /// sync = publish: threads that fdatasync, rename and fsync off the event loops.
+  std::uint32_t sync_threads = 8;
+  /// sync = publish: start writeback every this many bytes written into a file; 0 = off.
+  std::uint64_t writeback_bytes = std::uint64_t{8} << 20;
   mode_t file_mode = 0640;
   /// Whether a connection that sent nothing leaves an empty file.
   bool keep_empty = false;

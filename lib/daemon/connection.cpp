@@ -47,9 +47,16 @@ Connection::Connection(Worker& worker, std::shared_ptr<const ConnectionSettings>
                       }),
       retry_timer_(worker.loop(), [this] { retry_after_pause(); }) {
   stream_.set_file_opener([this] { return open_file(); });
-  file_.on_published([this](const std::string& name) {
-    worker_.stats().files_published.fetch_add(1, std::memory_order_relaxed);
-    spdlog::debug("connection {}: published {}", id_, name);
+  if (output::SyncStage* stage = worker_.sync_stage();
+      stage != nullptr && settings_->rotation.sync == output::SyncMode::kPublish) {
+    event::EventLoop& loop = worker_.loop();
+    file_.use_sync_stage(*stage, [&loop](std::function<void()> task) { loop.post(std::move(task)); });
+    file_.on_sync_progress([this] { sync_progressed(); });
+    file_.on_publish_failed([this](const sys::Error& error) { publish_failed(error); });
+  }
+  file_.on_published([this](const output::PublishedFile& file) {
+    worker_.file_published(file);
+    spdlog::debug("connection {}: published {}", id_, file.name);
   });
 }
 
@@ -91,7 +98,11 @@ void Connection::pump_some() {
       pause_for_space("free space below min_free_space");
       return;
     }
-    std::uint64_t limit = std::min(budget, file_.room());
+    if (sync_behind()) {
+      pause_for_sync();
+      return;
+    }
+    std::uint64_t limit = std::min({budget, file_.room(), file_.unsynced_room()});
     if (max_bytes != 0) {
       limit = std::min(limit, max_bytes - stream_.bytes());
     }
@@ -202,13 +213,7 @@ void Connection::end_at_byte_limit() {
 void Connection::pause_for_space(const std::string& why, bool disk_full) {
   const auto now = event::EventLoop::Clock::now();
   if (state_ == State::kReading) {
-    // Not reading makes TCP push back on the sender. Out of the epoll set rather than watched
-    // for no event: EPOLLERR and EPOLLHUP cannot be masked and would wake the loop for ever.
-    if (registered_) {
-      (void)worker_.loop().remove(socket_.get());
-      registered_ = false;
-    }
-    state_ = State::kPausedForSpace;
+    stop_reading(State::kPausedForSpace);
   }
   if (!paused_since_) {
     paused_since_ = now;
@@ -231,23 +236,84 @@ void Connection::pause_for_space(const std::string& why, bool disk_full) {
   retry_timer_.arm(output::kDiskFullRetry);
 }
 
+void Connection::stop_reading(State paused) {
+  // Not reading makes TCP push back on the sender. Out of the epoll set rather than watched
+  // for no event: EPOLLERR and EPOLLHUP cannot be masked and would wake the loop for ever.
+  if (registered_) {
+    (void)worker_.loop().remove(socket_.get());
+    registered_ = false;
+  }
+  state_ = paused;
+}
+
+sys::Result<void> Connection::resume() {
+  if (auto added = worker_.loop().add(socket_.get(), EPOLLIN, *this); !added) {
+    return added;
+  }
+  registered_ = true;
+  state_ = State::kReading;
+  return {};
+}
+
 void Connection::retry_after_pause() {
   if (state_ != State::kPausedForSpace) {
     return;
   }
-  if (auto added = worker_.loop().add(socket_.get(), EPOLLIN, *this); !added) {
-    end(output::Completion::kIncomplete, added.error().message());
+  if (auto resumed = resume(); !resumed) {
+    end(output::Completion::kIncomplete, resumed.error().message());
     return;
   }
-  registered_ = true;
-  state_ = State::kReading;
   pump_some();
+}
+
+bool Connection::sync_behind() const {
+  // The current file's own bound, and one finished file in the sync queue besides the one
+  // being synced: what is not yet durable stays bounded however slow the disk.
+  return file_.unsynced_room() == 0 || file_.pending_publishes() >= 2;
+}
+
+void Connection::pause_for_sync() {
+  stop_reading(State::kPausedForSync);
+  worker_.stats().sync_pauses.fetch_add(1, std::memory_order_relaxed);
+  spdlog::debug("connection {}: reading paused until the disk catches up ({} files syncing)", id_,
+                file_.pending_publishes());
+}
+
+void Connection::sync_progressed() {
+  if (state_ == State::kEnded) {
+    if (file_.pending_publishes() == 0) {
+      finalize();
+    }
+    return;
+  }
+  if (state_ != State::kPausedForSync || sync_behind()) {
+    return;
+  }
+  spdlog::debug("connection {}: reading resumed", id_);
+  if (auto resumed = resume(); !resumed) {
+    end(output::Completion::kIncomplete, resumed.error().message());
+    return;
+  }
+  pump_some();
+}
+
+void Connection::publish_failed(const sys::Error& error) {
+  spdlog::error("connection {} on {} from {}: {}", id_, listener_, peer_.display,
+                error.message());
+  if (state_ != State::kEnded) {
+    // Later files would follow a hole: the stream is cut here.
+    end(output::Completion::kIncomplete, "a file could not be published");
+    return;
+  }
+  end_reason_ += "; not published: " + error.message();
+  end_level_ = spdlog::level::err;
 }
 
 void Connection::check_idle() {
   const auto idle_timeout = settings_->limits.idle_timeout;
-  if (state_ == State::kPausedForSpace) {
-    // The disk-full deadline governs a paused connection: its sender is waiting for us.
+  if (state_ == State::kPausedForSpace || state_ == State::kPausedForSync) {
+    // A paused connection is not idle: its sender is waiting for us (the disk-full deadline
+    // governs a pause for space).
     idle_timer_.arm(idle_timeout);
     return;
   }
@@ -268,26 +334,34 @@ void Connection::end(output::Completion completion, const std::string& reason) {
   idle_timer_.cancel();
   rotation_timer_.cancel();
   retry_timer_.cancel();
-  std::string why = reason;
+  end_reason_ += reason;
   if (stream_.pending() > 0) {
-    why += "; " + std::to_string(stream_.pending()) + " bytes received but never written";
+    end_reason_ += "; " + std::to_string(stream_.pending()) + " bytes received but never written";
   }
   // A cut stream is worth the operator's attention; a file left unpublished (its bytes stay in
   // the partial file, for recovery) or bytes read but never written are errors.
-  spdlog::level::level_enum level =
-      completion == output::Completion::kComplete ? spdlog::level::info : spdlog::level::warn;
-  if (auto finished = file_.finish(completion); !finished) {
-    why += "; not published: " + finished.error().message();
-    level = spdlog::level::err;
+  if (completion == output::Completion::kIncomplete) {
+    end_level_ = std::max(end_level_, spdlog::level::warn);
   }
-  log_end(stream_.pending() > 0 ? spdlog::level::err : level, why);
+  if (auto finished = file_.finish(completion); !finished) {
+    end_reason_ += "; not published: " + finished.error().message();
+    end_level_ = spdlog::level::err;
+  }
+  if (stream_.pending() > 0) {
+    end_level_ = spdlog::level::err;
+  }
   auto& counter = stream_.path() == io::DataPath::kReadWrite ? worker_.stats().readwrite_connections
                                                              : worker_.stats().splice_connections;
   counter.fetch_add(1, std::memory_order_relaxed);
-  worker_.connection_ended(*this);
-  // Closed last, once the file is published and the connection counted, so a sender that waits
-  // for the close knows its bytes are in place (and the statistics say so). connection_ended
-  // destroys this object only after the current batch.
+  worker_.connection_closed(*this);
+  if (file_.pending_publishes() == 0) {
+    finalize();
+  }
+  // Closed last, once the connection is counted and, unless the sync stage has its files, its
+  // end is logged: a sender that waits for the close finds the statistics, the log and (with
+  // sync = none) the file in place. With files on the sync stage it is closed now, not when they
+  // are durable: a plain close tells the sender nothing about the disk either way, so it does
+  // not wait for the disk. finalize() destroys this object only after the current batch.
   if (registered_) {
     (void)worker_.loop().close(std::move(socket_));
     registered_ = false;
@@ -296,7 +370,17 @@ void Connection::end(output::Completion completion, const std::string& reason) {
   }
 }
 
-void Connection::log_end(spdlog::level::level_enum level, const std::string& reason) const {
+void Connection::finalize() {
+  if (finalized_) {
+    return;
+  }
+  finalized_ = true;
+  log_end();
+  // connection_finished destroys this object only after the current batch.
+  worker_.connection_finished(*this);
+}
+
+void Connection::log_end() const {
   const double duration = seconds(event::EventLoop::Clock::now() - started_);
   const double rate =
       duration > 0 ? static_cast<double>(stream_.bytes()) / duration / (1 << 20) : 0.0;
@@ -304,10 +388,10 @@ void Connection::log_end(spdlog::level::level_enum level, const std::string& rea
   if (stream_.fallback_reason()) {
     path += " (" + *stream_.fallback_reason() + ")";
   }
-  spdlog::log(level,
+  spdlog::log(end_level_,
               "connection {} on {} from {}: {} bytes, {} files, {:.3f} s, {:.1f} MiB/s, {}, {}",
               id_, listener_, peer_.display, stream_.bytes(), file_.files_published(), duration,
-              rate, path, reason);
+              rate, path, end_reason_);
 }
 
 }  // namespace zcrecv::daemon

@@ -25,11 +25,18 @@ class Worker;
 /// One accepted connection, streamed into its own RotatingFile sequence on its worker.
 ///
 /// Readable → pump at most min(kEventBudget, room in the file, bytes left under
-/// max_connection_bytes) → rotate at the size boundary → repeat until the socket would block or
-/// the budget is spent (the loop is level-triggered, so the rest waits for the next round).
-/// Files open only once bytes are waiting, so an empty stream, or one that ends on a rotation
-/// boundary, leaves no empty file. Timers: idle timeout (re-armed lazily from the last
-/// activity, not on every read), time rotation at the file's deadline, and the disk-full retry.
+/// max_connection_bytes, room before the unsynced bound) → rotate at the size boundary → repeat
+/// until the socket would block or the budget is spent (the loop is level-triggered, so the rest
+/// waits for the next round). Files open only once bytes are waiting, so an empty stream, or one
+/// that ends on a rotation boundary, leaves no empty file. Timers: idle timeout (re-armed lazily
+/// from the last activity, not on every read), time rotation at the file's deadline, and the
+/// disk-full retry.
+///
+/// With sync = publish, finished files become durable on the sync stage while the connection
+/// reads on. It stops reading (TCP holds the sender back) while its current file has
+/// 2 × writeback_bytes not yet written back, or two finished files are not yet durable, and
+/// resumes as the sync stage catches up. At its end the socket is closed at once; the object
+/// lives on until its last file is durable, then logs its end line and goes.
 class Connection final : public event::Handler {
  public:
   /// Bytes moved per readable event before the loop turns to other connections.
@@ -52,7 +59,8 @@ class Connection final : public event::Handler {
   [[nodiscard]] const std::string& id() const noexcept { return id_; }
 
  private:
-  enum class State { kReading, kPausedForSpace, kEnded };
+  // kEnded: no more reading, the socket is closed; the object waits for its publishes.
+  enum class State { kReading, kPausedForSpace, kPausedForSync, kEnded };
 
   void pump_some();
   // Whether the socket has bytes waiting (true), is at end of stream (false), or neither yet
@@ -67,9 +75,20 @@ class Connection final : public event::Handler {
   // shutdown_timeout). `disk_full` counts the pause in the statistics' disk-full pauses.
   void pause_for_space(const std::string& why, bool disk_full = true);
   void retry_after_pause();
+  // Leaves the loop's set: no reading until resume() puts the socket back.
+  void stop_reading(State paused);
+  sys::Result<void> resume();
+  // Whether the sync stage is behind: this connection's unsynced bound is reached.
+  [[nodiscard]] bool sync_behind() const;
+  void pause_for_sync();
+  // The sync stage reported back (on_sync_progress).
+  void sync_progressed();
+  void publish_failed(const sys::Error& error);
+  // The end line, once every file is published: the connection's last act.
+  void finalize();
   void check_idle();
   void end(output::Completion completion, const std::string& reason);
-  void log_end(spdlog::level::level_enum level, const std::string& reason) const;
+  void log_end() const;
 
   Worker& worker_;
   std::shared_ptr<const ConnectionSettings> settings_;
@@ -81,6 +100,10 @@ class Connection final : public event::Handler {
   io::PumpStream stream_;
   State state_ = State::kReading;
   bool registered_ = false;
+  bool finalized_ = false;
+  // The end line's reason and level, settled by end() and by publish failures after it.
+  std::string end_reason_;
+  spdlog::level::level_enum end_level_ = spdlog::level::info;
   event::EventLoop::Clock::time_point started_;
   event::EventLoop::Clock::time_point last_activity_;
   std::optional<event::EventLoop::Clock::time_point> paused_since_;

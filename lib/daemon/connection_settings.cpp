@@ -17,6 +17,7 @@ sys::Result<std::shared_ptr<const ConnectionSettings>> make_connection_settings(
   rotation.file_mode = config.output.file_mode;
   rotation.sync = config.output.sync == config::SyncMode::kPublish ? output::SyncMode::kPublish
                                                                    : output::SyncMode::kNone;
+  rotation.writeback_bytes = config.output.writeback_bytes;
   rotation.keep_empty = config.output.keep_empty;
   return std::make_shared<const ConnectionSettings>(
       ConnectionSettings{std::move(directory), std::move(*name_template), rotation, config.limits,

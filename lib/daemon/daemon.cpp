@@ -174,6 +174,8 @@ class Daemon final : public event::Handler {
   std::vector<OpenListener> listeners_;
   std::uint64_t next_listener_id_ = 0;
   std::vector<std::unique_ptr<Worker>> workers_;
+  // After the workers, so that it goes first: its jobs post into their loops.
+  std::unique_ptr<output::SyncStage> sync_stage_;
   std::size_t workers_stopped_ = 0;
   std::size_t listeners_released_ = 0;
   // Reloads whose settings not every worker has taken yet, oldest first: each is announced (log
@@ -210,6 +212,9 @@ int Daemon::run(const config::Config& config) {
   for (auto& worker : workers_) {
     worker->join();
   }
+  // What the stopped workers left in it (early writeback of cut files) completes into their
+  // loops, which are still there.
+  sync_stage_.reset();
   spdlog::info("stopped");
   return exit_status_;
 }
@@ -245,7 +250,14 @@ bool Daemon::start(const config::Config& config) {
     spdlog::error("{}", prefix.error().message());
     return false;
   }
-  shared_ = std::make_unique<SharedState>(*prefix);
+  auto stage = output::SyncStage::start(config.output.sync_threads,
+                                       hooks_.sync_calls.value_or(output::SyncCalls::system()));
+  if (!stage) {
+    spdlog::error("{}", stage.error().message());
+    return false;
+  }
+  sync_stage_ = std::move(*stage);
+  shared_ = std::make_unique<SharedState>(*prefix, sync_stage_.get());
   auto loop = event::EventLoop::create();
   if (!loop) {
     spdlog::error("daemon: {}", loop.error().message());
@@ -506,6 +518,10 @@ sys::Result<void> Daemon::apply(const config::Config& config) {
   }
   if (config.workers != config_.workers) {
     spdlog::warn("workers: the new value {} takes effect at the next start", config.workers);
+  }
+  if (config.output.sync_threads != config_.output.sync_threads) {
+    spdlog::warn("output.sync_threads: the new value {} takes effect at the next start",
+                 config.output.sync_threads);
   }
   if (config.log_format != config_.log_format) {
     spdlog::warn("log_format: the new value {} takes effect at the next start",

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "config/config.hpp"
@@ -8,6 +9,7 @@
 #include "io/copy_mode.hpp"
 #include "net/socket_activation.hpp"
 #include "net/socket_address.hpp"
+#include "output/sync_stage.hpp"
 #include "sys/result.hpp"
 
 namespace zcrecv::daemon {
@@ -30,6 +32,8 @@ struct DaemonHooks {
   /// Called on the daemon's thread once every listener is open, and again after each reload
   /// that succeeded, with the bound addresses (real ports for port 0) in configuration order.
   std::function<void(const std::vector<net::SocketAddress>&)> on_listening;
+  /// The calls of the sync stage, to count them or hold one; std::nullopt: the system calls.
+  std::optional<output::SyncCalls> sync_calls;
 };
 
 /// Runs the receiver of DESIGN.md §2 until a stop signal: opens the output directory (after

@@ -19,6 +19,8 @@ struct Stats {
   std::atomic<std::uint64_t> splice_connections{0};
   std::atomic<std::uint64_t> readwrite_connections{0};
   std::atomic<std::uint64_t> disk_full_pauses{0};
+  /// Times a connection stopped reading until the sync stage caught up.
+  std::atomic<std::uint64_t> sync_pauses{0};
 
   /// One log line: "connections open=2 total=10 rejected=1, bytes=1048576, files published=12,
   /// splice=7 readwrite=1, disk-full pauses=0".

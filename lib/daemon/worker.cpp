@@ -172,9 +172,16 @@ void Worker::reject(SharedListener& listener, const ListenerSettings& settings,
   }
 }
 
-void Worker::connection_ended(Connection& connection) {
+void Worker::file_published(const output::PublishedFile& /*file*/) {
+  shared_.stats.files_published.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Worker::connection_closed(Connection& connection) {
   shared_.peers.release(connection.peer().key);
   shared_.stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Worker::connection_finished(Connection& connection) {
   // The connection may be inside its own handler or timer callback: it goes after the batch.
   loop_->defer([this, &connection] {
     connections_.erase(&connection);

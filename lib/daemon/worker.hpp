@@ -82,6 +82,8 @@ class Worker {
   event::EventLoop& loop() noexcept { return *loop_; }
   io::SplicePump& pump() noexcept { return pump_; }
   Stats& stats() noexcept { return shared_.stats; }
+  /// Where files become durable with sync = publish; null when the daemon has none.
+  output::SyncStage* sync_stage() noexcept { return shared_.sync_stage; }
   /// Whether free space in `directory` is below `min_free_space` (0: never), measured at most
   /// every kSpaceCheckInterval.
   bool space_low(const output::OutputDirectory& directory, std::uint64_t min_free_space);
@@ -91,9 +93,13 @@ class Worker {
   /// then starts it or closes it.
   void admit(net::AcceptedConnection accepted, SharedListener& listener,
              const ListenerSettings& settings);
-  /// Called by a connection that has ended: it is released and destroyed after the current
-  /// batch of events.
-  void connection_ended(Connection& connection);
+  /// Counts a file a connection published.
+  void file_published(const output::PublishedFile& file);
+  /// Called by a connection whose socket is closed: it no longer counts as open.
+  void connection_closed(Connection& connection);
+  /// Called by a connection that has published its last file: it is destroyed after the
+  /// current batch of events.
+  void connection_finished(Connection& connection);
 
  private:
   static constexpr std::chrono::milliseconds kSpaceCheckInterval{100};

@@ -124,8 +124,8 @@ class DirectoryDestination final : public Destination {
     rotation.sync = settings_.sync;
     rotation.keep_empty = settings_.keep_empty;
     files_.emplace(directory_, name_template_, std::move(names), rotation);
-    files_->on_published([this](const std::string& name) {
-      published_.push_back((directory_.path() / name).string());
+    files_->on_published([this](const output::PublishedFile& file) {
+      published_.push_back((directory_.path() / file.name).string());
     });
   }
   sys::Result<int> sink() override { return files_->sink(); }

@@ -314,30 +314,43 @@ sys::Result<std::string> OutputDirectory::publish(PartialFile&& file, Completion
     return sys::Error::invalid("output file " + in_quotes(file.name()) +
                                ": already published or discarded");
   }
-  std::string context = "output file " + in_quotes(file.partial_path());
   if (sync == SyncMode::kPublish) {
     if (auto synced = sys::fdatasync(file.fd()); !synced) {
-      return std::move(synced).error().with_context(context);
+      return std::move(synced).error().with_context("output file " +
+                                                    in_quotes(file.partial_path()));
     }
   }
-  auto renamed = rename_no_replace(file.directory_fd_->get(), file.partial_basename_, file.basename_,
-                                   completion == Completion::kIncomplete ? kIncompleteSuffix : "");
+  auto renamed = rename_into_place(file, completion);
   if (!renamed) {
-    return std::move(renamed).error().with_context(context);
+    return std::move(renamed).error();
   }
-  std::string published = join(file.directory_, *renamed);
-  file.file_.reset();
-  std::shared_ptr<const sys::UniqueFd> directory_fd = std::move(file.directory_fd_);
   if (sync == SyncMode::kPublish) {
     // The rename is durable only once the directory is: without this a power cut can bring
     // back the partial name.
-    if (auto synced = sys::fsync(directory_fd->get()); !synced) {
-      return std::move(synced).error().with_context("published " + in_quotes(published) +
-                                                    " but its directory " +
-                                                    in_quotes_directory(file.directory_));
+    if (auto synced = sys::fsync(renamed->directory_fd->get()); !synced) {
+      return directory_sync_failed(*renamed, std::move(synced).error());
     }
   }
-  return published;
+  return std::move(renamed->name);
+}
+
+sys::Result<OutputDirectory::Renamed> OutputDirectory::rename_into_place(PartialFile& file,
+                                                                         Completion completion) {
+  auto renamed = rename_no_replace(file.directory_fd_->get(), file.partial_basename_, file.basename_,
+                                   completion == Completion::kIncomplete ? kIncompleteSuffix : "");
+  if (!renamed) {
+    return std::move(renamed).error().with_context("output file " +
+                                                   in_quotes(file.partial_path()));
+  }
+  file.file_.reset();
+  return Renamed{join(file.directory_, *renamed), file.directory_,
+                 std::move(file.directory_fd_)};
+}
+
+sys::Error OutputDirectory::directory_sync_failed(const Renamed& renamed, sys::Error error) {
+  return std::move(error).with_context("published " + in_quotes(renamed.name) +
+                                       " but its directory " +
+                                       in_quotes_directory(renamed.directory));
 }
 
 sys::Result<void> OutputDirectory::discard(PartialFile&& file) {

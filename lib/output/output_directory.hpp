@@ -73,6 +73,23 @@ class OutputDirectory {
   /// after the rename is reported although the file is published (`file` is then closed).
   sys::Result<std::string> publish(PartialFile&& file, Completion completion, SyncMode sync);
 
+  /// A file renamed to its final name, whose directory still needs an fsync for the name to be
+  /// durable.
+  struct Renamed {
+    /// The name it got, relative to the output directory.
+    std::string name;
+    /// Its directory, relative to the output directory ("" for the root), for messages.
+    std::string directory;
+    std::shared_ptr<const sys::UniqueFd> directory_fd;
+  };
+  /// The rename step of publish(), for the sync stage, which runs the steps apart: renames `file`
+  /// to its final name (kIncomplete: NAME.incomplete), never replacing a file, and closes it. On
+  /// failure `file` still owns the partial file, and the error names it.
+  static sys::Result<Renamed> rename_into_place(PartialFile& file, Completion completion);
+  /// The error of a failed directory fsync after `renamed`: the file is there, but its name may
+  /// not survive a power cut.
+  static sys::Error directory_sync_failed(const Renamed& renamed, sys::Error error);
+
   /// Removes an empty partial file (a connection that sent nothing, keep_empty = false). A file
   /// that holds bytes is refused and left alone.
   sys::Result<void> discard(PartialFile&& file);

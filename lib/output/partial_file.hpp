@@ -25,9 +25,12 @@ class PartialFile {
   PartialFile& operator=(PartialFile&&) noexcept = default;
 
   /// The descriptor to write to (opened O_WRONLY, never O_APPEND, so splice accepts it).
-  [[nodiscard]] int fd() const noexcept { return file_.get(); }
+  [[nodiscard]] int fd() const noexcept { return file_->get(); }
+  /// The descriptor, for work on the file that may outlast this object (early writeback on a
+  /// sync thread): it closes when the last holder lets go.
+  [[nodiscard]] std::shared_ptr<const sys::UniqueFd> shared_fd() const noexcept { return file_; }
   /// False once published or discarded.
-  [[nodiscard]] bool is_open() const noexcept { return file_.valid(); }
+  [[nodiscard]] bool is_open() const noexcept { return file_ != nullptr; }
   /// The final name, relative to the output directory ("ingest/2026-11-24/x.bin").
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
   /// Where the bytes are until publish, relative to the output directory.
@@ -47,7 +50,7 @@ class PartialFile {
               std::string basename, std::string partial_basename,
               std::chrono::system_clock::time_point opened)
       : directory_fd_(std::move(directory_fd)),
-        file_(std::move(file_fd)),
+        file_(std::make_shared<const sys::UniqueFd>(std::move(file_fd))),
         directory_(std::move(directory)),
         basename_(std::move(basename)),
         partial_basename_(std::move(partial_basename)),
@@ -55,7 +58,7 @@ class PartialFile {
         opened_(opened) {}
 
   std::shared_ptr<const sys::UniqueFd> directory_fd_;
-  sys::UniqueFd file_;
+  std::shared_ptr<const sys::UniqueFd> file_;
   std::string directory_;
   std::string basename_;
   std::string partial_basename_;

@@ -1,9 +1,17 @@
 #include "output/rotating_file.hpp"
 
+#include <fcntl.h>
+
+#include <algorithm>
 #include <limits>
 #include <utility>
 
 namespace zcrecv::output {
+namespace {
+
+constexpr std::uint64_t kUnlimited = std::numeric_limits<std::uint64_t>::max();
+
+}  // namespace
 
 RotatingFile::RotatingFile(OutputDirectory& directory, const NameTemplate& name_template,
                            ConnectionNames names, RotationSettings settings, Clock clock)
@@ -12,6 +20,19 @@ RotatingFile::RotatingFile(OutputDirectory& directory, const NameTemplate& name_
       names_(std::move(names)),
       settings_(settings),
       clock_(std::move(clock)) {}
+
+RotatingFile::~RotatingFile() {
+  if (shared_) {
+    shared_->detached = true;
+  }
+}
+
+void RotatingFile::use_sync_stage(SyncStage& stage, Post post) {
+  stage_ = &stage;
+  post_ = std::move(post);
+  publishes_ = stage.make_strand();
+  writebacks_ = stage.make_strand();
+}
 
 sys::Result<int> RotatingFile::sink() {
   if (current_) {
@@ -24,6 +45,9 @@ sys::Result<int> RotatingFile::sink() {
   if (!created) {
     return std::move(created).error();
   }
+  shared_->current_seq = next_seq_;
+  shared_->written_back = 0;
+  writeback_started_ = 0;
   ++next_seq_;
   current_.emplace(std::move(*created));
   return current_->fd();
@@ -31,17 +55,64 @@ sys::Result<int> RotatingFile::sink() {
 
 std::uint64_t RotatingFile::room() const {
   if (settings_.max_file_size == 0) {
-    return std::numeric_limits<std::uint64_t>::max();
+    return kUnlimited;
   }
   std::uint64_t written = current_ ? current_->bytes_written() : 0;
   return written >= settings_.max_file_size ? 0 : settings_.max_file_size - written;
 }
 
 void RotatingFile::add_written(std::uint64_t bytes) {
-  if (current_) {
-    current_->add_written(bytes);
-  }
   bytes_ += bytes;
+  if (!current_) {
+    return;
+  }
+  current_->add_written(bytes);
+  const std::uint64_t step = settings_.writeback_bytes;
+  if (!syncs_on_stage() || step == 0) {
+    return;
+  }
+  while (current_->bytes_written() - writeback_started_ >= step) {
+    const std::uint64_t start = writeback_started_;
+    writeback_started_ += step;
+    // Start writing this range and wait for the one before, which the previous job started:
+    // two ranges stay in flight, so the disk always has the next one queued (RocksDB's
+    // bytes_per_sync, with the wait that bounds the dirty pages).
+    const std::uint64_t seq = shared_->current_seq;
+    stage_->submit(writebacks_, [fd = current_->shared_fd(), start, step, seq,
+                                 calls = &stage_->calls(), shared = shared_, post = post_] {
+      (void)calls->sync_file_range(fd->get(), start, step, SYNC_FILE_RANGE_WRITE);
+      if (start == 0) {
+        return;
+      }
+      // A failure here is found again by the fdatasync at publish, which decides.
+      if (!calls->sync_file_range(fd->get(), start - step, step,
+                                  SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                      SYNC_FILE_RANGE_WAIT_AFTER)) {
+        return;
+      }
+      post([shared, seq, start] {
+        if (shared->detached || shared->current_seq != seq) {
+          return;
+        }
+        shared->written_back = std::max(shared->written_back, start);
+        if (shared->on_progress) {
+          shared->on_progress();
+        }
+      });
+    });
+  }
+}
+
+std::uint64_t RotatingFile::unsynced_room() const {
+  const std::uint64_t step = settings_.writeback_bytes;
+  if (!syncs_on_stage() || step == 0) {
+    return kUnlimited;
+  }
+  if (!current_) {
+    return 2 * step;
+  }
+  const std::uint64_t unsynced = current_->bytes_written() - shared_->written_back;
+  return unsynced >= 2 * step ? 0 : 2 * step - unsynced;
 }
 
 bool RotatingFile::rotation_due(std::chrono::system_clock::time_point now) const {
@@ -93,6 +164,13 @@ sys::Result<void> RotatingFile::close_current(Completion completion) {
     --next_seq_;
     return {};
   }
+  if (syncs_on_stage()) {
+    hand_to_stage(std::move(*current_), completion);
+    current_.reset();
+    return {};
+  }
+  const std::uint64_t seq = next_seq_ - 1;
+  const std::uint64_t bytes = current_->bytes_written();
   auto published = directory_->publish(std::move(*current_), completion, settings_.sync);
   if (!published) {
     // Still open: the rename failed and the partial file is intact for another try. Closed:
@@ -103,11 +181,72 @@ sys::Result<void> RotatingFile::close_current(Completion completion) {
     return std::move(published).error();
   }
   current_.reset();
-  ++files_published_;
-  if (on_published_) {
-    on_published_(*published);
+  ++shared_->published;
+  if (shared_->on_published) {
+    shared_->on_published(PublishedFile{std::move(*published), seq, bytes, completion, {}});
   }
   return {};
+}
+
+void RotatingFile::hand_to_stage(PartialFile&& file, Completion completion) {
+  ++shared_->pending;
+  const auto handed = std::chrono::steady_clock::now();
+  PublishedFile published{{}, next_seq_ - 1, file.bytes_written(), completion, {}};
+  auto owned = std::make_shared<PartialFile>(std::move(file));
+  SyncStage& stage = *stage_;
+  stage.submit(publishes_, [&stage, owned, published, handed, shared = shared_,
+                            post = post_]() mutable {
+    // Reported on the owner's thread: the file published durably, or the error that stopped it.
+    auto done = [shared, post](sys::Result<PublishedFile> outcome) {
+      post([shared, outcome = std::move(outcome)] {
+        if (shared->detached) {
+          return;
+        }
+        --shared->pending;
+        if (outcome) {
+          ++shared->published;
+          if (shared->on_published) {
+            shared->on_published(*outcome);
+          }
+        } else if (shared->on_failed) {
+          shared->on_failed(outcome.error());
+        }
+        if (shared->on_progress) {
+          shared->on_progress();
+        }
+      });
+    };
+    if (auto synced = stage.calls().fdatasync(owned->fd()); !synced) {
+      // The page cache may have dropped bytes the disk refused (and a second fdatasync would
+      // not say so): never publish this file as complete. As recovery would, publish what is
+      // there as NAME.incomplete, and report the failure.
+      std::string message = "output file \"" + owned->partial_path() + "\": " +
+                            synced.error().message();
+      auto renamed = OutputDirectory::rename_into_place(*owned, Completion::kIncomplete);
+      message += renamed ? "; published as \"" + renamed->name +
+                               "\", whose bytes may not all be on disk"
+                         : "; not published: " + renamed.error().message();
+      done(sys::Error::invalid(message));
+      return;
+    }
+    auto renamed = OutputDirectory::rename_into_place(*owned, published.completion);
+    if (!renamed) {
+      done(std::move(renamed).error());
+      return;
+    }
+    published.name = renamed->name;
+    auto directory = renamed->directory_fd;
+    stage.commit_directory(
+        std::move(directory), [done, published, handed, renamed = std::move(*renamed)](
+                                  const sys::Result<void>& committed) mutable {
+          if (!committed) {
+            done(OutputDirectory::directory_sync_failed(renamed, committed.error()));
+            return;
+          }
+          published.latency = std::chrono::steady_clock::now() - handed;
+          done(std::move(published));
+        });
+  });
 }
 
 }  // namespace zcrecv::output

@@ -49,6 +49,8 @@ TEST_CASE("an empty file gives the embedded defaults") {
   CHECK(config.output.max_file_size == 1024 * 1024 * 1024);
   CHECK(config.output.rotate_interval == 0s);
   CHECK(config.output.sync == SyncMode::kPublish);
+  CHECK(config.output.sync_threads == 8);
+  CHECK(config.output.writeback_bytes == 8 * 1024 * 1024);
   CHECK(config.output.file_mode == 0640);
   CHECK_FALSE(config.output.keep_empty);
   CHECK(config.limits.max_connections == 4096);
@@ -82,6 +84,8 @@ name = "{listener}/{conn}-{seq}.bin"
 max_file_size = "64MiB"
 rotate_interval = "1h30m"
 sync = "none"
+sync_threads = 3
+writeback_bytes = "0"
 file_mode = "0600"
 keep_empty = true
 
@@ -118,6 +122,8 @@ min_free_space = "1.5GiB"
   CHECK(config.output.max_file_size == 64 * 1024 * 1024);
   CHECK(config.output.rotate_interval == 90min);
   CHECK(config.output.sync == SyncMode::kNone);
+  CHECK(config.output.sync_threads == 3);
+  CHECK(config.output.writeback_bytes == 0);
   CHECK(config.output.file_mode == 0600);
   CHECK(config.output.keep_empty);
   CHECK(config.limits.max_connections == 100);
@@ -176,6 +182,12 @@ TEST_CASE(
       {"log_format = 1", R"(t.toml:1:14: log_format: expected one of "text", "json", got 1)"},
       {"[output]\nsync = \"always\"",
        R"(t.toml:2:8: output.sync: expected one of "none", "publish", got "always")"},
+      {"[output]\nsync_threads = 0",
+       "t.toml:2:16: output.sync_threads: expected an integer 1..256, got 0"},
+      {"[output]\nsync_threads = \"8\"",
+       R"(t.toml:2:16: output.sync_threads: expected an integer 1..256, got "8")"},
+      {"[output]\nwriteback_bytes = \"lots\"",
+       R"(t.toml:2:19: output.writeback_bytes: expected a size like "64MiB" or "1G", got "lots")"},
       {"[output]\nmax_file_size = \"lots\"",
        R"(t.toml:2:17: output.max_file_size: expected a size like "64MiB" or "1G", got "lots")"},
       {"[output]\nmax_file_size = 1024",
@@ -268,10 +280,10 @@ TEST_CASE("unknown keys are errors at every level") {
         R"(listen, output, limits), got unknown key "wrkers")");
   CHECK(errors_of("[output]\nnmae = \"x\"") ==
         "t.toml:2:1: output.nmae: expected a key of [output] (directory, name, max_file_size, "
-        R"(rotate_interval, sync, file_mode, keep_empty), got unknown key "nmae")");
+        R"(rotate_interval, sync, sync_threads, writeback_bytes, file_mode, keep_empty), got unknown key "nmae")");
   CHECK(errors_of("[output.extra]\nx = 1") ==
         "t.toml:1:9: output.extra: expected a key of [output] (directory, name, max_file_size, "
-        R"(rotate_interval, sync, file_mode, keep_empty), got unknown key "extra")");
+        R"(rotate_interval, sync, sync_threads, writeback_bytes, file_mode, keep_empty), got unknown key "extra")");
   CHECK(errors_of("[[listen]]\nadress = \":1\"") ==
         "t.toml:1:1: listen[0].address: expected an address like \":9000\" or "
         "\"unix:/run/x.sock\", got none (every [[listen]] table needs one)\n"
@@ -383,6 +395,8 @@ name = "{listener}/%Y-%m-%d/{time}-{peer}-{conn}-{seq}.bin"
 max_file_size = "1GiB"
 rotate_interval = "0s"
 sync = "publish"
+sync_threads = 8
+writeback_bytes = "8MiB"
 file_mode = "0640"
 keep_empty = false
 

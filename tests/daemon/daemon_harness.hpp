@@ -180,7 +180,8 @@ inline void send_all(int fd, std::span<const std::byte> data, std::size_t chunk 
 }
 
 /// Waits until the daemon has closed connection `fd` (end of stream or reset); false after
-/// kPatience. The daemon closes a connection only after publishing its last file.
+/// kPatience. With sync = none (test_config), the daemon closes a connection only after
+/// publishing its last file.
 inline bool wait_closed(int fd) {
   pollfd entry{fd, POLLIN, 0};
   auto ready = sys::poll(std::span(&entry, 1), static_cast<int>(kPatience.count()));

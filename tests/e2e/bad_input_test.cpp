@@ -113,6 +113,8 @@ std::vector<BadInput> bad_config_files() {
       {{}, "[output]\nfile_mode = \"0999\"\n", "output.file_mode", "\"0999\""},
       {{}, "[output]\nfile_mode = \"rw-r--r--\"\n", "output.file_mode", "\"rw-r--r--\""},
       {{}, "[output]\nsync = true\n", "output.sync", "got true"},
+      {{}, "[output]\nsync_threads = 257\n", "output.sync_threads", "got 257"},
+      {{}, "[output]\nwriteback_bytes = \"8MiBs\"\n", "output.writeback_bytes", "\"8MiBs\""},
       {{}, "[output]\nkeep_empty = \"yes\"\n", "output.keep_empty", "\"yes\""},
       {{}, "[output]\nname = \"../{seq}\"\n", "output.name", "\"../{seq}\""},
       {{}, "[output]\nname = \"/etc/{seq}\"\n", "output.name", "\"/etc/{seq}\""},

@@ -1,10 +1,16 @@
 #include "output/rotating_file.hpp"
 
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
 #include <limits>
 #include <set>
 #include <string>
@@ -12,7 +18,9 @@
 
 #include "output/test_files.hpp"
 #include "support/error_text.hpp"
+#include "support/gate.hpp"
 #include "support/temp_dir.hpp"
+#include "sys/syscalls.hpp"
 
 namespace zcrecv::output {
 namespace {
@@ -38,7 +46,7 @@ class Fixture {
     REQUIRE_MESSAGE(parsed.ok(), test::error_text(parsed));
     RotatingFile file(*directory_, *parsed, ConnectionNames{"ingest", "peer", "c1", "host"},
                       settings, [this] { return now; });
-    file.on_published([this](const std::string& name) { published.push_back(name); });
+    file.on_published([this](const PublishedFile& done) { published.push_back(done.name); });
     return file;
   }
 
@@ -247,6 +255,194 @@ TEST_CASE("the name fields and subdirectories come from the template") {
   fixture.finish(file);
   CHECK(fixture.published ==
         std::vector<std::string>{"ingest/2026-11-24/20261124T105500.123456Z-peer-c1-000000.bin"});
+}
+
+// The owner's event loop, for a file on the sync stage: the stage posts completions here, and
+// the test runs them on its own thread, as a worker's loop would.
+class Mailbox {
+ public:
+  RotatingFile::Post post() {
+    return [this](std::function<void()> task) {
+      std::lock_guard lock(mutex_);
+      tasks_.push_back(std::move(task));
+      changed_.notify_all();
+    };
+  }
+  // Runs posted tasks until `condition` holds; false if it does not within 20 s.
+  bool run_until(const std::function<bool()>& condition) {
+    const auto deadline = steady_clock::now() + seconds(20);
+    while (!condition()) {
+      std::unique_lock lock(mutex_);
+      if (!changed_.wait_until(lock, deadline, [this] { return !tasks_.empty(); })) {
+        return false;
+      }
+      std::function<void()> task = std::move(tasks_.front());
+      tasks_.pop_front();
+      lock.unlock();
+      task();
+    }
+    return true;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<std::function<void()>> tasks_;
+};
+
+std::unique_ptr<SyncStage> start_stage(SyncCalls calls) {
+  auto stage = SyncStage::start(2, std::move(calls));
+  REQUIRE_MESSAGE(stage.ok(), test::error_text(stage));
+  return std::move(*stage);
+}
+
+RotationSettings durable(std::uint64_t max_file_size) {
+  RotationSettings settings;
+  settings.max_file_size = max_file_size;
+  settings.sync = SyncMode::kPublish;
+  return settings;
+}
+
+TEST_CASE("on the sync stage, rotation hands files over at once; they publish in {seq} order") {
+  Fixture fixture;
+  test::Gate first_sync;
+  std::atomic<int> fdatasyncs{0};
+  SyncCalls calls = SyncCalls::system();
+  calls.fdatasync = [&](int fd) {
+    if (++fdatasyncs == 1) {
+      first_sync.pass();
+    }
+    return sys::fdatasync(fd);
+  };
+  auto stage = start_stage(calls);
+  Mailbox loop;
+  RotatingFile file = fixture.make(durable(10));
+  file.use_sync_stage(*stage, loop.post());
+  std::vector<nanoseconds> latencies;
+  file.on_published([&](const PublishedFile& done) {
+    fixture.published.push_back(done.name);
+    latencies.push_back(done.latency);
+  });
+  int progress = 0;
+  file.on_sync_progress([&] { ++progress; });
+  std::string data = pattern(35);
+  // The first file's fdatasync is held: rotation and finish still return at once.
+  fixture.feed(file, data, 7);
+  fixture.finish(file);
+  REQUIRE(first_sync.wait_for_arrivals(1));
+  CHECK(file.pending_publishes() == 4);
+  CHECK(file.files_published() == 0);
+  CHECK(fixture.published.empty());
+  CHECK(fixture.files() == std::set<std::string>{".c1-000000.bin.part", ".c1-000001.bin.part",
+                                                 ".c1-000002.bin.part", ".c1-000003.bin.part"});
+  first_sync.open();
+  REQUIRE(loop.run_until([&] { return file.pending_publishes() == 0; }));
+  CHECK(fixture.published == std::vector<std::string>{"c1-000000.bin", "c1-000001.bin",
+                                                      "c1-000002.bin", "c1-000003.bin"});
+  CHECK(fixture.concatenation() == data);
+  CHECK(file.files_published() == 4);
+  CHECK(progress == 4);
+  CHECK(fdatasyncs.load() == 4);
+  REQUIRE(latencies.size() == 4);
+  CHECK(latencies[0] > nanoseconds(0));
+}
+
+TEST_CASE("on the sync stage, an fdatasync error never publishes the file as complete") {
+  Fixture fixture;
+  std::atomic<int> fdatasyncs{0};
+  SyncCalls calls = SyncCalls::system();
+  calls.fdatasync = [&](int fd) -> sys::Result<void> {
+    if (++fdatasyncs == 2) {
+      return sys::Error::from_errno(EIO, "fdatasync");
+    }
+    return sys::fdatasync(fd);
+  };
+  auto stage = start_stage(calls);
+  Mailbox loop;
+  RotatingFile file = fixture.make(durable(4));
+  file.use_sync_stage(*stage, loop.post());
+  std::vector<std::string> failures;
+  file.on_publish_failed([&](const sys::Error& error) { failures.push_back(error.message()); });
+  fixture.feed(file, "abcdefghij", 64);
+  fixture.finish(file);
+  REQUIRE(loop.run_until([&] { return file.pending_publishes() == 0; }));
+  CHECK(fixture.published == std::vector<std::string>{"c1-000000.bin", "c1-000002.bin"});
+  REQUIRE(failures.size() == 1);
+  CHECK(failures[0] ==
+        "output file \".c1-000001.bin.part\": fdatasync: Input/output error; published as "
+        "\"c1-000001.bin.incomplete\", whose bytes may not all be on disk");
+  CHECK(fixture.content("c1-000001.bin.incomplete") == "efgh");
+  CHECK(file.files_published() == 2);
+}
+
+TEST_CASE("on the sync stage, writeback starts every writeback_bytes and bounds the unsynced") {
+  Fixture fixture;
+  struct Range {
+    std::uint64_t offset;
+    std::uint64_t length;
+    unsigned int flags;
+  };
+  std::mutex mutex;
+  std::vector<Range> ranges;
+  test::Gate waits;
+  SyncCalls calls = SyncCalls::system();
+  calls.sync_file_range = [&](int fd, std::uint64_t offset, std::uint64_t length,
+                              unsigned int flags) {
+    {
+      std::lock_guard lock(mutex);
+      ranges.push_back(Range{offset, length, flags});
+    }
+    if ((flags & SYNC_FILE_RANGE_WAIT_AFTER) != 0) {
+      waits.pass();
+    }
+    return sys::sync_file_range(fd, offset, length, flags);
+  };
+  auto stage = start_stage(calls);
+  Mailbox loop;
+  RotationSettings settings = durable(0);
+  settings.writeback_bytes = 4;
+  RotatingFile file = fixture.make(settings);
+  file.use_sync_stage(*stage, loop.post());
+  int progress = 0;
+  file.on_sync_progress([&] { ++progress; });
+  CHECK(file.unsynced_room() == 8);
+  fixture.feed(file, "abcdefgh", 64);
+  // Two ranges written, none known to be on the disk: no room until the second job has waited
+  // for the first range (held here).
+  CHECK(file.unsynced_room() == 0);
+  REQUIRE(waits.wait_for_arrivals(1));
+  CHECK(file.unsynced_room() == 0);
+  waits.open();
+  REQUIRE(loop.run_until([&] { return progress == 1; }));
+  CHECK(file.unsynced_room() == 4);
+  fixture.finish(file);
+  REQUIRE(loop.run_until([&] { return file.pending_publishes() == 0; }));
+  CHECK(fixture.content("c1-000000.bin") == "abcdefgh");
+  std::lock_guard lock(mutex);
+  REQUIRE(ranges.size() == 3);
+  CHECK(ranges[0].offset == 0);
+  CHECK(ranges[0].length == 4);
+  CHECK(ranges[0].flags == SYNC_FILE_RANGE_WRITE);
+  CHECK(ranges[1].offset == 4);
+  CHECK(ranges[1].flags == SYNC_FILE_RANGE_WRITE);
+  CHECK(ranges[2].offset == 0);
+  CHECK(ranges[2].flags ==
+        (SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER));
+}
+
+TEST_CASE("a file destroyed with publishes in flight: the stage still publishes them") {
+  Fixture fixture;
+  auto stage = start_stage(SyncCalls::system());
+  Mailbox loop;
+  {
+    RotatingFile file = fixture.make(durable(3));
+    file.use_sync_stage(*stage, loop.post());
+    file.on_published([](const PublishedFile&) { FAIL("reported to an owner that is gone"); });
+    fixture.feed(file, "abcdef", 64);
+  }
+  stage.reset();
+  CHECK(loop.run_until([] { return true; }));
+  CHECK(fixture.files() == std::set<std::string>{"c1-000000.bin", "c1-000001.bin"});
 }
 
 }  // namespace
