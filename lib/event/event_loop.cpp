@@ -214,6 +214,9 @@ void EventLoop::run_posted_tasks() {
   }
   for (Task& task : running_posted_) {
     task();
+    // What the task holds goes now, not at the end of the batch: a task that releases a
+    // resource and reports it must not be outlived by an earlier task's copy of it.
+    task = nullptr;
   }
   running_posted_.clear();
 }
@@ -223,6 +226,7 @@ void EventLoop::run_deferred_tasks() {
     running_deferred_.swap(deferred_);
     for (Task& task : running_deferred_) {
       task();
+      task = nullptr;
     }
     running_deferred_.clear();
   }

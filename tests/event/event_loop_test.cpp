@@ -109,6 +109,25 @@ TEST_CASE("EventLoop runs a task posted from another thread on its own thread") 
   CHECK(ran_on == std::this_thread::get_id());
 }
 
+TEST_CASE("EventLoop lets go of what a task holds as soon as it has run, not after its batch") {
+  // A daemon worker's first batch can hold the task that starts watching a listener and the
+  // task that stops: the listener must be closed when the second one reports it, not later.
+  auto loop = make_loop();
+  auto resource = std::make_shared<int>(7);
+  std::weak_ptr<int> watched = resource;
+  std::vector<bool> released_before;
+  for (int i = 0; i < 2; ++i) {
+    loop->post([&, held = resource] { released_before.push_back(watched.expired()); });
+  }
+  resource.reset();
+  loop->post([&] {
+    released_before.push_back(watched.expired());
+    loop->stop();
+  });
+  REQUIRE(loop->run().ok());
+  CHECK(released_before == std::vector<bool>{false, false, true});
+}
+
 TEST_CASE("EventLoop stop from another thread ends run") {
   auto loop = make_loop();
   std::thread stopper([&] { loop->stop(); });
