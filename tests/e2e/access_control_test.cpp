@@ -138,7 +138,7 @@ mode_t mode_of(const fs::path& path) {
 }
 
 TEST_CASE(
-    "TCP allow-list: 127.0.0.2 is received byte for byte, 127.0.0.1 is closed, no file; modes") {
+    "TCP allow-list: 127.0.0.2 is received byte for byte, 127.0.0.1 is closed, no file, modes") {
   TempDir dir;
   AccessDaemon daemon(dir);
   auto refused = connect_blocking(daemon.allowed());

@@ -107,7 +107,7 @@ TEST_CASE("zcrecv daemon: --copy-mode decides the data path of every connection"
   }
 }
 
-TEST_CASE("zcrecv daemon: SIGUSR1 rotates a stream in progress; its files are the stream") {
+TEST_CASE("zcrecv daemon: SIGUSR1 rotates a stream in progress, and its files are the stream") {
   TempDir dir;
   DaemonProcess daemon(dir, {"--sync", "none", "--log-level", "debug"});
   auto data = random_bytes(300 * kKiB, 7);

@@ -303,7 +303,7 @@ RotationSettings durable(std::uint64_t max_file_size) {
   return settings;
 }
 
-TEST_CASE("on the sync stage, rotation hands files over at once; they publish in {seq} order") {
+TEST_CASE("on the sync stage, rotation hands files over at once, and they publish in {seq} order") {
   Fixture fixture;
   test::Gate first_sync;
   std::atomic<int> fdatasyncs{0};
