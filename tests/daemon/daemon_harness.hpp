@@ -86,7 +86,10 @@ inline config::ListenerConfig unix_listener(const std::string& name,
 /// sees them.
 class RunningDaemon {
  public:
-  explicit RunningDaemon(config::Config config, daemon::ReloadFunction reload = {}) {
+  /// `hooks` may replace the sync stage's calls; on_listening is the harness's own.
+  explicit RunningDaemon(config::Config config, daemon::ReloadFunction reload = {},
+                         daemon::DaemonHooks hooks = {})
+      : hooks_(std::move(hooks)) {
     auto signals = event::SignalFd::create({SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2});
     REQUIRE(signals.ok());
     signals_.emplace(std::move(*signals));

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -16,6 +17,7 @@
 
 #include "daemon/daemon_harness.hpp"
 #include "net/listener.hpp"
+#include "support/gate.hpp"
 #include "support/random_bytes.hpp"
 #include "support/stream_files.hpp"
 #include "support/temp_dir.hpp"
@@ -361,6 +363,47 @@ TEST_CASE("daemon: keep_empty decides whether a connection that sent nothing lea
     } else {
       CHECK(test::reassemble(dir / "out").empty());
     }
+  }
+}
+
+TEST_CASE("daemon: a connection whose publish is held does not hold another on its worker") {
+  TempDir dir;
+  config::Config config = harness::test_config(
+      dir, {harness::tcp_listener("tcp"), harness::unix_listener("unix", dir / "s.sock")});
+  config.workers = 1;
+  config.output.sync = config::SyncMode::kPublish;
+  // The first file's fdatasync waits at the gate; the others pass.
+  test::Gate first_sync;
+  std::atomic<int> fdatasyncs{0};
+  DaemonHooks hooks;
+  hooks.sync_calls = output::SyncCalls::system();
+  hooks.sync_calls->fdatasync = [&](int fd) {
+    if (++fdatasyncs == 1) {
+      first_sync.pass();
+    }
+    return sys::fdatasync(fd);
+  };
+  RunningDaemon daemon(config, {}, hooks);
+  REQUIRE(daemon.wait_listening());
+  harness::DirectoryWatch out(dir / "out");
+
+  // Its stream ends: the daemon closes it at once, though its file is not durable yet.
+  auto held = test::random_bytes(200'000, 31);
+  harness::send_stream(daemon.addresses()[0], held);
+  REQUIRE(first_sync.wait_for_arrivals(1));
+  // The same worker serves another connection to its end, file published, meanwhile.
+  auto served = test::random_bytes(50'000, 32);
+  harness::send_stream(daemon.addresses()[1], served);
+  REQUIRE(out.wait_for_published_file(served.size()));
+  CHECK(out.wait_for_partial_file(held.size()));
+  CHECK(first_sync.arrivals() == 1);
+  first_sync.open();
+  REQUIRE(out.wait_for_published_file(held.size()));
+  REQUIRE(daemon.stop() == 0);
+  auto streams = test::reassemble(dir / "out");
+  REQUIRE(streams.size() == 2);
+  for (const auto& [conn, stream] : streams) {
+    CHECK(stream.bytes == (stream.listener == "tcp" ? held : served));
   }
 }
 

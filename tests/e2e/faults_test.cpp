@@ -107,16 +107,6 @@ void wait_for_open_connections(DaemonProcess& daemon, std::size_t open) {
   }
 }
 
-// True when the daemon closed its end of `socket` (end of stream or reset) within 10 s.
-bool closed_by_peer(const sys::UniqueFd& socket) {
-  pollfd ready{socket.get(), POLLIN, 0};
-  if (::poll(&ready, 1, 10'000) != 1) {
-    return false;
-  }
-  std::array<std::byte, 64> buffer{};
-  return ::recv(socket.get(), buffer.data(), buffer.size(), MSG_DONTWAIT) <= 0;
-}
-
 // How many streams under `out` hold exactly `data`, and whether those are complete.
 std::size_t complete_copies(const fs::path& out, const std::vector<std::byte>& data) {
   std::size_t copies = 0;

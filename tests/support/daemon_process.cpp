@@ -1,5 +1,7 @@
 #include "support/daemon_process.hpp"
 
+#include <algorithm>
+
 namespace zcrecv::test {
 
 DaemonProcess::DaemonProcess(const TempDir& dir, const std::vector<std::string>& extra,
@@ -16,9 +18,12 @@ std::vector<std::string> DaemonProcess::args(const TempDir& dir,
   for (const std::string& arg :
        {zcrecv_binary(), std::string("-l"), std::string("127.0.0.1:0"), std::string("-l"),
         "unix:" + (dir / "in.sock").string(), std::string("-o"), (dir / "out").string(),
-        std::string("--name"), std::string(kStreamTemplate), std::string("--workers"),
-        std::string("2")}) {
+        std::string("--name"), std::string(kStreamTemplate)}) {
     argv.push_back(arg);
+  }
+  // Two workers unless the test asks for its own number (an option may be given only once).
+  if (std::find(extra.begin(), extra.end(), "--workers") == extra.end()) {
+    argv.insert(argv.end(), {"--workers", "2"});
   }
   argv.insert(argv.end(), extra.begin(), extra.end());
   return argv;

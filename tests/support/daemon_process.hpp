@@ -18,7 +18,7 @@ namespace zcrecv::test {
 inline constexpr const char* kStreamTemplate = "{conn}-{seq}.bin";
 
 /// The real zcrecv daemon on 127.0.0.1:0 and a Unix socket in `dir`, writing into dir/out, with
-/// two workers and file names from kStreamTemplate. Killed with SIGKILL if still running when
+/// two workers (unless `extra` says --workers) and file names from kStreamTemplate. Killed with SIGKILL if still running when
 /// destroyed.
 class DaemonProcess {
  public:

@@ -1,7 +1,11 @@
 #include "support/loopback.hpp"
 
 #include <doctest/doctest.h>
+#include <poll.h>
 #include <sys/socket.h>
+
+#include <array>
+#include <cstddef>
 
 #include <stdexcept>
 #include <utility>
@@ -31,6 +35,35 @@ net::SocketAddress ip(const char* text, std::uint16_t port) {
   auto address = net::SocketAddress::from_ip(text, port);
   REQUIRE_MESSAGE(address.has_value(), text);
   return *address;
+}
+
+bool closed_by_peer(const sys::UniqueFd& socket, std::chrono::milliseconds timeout) {
+  pollfd ready{socket.get(), POLLIN, 0};
+  if (::poll(&ready, 1, static_cast<int>(timeout.count())) != 1) {
+    return false;
+  }
+  std::array<std::byte, 64> buffer{};
+  return ::recv(socket.get(), buffer.data(), buffer.size(), MSG_DONTWAIT) <= 0;
+}
+
+std::string read_until_closed(const sys::UniqueFd& socket, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string received;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd ready{socket.get(), POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&ready, 1, static_cast<int>(left.count())) != 1) {
+      throw std::runtime_error("the peer did not close the connection in time; received \"" +
+                               received + "\"");
+    }
+    std::array<char, 256> buffer{};
+    const ssize_t got = ::recv(socket.get(), buffer.data(), buffer.size(), 0);
+    if (got <= 0) {
+      return received;
+    }
+    received.append(buffer.data(), static_cast<std::size_t>(got));
+  }
 }
 
 }  // namespace zcrecv::test

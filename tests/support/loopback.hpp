@@ -1,6 +1,8 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <string>
 
 #include "net/socket_address.hpp"
 #include "sys/unique_fd.hpp"
@@ -16,5 +18,15 @@ sys::UniqueFd connect_blocking(const net::SocketAddress& address);
 /// The IP address `text` ("127.0.0.1", "::1") with `port`; fails the current test if `text` is
 /// not one.
 net::SocketAddress ip(const char* text, std::uint16_t port);
+
+/// True when the peer closed its end of `socket` (end of stream or reset) within `timeout`,
+/// having sent nothing first.
+bool closed_by_peer(const sys::UniqueFd& socket,
+                    std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+/// Everything the peer sends on `socket` until it closes it, read for at most `timeout`; throws
+/// std::runtime_error if the peer does not close in time.
+std::string read_until_closed(const sys::UniqueFd& socket,
+                              std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
 }  // namespace zcrecv::test

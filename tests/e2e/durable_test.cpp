@@ -1,0 +1,144 @@
+// The real zcrecv binary with sync = publish on a slow disk (../shared/tools/slow-disk): files
+// become durable on the sync stage while connections go on, a stop publishes what is queued, a
+// kill leaves what recovery publishes, and a connection ahead of the disk waits alone.
+
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "support/daemon_process.hpp"
+#include "support/files.hpp"
+#include "support/loopback.hpp"
+#include "support/random_bytes.hpp"
+#include "support/sender.hpp"
+#include "support/slow_disk.hpp"
+#include "support/stream_files.hpp"
+#include "support/temp_dir.hpp"
+#include "sys/syscalls.hpp"
+
+namespace zcrecv::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::size_t kMiB = 1024 * 1024;
+
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream(path, std::ios::trunc) << text;
+}
+
+// Partial files under `out`: files handed to the sync stage and not yet published.
+std::size_t partial_files(const fs::path& out) {
+  std::size_t count = 0;
+  for (const std::string& name : list_files(out)) {
+    count += fs::path(name).filename().string().front() == '.' ? 1 : 0;
+  }
+  return count;
+}
+
+// Sends `data` on a new connection and ends it; returns once the daemon has closed it.
+void send_and_wait_for_close(const net::SocketAddress& address, std::span<const std::byte> data) {
+  auto socket = connect_blocking(address);
+  write_all(socket, data);
+  REQUIRE(sys::shutdown(socket.get(), SHUT_WR).ok());
+  REQUIRE(closed_by_peer(socket, std::chrono::seconds(30)));
+}
+
+TEST_CASE("zcrecv durable: SIGTERM with publishes queued publishes them all, byte for byte") {
+  TempDir dir;
+  SlowDisk disk(dir / "out", 2);
+  if (!disk.ready()) {
+    MESSAGE(("skipped: " + disk.error()));
+    return;
+  }
+  DaemonProcess daemon(dir, {"--max-file-size", "1MiB"}, disk.launcher());
+  std::vector<std::vector<std::byte>> sent;
+  for (std::size_t i = 0; i < 3; ++i) {
+    sent.push_back(random_bytes(3 * kMiB + 1000 * (i + 1), 300 + i));
+    // Closed when the stream ends, while its files still wait for the disk (2 MB/s).
+    send_and_wait_for_close(daemon.tcp(), sent.back());
+  }
+  CHECK(partial_files(daemon.out()) > 0);
+  CHECK(daemon.stop() == 0);
+  CHECK(partial_files(daemon.out()) == 0);
+  auto streams = reassemble(daemon.out());
+  REQUIRE(streams.size() == 3);
+  std::vector<std::vector<std::byte>> stored;
+  for (const auto& [conn, stream] : streams) {
+    CHECK_FALSE(stream.incomplete);
+    CHECK(stream.sizes.size() == 4);
+    stored.push_back(stream.bytes);
+  }
+  for (const auto& data : sent) {
+    CHECK(std::count(stored.begin(), stored.end(), data) == 1);
+  }
+}
+
+TEST_CASE("zcrecv durable: SIGKILL with a publish in flight, then a restart recovers the file") {
+  TempDir dir;
+  auto data = random_bytes(4 * kMiB + 7, 310);
+  {
+    SlowDisk disk(dir / "out", 1);
+    if (!disk.ready()) {
+      MESSAGE(("skipped: " + disk.error()));
+      return;
+    }
+    DaemonProcess daemon(dir, {}, disk.launcher());
+    send_and_wait_for_close(daemon.tcp(), data);
+    // Its fdatasync takes 4 s at 1 MB/s: the file is still partial when the daemon dies.
+    REQUIRE(partial_files(daemon.out()) == 1);
+    daemon.process().signal(SIGKILL);
+    CHECK(daemon.process().wait() == 128 + SIGKILL);
+    DaemonProcess restarted(dir, {});
+    restarted.process().wait_for_stderr("recovered a partial file");
+    CHECK(restarted.stop() == 0);
+    auto stream = only_stream(restarted.out());
+    CHECK(stream.incomplete);
+    CHECK(stream.bytes == data);
+  }
+}
+
+TEST_CASE("zcrecv durable: a connection ahead of the disk pauses alone, another is served") {
+  TempDir dir;
+  SlowDisk disk(dir / "out", 1);
+  if (!disk.ready()) {
+    MESSAGE(("skipped: " + disk.error()));
+    return;
+  }
+  auto config = dir / "zcrecv.toml";
+  write_text(config, "[output]\nwriteback_bytes = \"256KiB\"\n");
+  DaemonProcess daemon(dir, {"-c", config.string(), "--workers", "1", "--log-level", "debug"},
+                       disk.launcher());
+  // 8 MiB at 1 MB/s: the first stream runs far ahead of the disk and must wait for it.
+  auto big = random_bytes(8 * kMiB, 320);
+  Sender ahead(connect_blocking(daemon.tcp()), big);
+  daemon.process().wait_for_stderr("reading paused until the disk catches up");
+  // The same worker serves another connection to its end meanwhile, while the first still has
+  // seconds of its stream to go.
+  auto small = random_bytes(10 * 1024, 321);
+  send_and_wait_for_close(daemon.unix_socket(), small);
+  CHECK(daemon.process().stderr_text().find(" on tcp-127.0.0.1-0 from ") == std::string::npos);
+  daemon.process().wait_for_stderr(" on unix-in.sock from ", std::chrono::seconds(60));
+  CHECK(ahead.join().empty());
+  daemon.wait_for_ended(2);
+  CHECK(daemon.stop() == 0);
+  auto streams = reassemble(daemon.out());
+  REQUIRE(streams.size() == 2);
+  std::vector<std::vector<std::byte>> stored;
+  for (const auto& [conn, stream] : streams) {
+    CHECK_FALSE(stream.incomplete);
+    stored.push_back(stream.bytes);
+  }
+  CHECK(std::count(stored.begin(), stored.end(), big) == 1);
+  CHECK(std::count(stored.begin(), stored.end(), small) == 1);
+}
+
+}  // namespace
+}  // namespace zcrecv::test
