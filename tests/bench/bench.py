@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """zcrecv's benchmark suite (DESIGN.md §8, issue 9): receivers side by side on this machine, in
-turn, round after round, printed as markdown tables.
+turn, round after round, printed as markdown tables, and drawn as plots when matplotlib is there.
 
 Not part of the normal test run. Build a Release zcrecv first, then run this file as root (it
 mounts a tmpfs, and a throttled slow disk for the durable scenarios); see tests/bench/README.md.
-Python 3 standard library only; the sender, the probe and the C contenders beside this file are
-compiled with `cc -O2` into a temporary directory.
+Python 3 standard library, plus Debian's python3-matplotlib for the plots (optional: without it
+the tables are printed and the plots are skipped). The sender, the probe and the C contenders
+beside this file are compiled with `cc -O2` into a temporary directory.
 """
 
 import argparse
@@ -882,13 +883,15 @@ def state_note(contender):
 
 
 class Suite:
-    """The scenarios of issues 5 and 9; each returns its markdown (tables and bars)."""
+    """The scenarios of issues 5 and 9; each returns its markdown (tables and bars) and keeps
+    what the plots need in `plot_data`."""
 
     def __init__(self, bench, args):
         self.bench = bench
         self.args = args
         self.quick = args.quick
         self.rounds = args.rounds or (2 if args.quick else 5)
+        self.plot_data = {}
 
     def zcrecv(self, name, *extra):
         def command(address, out):
@@ -930,6 +933,7 @@ class Suite:
             run_rounds(self.bench, f"scenario 1 {target}", contenders,
                        lambda c, warm: self.bench.stream(c, "tcp", directory, MiB, total, warm),
                        self.rounds)
+            self.plot_data.setdefault("single", []).append((target, contenders))
             out.append(f"### Into a file on {target}\n")
             out.append(self.contender_table(contenders))
             if target == "tmpfs":
@@ -1010,6 +1014,7 @@ class Suite:
                                                                  total, warm),
                                self.rounds)
                     columns[transport, size] = contenders
+            self.plot_data.setdefault("seed", []).append((sink, sizes, columns))
             out.append(f"### Into {sink}\n")
             out.append(self.seed_table(sizes, columns))
         return "\n".join(out)
@@ -1212,6 +1217,7 @@ class Suite:
                                         warm)
 
             run_rounds(self.bench, "scenario 6", contenders, measure, self.rounds)
+        self.plot_data["stall"] = [(c, settings[c.name]) for c in contenders]
         rows, bars = [], []
         for contender in contenders:
             workers, sync, label = settings[contender.name]
@@ -1288,6 +1294,7 @@ class Suite:
             return self.bench.durable_short_writer(contender.name, out_dir, files, clients, warm)
 
         run_rounds(self.bench, "scenario 7", contenders, measure, self.rounds)
+        self.plot_data["durable-short"] = contenders
 
         def rate(sample):
             return sample.extra["files"] / sample.seconds
@@ -1354,6 +1361,7 @@ class Suite:
                 return self.bench.dd_stream(contender.name, mount, total, flag)
 
             run_rounds(self.bench, "scenario 8", contenders, measure, self.rounds)
+        self.plot_data["durable-stream"] = contenders
         rows = []
         for contender in contenders:
             note = state_note(contender)
@@ -1401,6 +1409,186 @@ def filesystem_of(path):
     return kind or "?"
 
 
+# Plots (issue 14): SVG files beside the results file, drawn with matplotlib when it imports
+# (Debian's python3-matplotlib, under /usr/bin/python3); without it the tables are all there is.
+
+def write_plots(plot_data, results):
+    """Draws the plots for the scenarios that ran as RESULTS-NAME.svg beside `results`; returns
+    the markdown that shows them, or the reason there are none."""
+    if not plot_data:
+        return ""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        from matplotlib import pyplot
+    except ImportError as error:
+        return (f"Plots skipped: {sys.executable} cannot import matplotlib ({error}); "
+                "`apt-get install python3-matplotlib` and run the suite with /usr/bin/python3.\n")
+    matplotlib.rcParams.update({"svg.hashsalt": "zcrecv-bench", "font.size": 9,
+                                "axes.grid": True, "grid.alpha": 0.3})
+    stem = os.path.splitext(results)[0]
+    drawings = [("seed-table", "The seed's table", plot_seed, ("seed",)),
+                ("single-stream", "Single stream, the contenders side by side", plot_single,
+                 ("single",)),
+                ("stall-probe", "Stall probe latencies", plot_stall, ("stall",)),
+                ("durable", "Durable publishing rates", plot_durable,
+                 ("durable-short", "durable-stream"))]
+    lines = ["## Plots\n"]
+    for name, title, draw, keys in drawings:
+        if not any(key in plot_data for key in keys):
+            continue
+        figure = draw(pyplot, *(plot_data.get(key) for key in keys))
+        path = f"{stem}-{name}.svg"
+        figure.savefig(path, metadata={"Date": None}, bbox_inches="tight")
+        pyplot.close(figure)
+        print(f"plot written: {path}", file=sys.stderr)
+        lines.append(f"![{title}]({os.path.basename(path)})\n")
+    return "\n".join(lines)
+
+
+def spread(samples, value):
+    """(median, median - min, max - median) of value(sample) over the samples."""
+    values = [value(s) for s in samples]
+    middle = median(values)
+    return middle, middle - min(values), max(values) - middle
+
+
+def short_size(size):
+    return size_name(size).replace(" KiB", "K").replace(" MiB", "M").replace(" GiB", "G")
+
+
+def plot_seed(pyplot, tables):
+    """MiB/s by client write size (log 2), splice against read/write, TCP and Unix, one panel
+    per sink: the shape of Go's BenchmarkSpliceFile table."""
+    figure, axes = pyplot.subplots(1, len(tables), figsize=(5.5 * len(tables), 4.2),
+                                   squeeze=False, layout="constrained")
+    for axis, (sink, sizes, columns) in zip(axes[0], tables):
+        for transport, colour in (("tcp", "tab:blue"), ("unix", "tab:orange")):
+            for index, (mode, style, marker) in enumerate((("splice", "-", "o"),
+                                                          ("read/write", "--", "s"))):
+                points = [(size, *spread(columns[transport, size][index].samples,
+                                         lambda s: s.mib_s))
+                          for size in sizes if columns[transport, size][index].samples]
+                if not points:
+                    continue
+                x, y, low, high = zip(*points)
+                axis.plot(x, y, style, color=colour, marker=marker, markersize=4,
+                          label=f"{'TCP' if transport == 'tcp' else 'Unix'} {mode}")
+                axis.fill_between(x, [a - b for a, b in zip(y, low)],
+                                  [a + b for a, b in zip(y, high)], color=colour, alpha=0.12)
+        axis.set_xscale("log", base=2)
+        axis.set_xticks(sizes)
+        axis.set_xticklabels([short_size(size) for size in sizes])
+        axis.set_xlabel("client write size")
+        axis.set_ylabel("MiB/s (median; band: min–max)")
+        axis.set_title(f"into {sink}")
+        axis.set_ylim(bottom=0)
+        axis.legend(fontsize=8)
+    figure.suptitle("Scenario 2, the seed's table: zcrecv --once, splice (auto) against "
+                    "--copy-mode readwrite")
+    return figure
+
+
+def plot_single(pyplot, targets):
+    """Median MiB/s (min–max error bars) and receiver CPU s/GiB of every single-stream
+    contender, one bar per output target."""
+    names = [contender.name for contender in targets[0][1]]
+    figure, (speed, cpu) = pyplot.subplots(1, 2, figsize=(11, 0.55 * len(names) + 1.6),
+                                           sharey=True, layout="constrained")
+    height = 0.8 / len(targets)
+    for index, (target, contenders) in enumerate(targets):
+        colour = ("tab:green", "tab:purple", "tab:gray")[index % 3]
+        for row, contender in enumerate(contenders):
+            y = row + (index - (len(targets) - 1) / 2) * height
+            if not contender.samples:
+                speed.text(0, y, f"  {target}: {state_note(contender)[:60]}", va="center",
+                           fontsize=7)
+                continue
+            for axis, value in ((speed, lambda s: s.mib_s), (cpu, lambda s: s.cpu_per_gib)):
+                middle, low, high = spread(contender.samples, value)
+                axis.barh(y, middle, height, xerr=[[low], [high]], color=colour, capsize=2,
+                          label=target if row == 0 else None)
+    speed.set_yticks(range(len(names)))
+    speed.set_yticklabels(names)
+    speed.set_ylim(len(names) - 0.5, -0.5)  # first contender on top, room for a skipped one
+    speed.set_xlabel("MiB/s (median; bars: min–max)")
+    cpu.set_xlabel("receiver CPU s/GiB (median; bars: min–max)")
+    speed.legend(fontsize=8, loc="lower right")
+    figure.suptitle("Scenario 1: one stream over loopback TCP (1 MiB writes), receivers side by "
+                    "side")
+    return figure
+
+
+def plot_stall(pyplot, rows):
+    """The probe latencies of scenario 6: their distribution (CDF, log scale) per workers and
+    sync setting, and probe by probe over time in the first counted round."""
+    figure, (cdf, timeline) = pyplot.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
+    colours = {"1": "tab:red", "default": "tab:blue"}
+    for contender, (workers, sync, label) in rows:
+        if not contender.samples:
+            continue
+        colour = colours["1" if workers == 1 else "default"]
+        style = "-" if sync == "publish" else "--"
+        name = f"workers {label}, sync {sync}"
+        pooled = sorted(x * 1000 for s in contender.samples for x in s.extra["latencies"])
+        if pooled:
+            cdf.step(pooled, [(i + 1) / len(pooled) for i in range(len(pooled))], style,
+                     where="post", color=colour, label=f"{name} ({len(pooled)} probes)")
+        first = contender.samples[0]
+        timeline.scatter(first.extra["starts"], [x * 1000 for x in first.extra["latencies"]],
+                         s=6, color=colour, marker="o" if sync == "publish" else "x",
+                         label=name)
+    for axis in (cdf, timeline):
+        for bar, text in ((50, "p99 bar"), (250, "max bar")):
+            if axis is cdf:
+                axis.axvline(bar, color="black", linestyle=":", linewidth=1)
+                axis.text(bar, 0.98, f"{text} {bar} ms ", rotation=90, fontsize=7, va="top",
+                          ha="right")
+            else:
+                axis.axhline(bar, color="black", linestyle=":", linewidth=1)
+    cdf.set_xscale("log")
+    cdf.set_xlabel("probe latency, connect → zcrecv's close (ms, log)")
+    cdf.set_ylabel("fraction of probes ≤ x")
+    cdf.set_title("distribution, all counted rounds")
+    cdf.legend(fontsize=7, loc="lower right")
+    timeline.set_yscale("log")
+    timeline.set_xlabel("probe start, s after the stream's connect")
+    timeline.set_ylabel("latency (ms, log)")
+    timeline.set_title("probe by probe, first counted round")
+    timeline.legend(fontsize=7, loc="upper right")
+    figure.suptitle("Scenario 6: 1 KiB probes every 20 ms while one stream, rotated, is received "
+                    "on the slow disk")
+    return figure
+
+
+def plot_durable(pyplot, short, stream):
+    """Scenario 7's files/s and scenario 8's MiB/s, each publisher's median with min–max."""
+    panels = [(title, contenders, value, unit) for title, contenders, value, unit in (
+        ("Scenario 7: durable short connections", short,
+         lambda s: s.extra["files"] / s.seconds, "files durably published per second"),
+        ("Scenario 8: one durable stream, slow disk", stream, lambda s: s.mib_s, "MiB/s"))
+        if contenders]
+    figure, axes = pyplot.subplots(1, len(panels), figsize=(6.5 * len(panels), 3.2),
+                                   squeeze=False, layout="constrained")
+    for axis, (title, contenders, value, unit) in zip(axes[0], panels):
+        names = [c.name for c in contenders]
+        for row, contender in enumerate(contenders):
+            if contender.samples:
+                middle, low, high = spread(contender.samples, value)
+                axis.barh(row, middle, 0.6, xerr=[[low], [high]], capsize=3,
+                          color="tab:blue" if row == 0 else "tab:gray")
+                axis.text(middle + high, row, f" {middle:.0f}", va="center", fontsize=8)
+            else:
+                axis.text(0, row, f" {state_note(contender)[:50]}", va="center", fontsize=7)
+        axis.set_yticks(range(len(names)))
+        axis.set_yticklabels(names)
+        axis.invert_yaxis()
+        axis.margins(x=0.12)
+        axis.set_xlabel(f"{unit} (median; bars: min–max)")
+        axis.set_title(title)
+    return figure
+
+
 def load_note():
     """Other processes share the cores; their load explains much of a run's spread."""
     with open("/proc/loadavg") as text:
@@ -1435,7 +1623,8 @@ def main():
     parser.add_argument("--zcrecv", default=os.path.join(ROOT, "build", "bench", "zcrecv"),
                         help="the zcrecv binary (default: build/bench/zcrecv)")
     parser.add_argument("--results", default=os.path.join(ROOT, "build", "bench", "results.md"),
-                        help="also write the tables here (default: build/bench/results.md)")
+                        help="also write the tables here, and the plots beside it as "
+                             "RESULTS-NAME.svg (default: build/bench/results.md)")
     parser.add_argument("--zcrecv-arg", action="append", default=[], metavar="ARG",
                         help="one more command-line argument for the daemons of scenarios 6-8 "
                              "(repeatable, one argv element each: --zcrecv-arg=--workers "
@@ -1458,6 +1647,7 @@ def main():
                         help="scenario 6's probe: open = a probe every 20 ms whatever the "
                              "earlier ones do (default); closed = at most one open, the next "
                              "20 ms after the previous started or when it ended")
+    parser.add_argument("--no-plots", action="store_true", help="tables only")
     args = parser.parse_args()
     names = {name: number for number, name in SCENARIOS.items()}
     chosen = set()
@@ -1511,7 +1701,11 @@ def main():
             footer = f"Total time: {time.monotonic() - started:.0f} s.\n"
             print(footer)
             results.write(footer)
-
+            if not args.no_plots:
+                plots = write_plots(suite.plot_data, os.path.abspath(args.results))
+                if plots:
+                    print(plots)
+                    results.write("\n" + plots)
     finally:
         bench.close()
     print(f"results written to {args.results}", file=sys.stderr)
