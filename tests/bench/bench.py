@@ -1176,7 +1176,7 @@ class Suite:
 
 
     def extra_args_note(self):
-        extra = [" ".join(self.args.zcrecv_arg)] if self.args.zcrecv_arg else []
+        extra = [f"`{' '.join(self.args.zcrecv_arg)}`"] if self.args.zcrecv_arg else []
         extra += [f"`{setting}`" for setting in self.args.zcrecv_set]
         return (" Extra zcrecv settings of this run: " + ", ".join(extra) + ".") if extra else ""
 
@@ -1439,7 +1439,7 @@ def write_plots(plot_data, results):
             continue
         figure = draw(pyplot, *(plot_data.get(key) for key in keys))
         path = f"{stem}-{name}.svg"
-        figure.savefig(path, metadata={"Date": None}, bbox_inches="tight")
+        figure.savefig(path, metadata={"Date": None}, bbox_inches="tight", dpi=150)
         pyplot.close(figure)
         print(f"plot written: {path}", file=sys.stderr)
         lines.append(f"![{title}]({os.path.basename(path)})\n")
@@ -1537,7 +1537,7 @@ def plot_stall(pyplot, rows):
         first = contender.samples[0]
         timeline.scatter(first.extra["starts"], [x * 1000 for x in first.extra["latencies"]],
                          s=6, color=colour, marker="o" if sync == "publish" else "x",
-                         label=name)
+                         label=name, rasterized=True)  # thousands of points: one image
     for axis in (cdf, timeline):
         for bar, text in ((50, "p99 bar"), (250, "max bar")):
             if axis is cdf:
