@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import dataclasses
 import hashlib
+import json
 import math
 import os
 import re
@@ -1446,6 +1447,55 @@ def write_plots(plot_data, results):
     return "\n".join(lines)
 
 
+def contender_json(contender):
+    return {"name": contender.name, "missing": contender.missing, "failed": contender.failed,
+            "samples": [dataclasses.asdict(sample) for sample in contender.samples]}
+
+
+def contender_from_json(data):
+    return Contender(data["name"], None, missing=data["missing"], failed=data["failed"],
+                     samples=[Sample(**sample) for sample in data["samples"]])
+
+
+def save_plot_data(plot_data, path):
+    """What the plots are drawn from, as JSON, so that they can be drawn again (--redraw) by
+    another Python, e.g. after a run under one without matplotlib."""
+    data = {}
+    for sink, sizes, columns in plot_data.get("seed", []):
+        data.setdefault("seed", []).append(
+            [sink, sizes, [[transport, size, [contender_json(c) for c in pair]]
+                           for (transport, size), pair in columns.items()]])
+    for target, contenders in plot_data.get("single", []):
+        data.setdefault("single", []).append([target, [contender_json(c) for c in contenders]])
+    if "stall" in plot_data:
+        data["stall"] = [[contender_json(c), list(setting)] for c, setting in plot_data["stall"]]
+    for key in ("durable-short", "durable-stream"):
+        if key in plot_data:
+            data[key] = [contender_json(c) for c in plot_data[key]]
+    with open(path, "w") as text:
+        json.dump(data, text, separators=(",", ":"))
+
+
+def load_plot_data(path):
+    with open(path) as text:
+        data = json.load(text)
+    plot_data = {}
+    for sink, sizes, columns in data.get("seed", []):
+        plot_data.setdefault("seed", []).append(
+            (sink, sizes, {(transport, size): [contender_from_json(c) for c in pair]
+                           for transport, size, pair in columns}))
+    for target, contenders in data.get("single", []):
+        plot_data.setdefault("single", []).append(
+            (target, [contender_from_json(c) for c in contenders]))
+    if "stall" in data:
+        plot_data["stall"] = [(contender_from_json(c), tuple(setting))
+                              for c, setting in data["stall"]]
+    for key in ("durable-short", "durable-stream"):
+        if key in data:
+            plot_data[key] = [contender_from_json(c) for c in data[key]]
+    return plot_data
+
+
 def spread(samples, value):
     """(median, median - min, max - median) of value(sample) over the samples."""
     values = [value(s) for s in samples]
@@ -1550,12 +1600,12 @@ def plot_stall(pyplot, rows):
     cdf.set_xlabel("probe latency, connect → zcrecv's close (ms, log)")
     cdf.set_ylabel("fraction of probes ≤ x")
     cdf.set_title("distribution, all counted rounds")
-    cdf.legend(fontsize=7, loc="lower right")
+    cdf.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     timeline.set_yscale("log")
     timeline.set_xlabel("probe start, s after the stream's connect")
     timeline.set_ylabel("latency (ms, log)")
     timeline.set_title("probe by probe, first counted round")
-    timeline.legend(fontsize=7, loc="upper right")
+    timeline.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     figure.suptitle("Scenario 6: 1 KiB probes every 20 ms while one stream, rotated, is received "
                     "on the slow disk")
     return figure
@@ -1648,7 +1698,18 @@ def main():
                              "earlier ones do (default); closed = at most one open, the next "
                              "20 ms after the previous started or when it ended")
     parser.add_argument("--no-plots", action="store_true", help="tables only")
+    parser.add_argument("--redraw", metavar="RESULTS",
+                        help="run nothing: draw the plots of an earlier run again from "
+                             "RESULTS-STEM-data.json beside its results file")
     args = parser.parse_args()
+    if args.redraw:
+        data = os.path.splitext(os.path.abspath(args.redraw))[0] + "-data.json"
+        try:
+            plot_data = load_plot_data(data)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            parser.error(f"--redraw {args.redraw}: cannot read {data}: {error}")
+        print(write_plots(plot_data, os.path.abspath(args.redraw)) or "no plot data in " + data)
+        return 0
     names = {name: number for number, name in SCENARIOS.items()}
     chosen = set()
     for item in args.scenarios.split(","):
@@ -1701,7 +1762,9 @@ def main():
             footer = f"Total time: {time.monotonic() - started:.0f} s.\n"
             print(footer)
             results.write(footer)
-            if not args.no_plots:
+            if not args.no_plots and suite.plot_data:
+                save_plot_data(suite.plot_data,
+                               os.path.splitext(os.path.abspath(args.results))[0] + "-data.json")
                 plots = write_plots(suite.plot_data, os.path.abspath(args.results))
                 if plots:
                     print(plots)
