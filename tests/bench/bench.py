@@ -1,15 +1,19 @@
-#!/usr/bin/env python3
-"""zcrecv's benchmark suite (DESIGN.md §8): receivers side by side on this machine, in turn, round
-after round, printed as markdown tables.
+#!/usr/bin/python3
+"""zcrecv's benchmark suite (DESIGN.md §8, issue 9): receivers side by side on this machine, in
+turn, round after round, printed as markdown tables, and drawn as plots when matplotlib is there.
 
 Not part of the normal test run. Build a Release zcrecv first, then run this file as root (it
-mounts a tmpfs); see tests/bench/README.md. Python 3 standard library only; the sender and the
-minimal C receivers beside this file are compiled with `cc -O2` into a temporary directory.
+mounts a tmpfs, and a throttled slow disk for the durable scenarios); see tests/bench/README.md.
+Python 3 standard library, plus Debian's python3-matplotlib for the plots (optional: without it
+the tables are printed and the plots are skipped). The sender, the probe and the C contenders
+beside this file are compiled with `cc -O2` into a temporary directory.
 """
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
+import json
 import math
 import os
 import re
@@ -26,12 +30,16 @@ import time
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-C_PROGRAMS = ("sender", "splice_loop", "readwrite_loop", "rusage_exec")
+C_PROGRAMS = ("sender", "splice_loop", "readwrite_loop", "rusage_exec", "probe", "durable_server",
+              "durable_writer")
 RUN_TIMEOUT = 300.0  # seconds one measurement may take before its processes are killed
 LISTEN_TIMEOUT = 10.0  # seconds a receiver may take to listen
 POLL = 0.005  # seconds between looks at /proc while waiting for a condition with no fd to wait on
 PATTERN_SIZE = MiB  # the sender's repeating pattern (sender.c)
 SUMMARY = re.compile(r"received (\d+) bytes .* via (\S+) ")
+STATISTICS = re.compile(r"statistics: .*files published=(\d+)")  # the daemon's SIGUSR2 line
+SCENARIOS = {1: "single", 2: "seed", 3: "short", 4: "concurrency", 5: "idle", 6: "stall",
+             7: "durable-short", 8: "durable-stream"}
 
 
 class Skip(Exception):
@@ -211,6 +219,7 @@ class Bench:
         self.args = args
         self.children = []
         self.mounted = None
+        self.slow_mounts = []  # slow disks that are up, taken down by close() at the latest
         self.expected_hashes = {}
         self.counter = 0
         self.work = tempfile.mkdtemp(prefix="zcrecv-bench-")
@@ -220,7 +229,7 @@ class Bench:
         self.bin = os.path.join(self.work, "bin")
         os.mkdir(self.bin)
         for program in C_PROGRAMS:
-            subprocess.run(["cc", "-O2", "-Wall", "-o", os.path.join(self.bin, program),
+            subprocess.run(["cc", "-O2", "-Wall", "-pthread", "-o", os.path.join(self.bin, program),
                             os.path.join(HERE, program + ".c")], check=True)
         self.sender = os.path.join(self.bin, "sender")
         self.pattern = subprocess.run([self.sender, "--pattern"], check=True,
@@ -247,6 +256,8 @@ class Bench:
                 child.wait()
         if self.mounted:
             subprocess.run(["umount", self.mounted], check=False)
+        for mount in list(self.slow_mounts):
+            self.slow_disk_down(mount)
         for directory in (self.tmpfs, self.disk, self.work):
             shutil.rmtree(directory, ignore_errors=True)
 
@@ -501,6 +512,334 @@ max_connections_per_peer = 16384
                       extra={"rss": rss, "base_rss": base_rss, "conns": conns})
 
 
+    # The durable-publishing scenarios (issue 9): a daemon started from the command line with
+    # only the options every zcrecv has had since the first stage, so that the same scenarios
+    # run against today's binary and a rebuilt one; --zcrecv-arg and --zcrecv-set add more.
+
+    @contextlib.contextmanager
+    def slow_disk(self, size):
+        """A throttled ext4 filesystem (shared/tools/slow-disk) mounted for the scenario; Skip
+        with the tool's reason when it cannot be set up (root, a loop device, the blkio cgroup)."""
+        tool, mount = self.args.slow_disk, self.args.slow_mount
+        if not os.access(tool, os.X_OK):
+            raise Skip(f"the slow-disk tool is not at {tool} (--slow-disk PATH)")
+        up = subprocess.run([tool, "up", "--mbps", str(self.args.slow_mbps), "--size", size,
+                             mount], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if up.returncode != 0:
+            reason = " ".join(up.stdout.split()) or f"exit status {up.returncode}"
+            if "already a mount point" not in reason:
+                subprocess.run([tool, "down", mount], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, check=False)
+            raise Skip(f"`slow-disk up --mbps {self.args.slow_mbps} --size {size} {mount}` "
+                       f"failed: {reason} (it needs root, a free loop device and the blkio or "
+                       "io cgroup controller)")
+        self.slow_mounts.append(mount)
+        try:
+            yield mount
+        finally:
+            self.slow_disk_down(mount)
+
+    def slow_disk_down(self, mount):
+        for child in self.children:  # nothing may hold a file on it
+            if child.returncode is None:
+                child.kill()
+                child.wait()
+        down = subprocess.run([self.args.slow_disk, "down", mount], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+        if down.returncode != 0:
+            print(f"warning: slow-disk down {mount}: {down.stdout.strip()}", file=sys.stderr)
+        else:
+            with contextlib.suppress(OSError):
+                os.rmdir(mount)
+        self.slow_mounts.remove(mount)
+
+    def slow_argv(self, mount, argv):
+        """`argv` run through `slow-disk run MOUNT`: its writes to that disk are throttled."""
+        return [self.args.slow_disk, "run", mount, *argv]
+
+    def durable_config(self):
+        """The one file the durable daemons read (-c): what the command line cannot say (the
+        limits, raised so that no probe is refused) and the --zcrecv-set keys."""
+        tables = {"": {}, "limits": {"max_connections": "16384",
+                                     "max_connections_per_peer": "16384"}}
+        for setting in self.args.zcrecv_set:
+            key, value = setting.split("=", 1)
+            table, _, name = key.strip().rpartition(".")
+            value = value.strip()
+            if not re.fullmatch(r'-?\d+|true|false|".*"|\[.*\]', value):
+                value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            tables.setdefault(table, {})[name] = value
+        config = os.path.join(self.work, "durable.toml")
+        with open(config, "w") as text:
+            for table, keys in tables.items():
+                if table and keys:
+                    text.write(f"\n[{table}]\n")
+                text.writelines(f"{name} = {value}\n" for name, value in keys.items())
+        return config
+
+    def start_durable_daemon(self, name, out_dir, sync, workers=None, max_file_size=None,
+                             slow=None):
+        """Starts `zcrecv -c CONFIG -l ADDR -o DIR --sync SYNC --name {conn}-{seq}.bin
+        [--workers N] [--max-file-size SIZE] EXTRA...` on a fresh directory, through
+        `slow-disk run` when `slow` names a slow disk; returns (process, report, address, log)."""
+        shutil.rmtree(out_dir, ignore_errors=True)
+        os.makedirs(out_dir)
+        address = self.new_address("tcp")
+        argv = [self.args.zcrecv, "-c", self.durable_config(), "-l", address, "-o", out_dir,
+                "--sync", sync, "--name", "{conn}-{seq}.bin"]
+        if workers is not None:
+            argv += ["--workers", str(workers)]
+        if max_file_size is not None:
+            argv += ["--max-file-size", max_file_size]
+        argv += self.args.zcrecv_arg
+        if slow:
+            argv = self.slow_argv(slow, argv)
+        log = self.log_path(name)
+        os.sync()  # the previous run's dirty pages must not be written back during this one
+        with open(log, "w") as log_file:
+            daemon, report = self.spawn_measured(argv, stdout=log_file, stderr=log_file)
+        try:
+            self.wait_listening(address, daemon, log)
+        except RunError as error:
+            if daemon.returncode is None:
+                daemon.kill()
+                daemon.wait()
+            raise Skip(f"the daemon (`{' '.join(argv)}`) cannot run: {error}") from error
+        return daemon, report, address, log
+
+    def wait_published(self, daemon, log, count, timeout=120.0):
+        """Sends SIGUSR2 until the daemon's statistics line says `files published` >= count;
+        returns when that line was read. A file counts there once it is published, durably with
+        sync = publish (today after its fdatasync, rename and directory fsync; after issue 9 too,
+        though the connection may close earlier), so this is "all N files durable"."""
+        offset = os.path.getsize(log)
+        deadline = time.monotonic() + timeout
+        published = 0
+        while True:
+            daemon.send_signal(signal.SIGUSR2)  # rusage_exec passes it on
+            answered = time.monotonic() + 0.05
+            while time.monotonic() < answered:
+                with open(log, "rb") as text:
+                    text.seek(offset)
+                    new = text.read()
+                complete = new[: new.rfind(b"\n") + 1]
+                offset += len(complete)
+                values = STATISTICS.findall(complete.decode(errors="replace"))
+                if values:
+                    published = int(values[-1])
+                    if published >= count:
+                        return time.monotonic()
+                    break
+                time.sleep(0.001)
+            if daemon.poll() is not None:
+                raise RunError(f"the daemon exited with status {daemon.returncode} with "
+                               f"{published} of {count} files published: {tail(log)}")
+            if time.monotonic() > deadline:
+                raise RunError(f"{published} of {count} files published after {timeout:.0f} s: "
+                               f"{tail(log)}")
+            time.sleep(POLL)
+
+    def check_files(self, out_dir, expected, checksum):
+        """The published files in `out_dir` must be exactly `expected` ({size: count}), with no
+        file left partial; with `checksum`, each one's bytes are the pattern's (every file starts
+        a connection or a rotation at a multiple of the 1 MiB pattern)."""
+        files = published_files(out_dir)
+        partial = [entry.name for entry in os.scandir(out_dir) if entry.name.startswith(".")]
+        sizes = {}
+        for entry in files:
+            sizes.setdefault(entry.stat().st_size, []).append(entry)
+        found = {size: len(entries) for size, entries in sizes.items()}
+        if found != {size: count for size, count in expected.items() if count} or partial:
+            raise RunError(f"{out_dir}: published files by size {found}, expected {expected}"
+                           + (f"; left partial: {partial[:3]}" if partial else ""))
+        if checksum:
+            bad = [entry.name for entry in files
+                   if self.file_hash(entry.path) != self.expected_hash(entry.stat().st_size)]
+            if bad:
+                raise RunError(f"{len(bad)} files differ from what was sent (e.g. {bad[:3]})")
+
+    def stall(self, name, mount, sync, workers, total, file_size, checksum):
+        """One `total` stream rotated every `file_size` into a daemon on the slow disk, while the
+        probe opens a 1 KiB connection every 20 ms. The probe starts 0.2 s before the stream and
+        stops 0.2 s after the stream's last file is published. Returns a Sample whose extra
+        holds each probe's latency and start (seconds from the stream's first connect)."""
+        out_dir = os.path.join(mount, "out")
+        daemon, report, address, log = self.start_durable_daemon(
+            name, out_dir, sync, workers, size_name(file_size).replace(" ", ""), slow=mount)
+        probe = None
+        try:
+            self.measured_pid(report)
+            closed = ["--closed"] if self.args.probe_mode == "closed" else []
+            probe = self.spawn([os.path.join(self.bin, "probe"), "--interval-ms", "20", *closed,
+                                "--bytes", str(KiB), address], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, stdin=subprocess.PIPE)
+            time.sleep(0.2)
+            sender = self.spawn([self.sender, "--bytes", str(total), "--chunk", str(MiB),
+                                 "--await-close", address], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL)
+            start, _ = self.finish_sender(sender)
+            files = total // file_size
+            deadline = time.monotonic() + RUN_TIMEOUT
+            while sum(1 for f in published_files(out_dir) if f.stat().st_size == file_size) < files:
+                if time.monotonic() > deadline:
+                    raise RunError(f"the stream's {files} files not published after "
+                                   f"{RUN_TIMEOUT:.0f} s: {tail(log)}")
+                time.sleep(0.02)
+            end = time.monotonic()
+            time.sleep(0.2)
+            try:
+                output, _ = probe.communicate(input=b"", timeout=RUN_TIMEOUT)
+            except subprocess.TimeoutExpired as error:
+                raise RunError("the probe did not finish") from error
+            cpu, max_rss = self.stop_daemon(daemon, report, log)
+        finally:
+            for child in (probe, daemon):
+                if child is not None and child.returncode is None:
+                    child.kill()
+                    child.wait()
+        latencies, starts, errors = [], [], []
+        for line in output.decode().splitlines():
+            fields = dict(item.split("=", 1) if "=" in item else (item, "")
+                          for item in line.split()[1:])
+            if line.startswith("probe ") and "latency" in fields:
+                latencies.append(float(fields["latency"]))
+                starts.append(float(fields["start"]) - start)
+            elif line.startswith("probe "):
+                errors.append(fields.get("error", "unfinished"))
+        self.check_files(out_dir, {file_size: files, KiB: len(latencies)}, checksum)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        return Sample(end - start, total, cpu, max_rss,
+                      extra={"latencies": latencies, "starts": starts, "errors": errors})
+
+    def durable_short_zcrecv(self, name, out_dir, conns, clients, checksum):
+        """`conns` connections of 1 KiB, `clients` at once, into a daemon with sync = publish;
+        time from the first connect until the statistics line counts `conns` files published."""
+        daemon, report, address, log = self.start_durable_daemon(name, out_dir, "publish")
+        try:
+            self.measured_pid(report)
+            sender = self.spawn([self.sender, "--bytes", str(KiB), "--chunk", str(KiB),
+                                 "--conns", str(conns), "--parallel", str(clients),
+                                 "--await-close", address], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL)
+            start, last_close = self.finish_sender(sender)
+            end = self.wait_published(daemon, log, conns)
+            cpu, max_rss = self.stop_daemon(daemon, report, log)
+        finally:
+            if daemon.returncode is None:
+                daemon.kill()
+                daemon.wait()
+        self.check_files(out_dir, {KiB: conns}, checksum)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        return Sample(end - start, KiB * conns, cpu, max_rss,
+                      extra={"files": conns, "last_close": last_close - start})
+
+    def durable_short_server(self, name, out_dir, conns, clients, checksum):
+        """The same clients against the sequential C server, which exits once it has published
+        the last file: time from the first connect to its exit."""
+        shutil.rmtree(out_dir, ignore_errors=True)
+        os.makedirs(out_dir)
+        address = self.new_address("tcp")
+        log = self.log_path(name)
+        os.sync()
+        with open(log, "w") as log_file:
+            server, report = self.spawn_measured([os.path.join(self.bin, "durable_server"),
+                                                  address, out_dir, str(conns)],
+                                                 stdout=log_file, stderr=log_file)
+            try:
+                self.wait_listening(address, server, log)
+                sender = self.spawn([self.sender, "--bytes", str(KiB), "--chunk", str(KiB),
+                                     "--conns", str(conns), "--parallel", str(clients),
+                                     "--await-close", address], stdout=subprocess.PIPE,
+                                    stderr=log_file)
+                ended, status = self.reap(server, (sender,))
+                start, _ = self.finish_sender(sender)
+            finally:
+                if server.returncode is None:
+                    server.kill()
+                    server.wait()
+        if status != 0:
+            raise RunError(f"exited with status {status}: {tail(log)}")
+        self.check_files(out_dir, {KiB: conns}, checksum)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        cpu, max_rss = usage_of(report)
+        return Sample(ended - start, KiB * conns, cpu, max_rss, extra={"files": conns})
+
+    def durable_short_writer(self, name, out_dir, conns, threads, checksum):
+        """The C writer's `threads` threads publishing `conns` files of 1 KiB, no network; time
+        from before its first thread to after its last (it prints both)."""
+        shutil.rmtree(out_dir, ignore_errors=True)
+        os.makedirs(out_dir)
+        log = self.log_path(name)
+        os.sync()
+        with open(log, "w") as log_file:
+            writer, report = self.spawn_measured([os.path.join(self.bin, "durable_writer"),
+                                                  out_dir, str(threads), str(conns), str(KiB)],
+                                                 stdout=subprocess.PIPE, stderr=log_file)
+            try:
+                output, _ = writer.communicate(timeout=RUN_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                writer.kill()
+                output, _ = writer.communicate()
+        fields = dict(item.split("=", 1) for item in output.decode().split())
+        if writer.returncode != 0 or "end" not in fields:
+            raise RunError(f"exited with status {writer.returncode}: {tail(log)}")
+        self.check_files(out_dir, {KiB: conns}, checksum)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        cpu, max_rss = usage_of(report)
+        return Sample(float(fields["end"]) - float(fields["start"]), KiB * conns, cpu, max_rss,
+                      extra={"files": conns})
+
+    def durable_stream_zcrecv(self, name, mount, total, checksum):
+        """One `total` stream into a daemon with sync = publish on the slow disk (default
+        max_file_size, so one file per GiB); time from the connect until the statistics line
+        counts its files published (durable)."""
+        out_dir = os.path.join(mount, "out")
+        daemon, report, address, log = self.start_durable_daemon(name, out_dir, "publish",
+                                                                 slow=mount)
+        try:
+            self.measured_pid(report)
+            sender = self.spawn([self.sender, "--bytes", str(total), "--chunk", str(MiB),
+                                 "--await-close", address], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL)
+            start, last_close = self.finish_sender(sender)
+            files = -(-total // GiB)  # the default max_file_size is 1 GiB
+            end = self.wait_published(daemon, log, files)
+            cpu, max_rss = self.stop_daemon(daemon, report, log)
+        finally:
+            if daemon.returncode is None:
+                daemon.kill()
+                daemon.wait()
+        sizes = {GiB: total // GiB, total % GiB: 1 if total % GiB else 0}
+        self.check_files(out_dir, sizes, checksum)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        return Sample(end - start, total, cpu, max_rss, extra={"last_close": last_close - start})
+
+    def dd_stream(self, name, mount, total, flag):
+        """`dd if=/dev/zero of=FILE bs=1M count=N FLAG` through `slow-disk run`: the disk's own
+        rate for one writer. Time from its start to its exit."""
+        path = os.path.join(mount, "dd.bin")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        log = self.log_path(name)
+        os.sync()
+        with open(log, "w") as log_file:
+            started = time.monotonic()
+            dd, report = self.spawn_measured(self.slow_argv(mount, [
+                "dd", "if=/dev/zero", f"of={path}", "bs=1M", f"count={total // MiB}", flag]),
+                stdout=log_file, stderr=log_file)
+            ended, status = self.reap(dd)
+        try:
+            if status != 0:
+                raise RunError(f"exited with status {status}: {tail(log)}")
+            if os.path.getsize(path) != total:
+                raise RunError(f"{path}: {os.path.getsize(path)} bytes instead of {total}")
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        cpu, max_rss = usage_of(report)
+        return Sample(ended - started, total, cpu, max_rss)
+
+
 def run_rounds(bench, label, contenders, measure, rounds):
     """One warm-up round, then `rounds` counted ones; each round runs every contender once, the
     starting contender rotating so none always runs first. The warm-up round also checksums."""
@@ -545,13 +884,15 @@ def state_note(contender):
 
 
 class Suite:
-    """The scenarios of issue 5; each returns its markdown (tables and bars)."""
+    """The scenarios of issues 5 and 9; each returns its markdown (tables and bars) and keeps
+    what the plots need in `plot_data`."""
 
     def __init__(self, bench, args):
         self.bench = bench
         self.args = args
         self.quick = args.quick
         self.rounds = args.rounds or (2 if args.quick else 5)
+        self.plot_data = {}
 
     def zcrecv(self, name, *extra):
         def command(address, out):
@@ -593,6 +934,7 @@ class Suite:
             run_rounds(self.bench, f"scenario 1 {target}", contenders,
                        lambda c, warm: self.bench.stream(c, "tcp", directory, MiB, total, warm),
                        self.rounds)
+            self.plot_data.setdefault("single", []).append((target, contenders))
             out.append(f"### Into a file on {target}\n")
             out.append(self.contender_table(contenders))
             if target == "tmpfs":
@@ -673,6 +1015,7 @@ class Suite:
                                                                  total, warm),
                                self.rounds)
                     columns[transport, size] = contenders
+            self.plot_data.setdefault("seed", []).append((sink, sizes, columns))
             out.append(f"### Into {sink}\n")
             out.append(self.seed_table(sizes, columns))
         return "\n".join(out)
@@ -833,6 +1176,469 @@ class Suite:
         return "\n".join(out)
 
 
+    def extra_args_note(self):
+        extra = [f"`{' '.join(self.args.zcrecv_arg)}`"] if self.args.zcrecv_arg else []
+        extra += [f"`{setting}`" for setting in self.args.zcrecv_set]
+        return (" Extra zcrecv settings of this run: " + ", ".join(extra) + ".") if extra else ""
+
+    def scenario_6(self):
+        total = 256 * MiB if self.quick else GiB
+        file_size = 64 * MiB if self.quick else 256 * MiB
+        mbps = self.args.slow_mbps
+        out = [f"## Scenario 6: stall probe on a {mbps} MB/s disk (durable publishing, "
+               "issue 9)\n",
+               f"A zcrecv daemon on a slow disk (`slow-disk up --mbps {mbps}`, ext4; zcrecv runs "
+               f"through `slow-disk run`, so its fdatasync and fsync go at {mbps} MB/s) receives "
+               f"one {size_name(total)} stream (1 MiB writes) rotated every "
+               f"{size_name(file_size)} (`--max-file-size`), while a probe opens a 1 KiB "
+               "connection every 20 ms and times each from its connect to zcrecv's close ("
+               + ("open loop: on a fixed schedule, not waiting for earlier probes, so a stall "
+                  "shows in every probe due during it"
+                  if self.args.probe_mode == "open" else
+                  "closed loop, `--probe-mode closed`: at most one probe open, the next one 20 ms "
+                  "after the previous started or when it ended, so a stall shows in one probe")
+               + "). The probe starts 0.2 s "
+               "before the stream and stops 0.2 s after the stream's last file is published; "
+               "every probe publishes a file too. Percentiles are nearest-rank over the probes "
+               f"of all {self.rounds} counted rounds (after a warm-up, which also checksums "
+               "every file); `per round` gives each round's own. `--workers 1` and the default "
+               f"(one per CPU: {os.cpu_count()}); `--sync publish` beside `--sync none`."
+               + self.extra_args_note() + "\n"]
+        contenders, settings = [], {}
+        for workers in (1, None):
+            for sync in ("publish", "none"):
+                label = "1" if workers else f"default ({os.cpu_count()})"
+                contender = self.daemon_contender(f"workers {label}, sync {sync}")
+                settings[contender.name] = (workers, sync, label)
+                contenders.append(contender)
+        with self.bench.slow_disk("3G") as mount:
+            def measure(contender, warm):
+                workers, sync, _ = settings[contender.name]
+                return self.bench.stall(contender.name, mount, sync, workers, total, file_size,
+                                        warm)
+
+            run_rounds(self.bench, "scenario 6", contenders, measure, self.rounds)
+        self.plot_data["stall"] = [(c, settings[c.name]) for c in contenders]
+        rows, bars = [], []
+        for contender in contenders:
+            workers, sync, label = settings[contender.name]
+            note = state_note(contender)
+            if note or not contender.samples:
+                rows.append([label, sync] + ["–"] * 8 + [note or "no samples"])
+                if sync == "publish":
+                    bars.append(f"- `--workers {label}`: not measured ({note or 'no samples'})")
+                continue
+            samples = contender.samples
+            pooled = [x for s in samples for x in s.extra["latencies"]]
+            failed = sum(len(s.extra["errors"]) for s in samples)
+            p50, p99, worst = (percentile(pooled, q) * 1000 for q in (50, 99, 100))
+            rows.append([label, sync, len(pooled) + failed, f"{p50:.1f}", f"{p99:.1f}",
+                         f"{worst:.1f}",
+                         " ".join(f"{percentile(s.extra['latencies'], 99) * 1000:.0f}"
+                                  for s in samples),
+                         " ".join(f"{percentile(s.extra['latencies'], 100) * 1000:.0f}"
+                                  for s in samples),
+                         failed, f"{median([s.mib_s for s in samples]):.0f}", ""])
+            if sync == "publish":
+                ok = p99 <= 50 and worst <= 250 and failed == 0
+                bars.append(f"- `--workers {label}`: " + verdict(
+                    ok, f"p99 {p99:.1f} ms, max {worst:.1f} ms, {failed} probes failed"))
+        out.append(markdown_table(["workers", "sync", "probes", "p50 ms", "p99 ms", "max ms",
+                                   "p99 ms per round", "max ms per round", "failed probes",
+                                   "stream MiB/s", "note"], rows) + "\n")
+        out.append("`stream MiB/s`: the stream's bytes over the time from its connect to its "
+                   "last file published (not a bar here; scenario 8 measures the durable "
+                   "stream alone).\n")
+        out.append("Bar (issue 9, on the 100 MB/s disk with `sync = publish`): probe p99 ≤ 50 ms "
+                   "and max ≤ 250 ms (and no probe refused):\n")
+        out.append("\n".join(bars) + "\n")
+        return "\n".join(out)
+
+    def scenario_7(self):
+        files = 500 if self.quick else 2000
+        clients = 16
+        directory = self.bench.disk
+        out = [f"## Scenario 7: durable short connections ({files} × 1 KiB, {clients} clients, "
+               "`sync = publish`, ordinary disk)\n",
+               f"Into `{os.path.dirname(directory)}` "
+               f"({filesystem_of(directory)}). The sender keeps {clients} connections in "
+               "flight; each writes 1 KiB, shuts down its side and waits for the receiver's "
+               "close. **zcrecv** (daemon, default workers, `--sync publish`, one file per "
+               "connection): time from the first connect until its SIGUSR2 statistics line says "
+               f"`files published={files}` (a file counts there once durable: fdatasync, rename, "
+               "directory fsync); polled every ~5 ms after the last client is done, so the "
+               "figure may be a few ms late, never early. **C sequential server** "
+               "(`durable_server.c`): accepts one connection at a time, reads it to its end into "
+               "a new file, fdatasync, rename, fsync of the directory, then closes it; time from "
+               f"the first connect to its exit after the last file. **C writer, {clients} "
+               f"threads** (`durable_writer.c`, no network): each thread creates a file, writes "
+               "1 KiB, fdatasync, rename, fsync of the directory, in a loop: the disk's own "
+               "parallel rate; time from its first thread's start to its last one's end. "
+               f"{self.rounds} counted rounds after a warm-up (which also checks every file's "
+               "bytes)." + self.extra_args_note() + "\n"]
+        zcrecv = self.daemon_contender("zcrecv")
+        server = Contender("C sequential server", None)
+        writer = Contender(f"C writer, {clients} threads", None)
+        contenders = [zcrecv, server, writer]
+        until = {zcrecv.name: "statistics line: all files published (durable)",
+                 server.name: "server exit (last file durable)",
+                 writer.name: "writer exit (last file durable)"}
+
+        def measure(contender, warm):
+            out_dir = os.path.join(directory, "out")
+            if contender is zcrecv:
+                return self.bench.durable_short_zcrecv(contender.name, out_dir, files, clients,
+                                                       warm)
+            if contender is server:
+                return self.bench.durable_short_server(contender.name, out_dir, files, clients,
+                                                       warm)
+            return self.bench.durable_short_writer(contender.name, out_dir, files, clients, warm)
+
+        run_rounds(self.bench, "scenario 7", contenders, measure, self.rounds)
+        self.plot_data["durable-short"] = contenders
+
+        def rate(sample):
+            return sample.extra["files"] / sample.seconds
+
+        rows = []
+        for contender in contenders:
+            note = state_note(contender)
+            if note or not contender.samples or not zcrecv.samples:
+                rows.append([contender.name] + ["–"] * 5 + [until[contender.name],
+                                                            note or "no samples"])
+                continue
+            rates = [rate(s) for s in contender.samples]
+            ratios = per_round_ratios(zcrecv, contender, rate)
+            cpu_us = median([s.cpu / s.extra["files"] * 1e6 for s in contender.samples])
+            if contender is zcrecv:
+                closes = median([s.extra["last_close"] for s in contender.samples])
+                times = median([s.seconds for s in contender.samples])
+                note = f"last connection closed at {closes:.2f} s, all durable at {times:.2f} s"
+            rows.append([contender.name, f"{median(rates):.0f}",
+                         f"{min(rates):.0f}–{max(rates):.0f}", f"{median(ratios):.2f}",
+                         rounds_text(ratios), f"{cpu_us:.0f}", until[contender.name], note])
+        out.append(markdown_table(["publisher", "files/s", "min–max", "zcrecv ÷ this",
+                                   "zcrecv ÷ this, per round", "CPU µs/file", "measured until",
+                                   "note"], rows) + "\n")
+        out.append("Bars (issue 9, ratios from this run):\n")
+        lines = []
+        for contender, bar in ((server, 1.3), (writer, 1.0)):
+            if not zcrecv.samples or not contender.samples:
+                lines.append(f"- zcrecv ≥ {bar} × {contender.name}: not measured "
+                             f"({state_note(zcrecv) or state_note(contender) or 'no samples'})")
+                continue
+            ratios = per_round_ratios(zcrecv, contender, rate)
+            lines.append(f"- zcrecv ≥ {bar} × {contender.name}: " + verdict(
+                median(ratios) >= bar,
+                f"{ratio_text(median(ratios), bar)} (rounds: {rounds_text(ratios)})"))
+        out.append("\n".join(lines) + "\n")
+        return "\n".join(out)
+
+    def scenario_8(self):
+        total = 256 * MiB if self.quick else GiB
+        mbps = self.args.slow_mbps
+        out = [f"## Scenario 8: one durable stream of {size_name(total)} on a {mbps} MB/s disk\n",
+               f"On the slow disk (`slow-disk up --mbps {mbps}`; every writer runs through "
+               "`slow-disk run`, so what it writes to the device goes at that rate). **zcrecv**: "
+               "daemon, default workers, `--sync publish`, default `max_file_size` (1 GiB: one "
+               "file per GiB), one connection of 1 MiB writes; time from the connect until "
+               "its SIGUSR2 statistics line counts the stream's files published (durable). "
+               f"**dd**: `dd if=/dev/zero of=FILE bs=1M count={total // MiB}` with "
+               "`oflag=direct` (the disk's own rate: the bar's reference) and with "
+               "`conv=fdatasync` (page cache, then one fdatasync: what zcrecv does today); time "
+               f"from its start to its exit. {self.rounds} counted rounds after a warm-up "
+               "(which also checksums zcrecv's file)." + self.extra_args_note() + "\n"]
+        zcrecv = self.daemon_contender("zcrecv, sync publish")
+        direct = Contender("dd oflag=direct", None)
+        fdatasync = Contender("dd conv=fdatasync", None)
+        contenders = [zcrecv, direct, fdatasync]
+        until = {zcrecv.name: "statistics line: file published (durable)",
+                 direct.name: "dd exit", fdatasync.name: "dd exit (after its fdatasync)"}
+        with self.bench.slow_disk("3G") as mount:
+            def measure(contender, warm):
+                if contender is zcrecv:
+                    return self.bench.durable_stream_zcrecv(contender.name, mount, total, warm)
+                flag = "oflag=direct" if contender is direct else "conv=fdatasync"
+                return self.bench.dd_stream(contender.name, mount, total, flag)
+
+            run_rounds(self.bench, "scenario 8", contenders, measure, self.rounds)
+        self.plot_data["durable-stream"] = contenders
+        rows = []
+        for contender in contenders:
+            note = state_note(contender)
+            if note or not contender.samples or not zcrecv.samples:
+                rows.append([contender.name] + ["–"] * 5 + [until[contender.name],
+                                                            note or "no samples"])
+                continue
+            speeds = [s.mib_s for s in contender.samples]
+            ratios = per_round_ratios(zcrecv, contender, lambda s: s.mib_s)
+            if contender is zcrecv:
+                closes = median([s.extra["last_close"] for s in contender.samples])
+                note = f"connection closed at {closes:.2f} s (median)"
+            rows.append([contender.name, f"{median(speeds):.1f}",
+                         f"{min(speeds):.1f}–{max(speeds):.1f}", f"{median(ratios):.2f}",
+                         rounds_text(ratios),
+                         f"{median([s.cpu_per_gib for s in contender.samples]):.3f}",
+                         until[contender.name], note])
+        out.append(markdown_table(["writer", "MiB/s", "min–max", "zcrecv ÷ this",
+                                   "zcrecv ÷ this, per round", "CPU s/GiB", "measured until",
+                                   "note"], rows) + "\n")
+        out.append(f"({mbps} MB/s = {mbps * 1e6 / MiB:.1f} MiB/s.)\n")
+        if zcrecv.samples and direct.samples:
+            ratios = per_round_ratios(zcrecv, direct, lambda s: s.mib_s)
+            out.append("Bar (issue 9): the durable stream ≥ 0.9 × the disk's own rate (dd "
+                       "oflag=direct): " + verdict(median(ratios) >= 0.9,
+                                                   f"{ratio_text(median(ratios), 0.9)} (rounds: "
+                                                   f"{rounds_text(ratios)})") + "\n")
+        else:
+            out.append("Bar (issue 9): the durable stream ≥ 0.9 × dd oflag=direct: not measured "
+                       f"({state_note(zcrecv) or state_note(direct) or 'no samples'})\n")
+        return "\n".join(out)
+
+
+def percentile(values, q):
+    """Nearest-rank percentile (q in 0..100) of `values`; NaN for none."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def filesystem_of(path):
+    kind = subprocess.run(["findmnt", "-no", "FSTYPE", "-T", path], stdout=subprocess.PIPE,
+                          text=True, check=False).stdout.strip()
+    return kind or "?"
+
+
+# Plots (issue 14): SVG files beside the results file, drawn with matplotlib when it imports
+# (Debian's python3-matplotlib, under /usr/bin/python3); without it the tables are all there is.
+
+def write_plots(plot_data, results):
+    """Draws the plots for the scenarios that ran as RESULTS-NAME.svg beside `results`; returns
+    the markdown that shows them, or the reason there are none."""
+    if not plot_data:
+        return ""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        from matplotlib import pyplot
+    except ImportError as error:
+        return (f"Plots skipped: {sys.executable} cannot import matplotlib ({error}); "
+                "`apt-get install python3-matplotlib` and run the suite with /usr/bin/python3.\n")
+    matplotlib.rcParams.update({"svg.hashsalt": "zcrecv-bench", "font.size": 9,
+                                "axes.grid": True, "grid.alpha": 0.3})
+    stem = os.path.splitext(results)[0]
+    drawings = [("seed-table", "The seed's table", plot_seed, ("seed",)),
+                ("single-stream", "Single stream, the contenders side by side", plot_single,
+                 ("single",)),
+                ("stall-probe", "Stall probe latencies", plot_stall, ("stall",)),
+                ("durable", "Durable publishing rates", plot_durable,
+                 ("durable-short", "durable-stream"))]
+    lines = ["## Plots\n"]
+    for name, title, draw, keys in drawings:
+        if not any(key in plot_data for key in keys):
+            continue
+        figure = draw(pyplot, *(plot_data.get(key) for key in keys))
+        path = f"{stem}-{name}.svg"
+        figure.savefig(path, metadata={"Date": None}, bbox_inches="tight", dpi=150)
+        pyplot.close(figure)
+        print(f"plot written: {path}", file=sys.stderr)
+        lines.append(f"![{title}]({os.path.basename(path)})\n")
+    return "\n".join(lines)
+
+
+def contender_json(contender):
+    return {"name": contender.name, "missing": contender.missing, "failed": contender.failed,
+            "samples": [dataclasses.asdict(sample) for sample in contender.samples]}
+
+
+def contender_from_json(data):
+    return Contender(data["name"], None, missing=data["missing"], failed=data["failed"],
+                     samples=[Sample(**sample) for sample in data["samples"]])
+
+
+def save_plot_data(plot_data, path):
+    """What the plots are drawn from, as JSON, so that they can be drawn again (--redraw) by
+    another Python, e.g. after a run under one without matplotlib."""
+    data = {}
+    for sink, sizes, columns in plot_data.get("seed", []):
+        data.setdefault("seed", []).append(
+            [sink, sizes, [[transport, size, [contender_json(c) for c in pair]]
+                           for (transport, size), pair in columns.items()]])
+    for target, contenders in plot_data.get("single", []):
+        data.setdefault("single", []).append([target, [contender_json(c) for c in contenders]])
+    if "stall" in plot_data:
+        data["stall"] = [[contender_json(c), list(setting)] for c, setting in plot_data["stall"]]
+    for key in ("durable-short", "durable-stream"):
+        if key in plot_data:
+            data[key] = [contender_json(c) for c in plot_data[key]]
+    with open(path, "w") as text:
+        json.dump(data, text, separators=(",", ":"))
+
+
+def load_plot_data(path):
+    with open(path) as text:
+        data = json.load(text)
+    plot_data = {}
+    for sink, sizes, columns in data.get("seed", []):
+        plot_data.setdefault("seed", []).append(
+            (sink, sizes, {(transport, size): [contender_from_json(c) for c in pair]
+                           for transport, size, pair in columns}))
+    for target, contenders in data.get("single", []):
+        plot_data.setdefault("single", []).append(
+            (target, [contender_from_json(c) for c in contenders]))
+    if "stall" in data:
+        plot_data["stall"] = [(contender_from_json(c), tuple(setting))
+                              for c, setting in data["stall"]]
+    for key in ("durable-short", "durable-stream"):
+        if key in data:
+            plot_data[key] = [contender_from_json(c) for c in data[key]]
+    return plot_data
+
+
+def spread(samples, value):
+    """(median, median - min, max - median) of value(sample) over the samples."""
+    values = [value(s) for s in samples]
+    middle = median(values)
+    return middle, middle - min(values), max(values) - middle
+
+
+def short_size(size):
+    return size_name(size).replace(" KiB", "K").replace(" MiB", "M").replace(" GiB", "G")
+
+
+def plot_seed(pyplot, tables):
+    """MiB/s by client write size (log 2), splice against read/write, TCP and Unix, one panel
+    per sink: the shape of Go's BenchmarkSpliceFile table."""
+    figure, axes = pyplot.subplots(1, len(tables), figsize=(5.5 * len(tables), 4.2),
+                                   squeeze=False, layout="constrained")
+    for axis, (sink, sizes, columns) in zip(axes[0], tables):
+        for transport, colour in (("tcp", "tab:blue"), ("unix", "tab:orange")):
+            for index, (mode, style, marker) in enumerate((("splice", "-", "o"),
+                                                          ("read/write", "--", "s"))):
+                points = [(size, *spread(columns[transport, size][index].samples,
+                                         lambda s: s.mib_s))
+                          for size in sizes if columns[transport, size][index].samples]
+                if not points:
+                    continue
+                x, y, low, high = zip(*points)
+                axis.plot(x, y, style, color=colour, marker=marker, markersize=4,
+                          label=f"{'TCP' if transport == 'tcp' else 'Unix'} {mode}")
+                axis.fill_between(x, [a - b for a, b in zip(y, low)],
+                                  [a + b for a, b in zip(y, high)], color=colour, alpha=0.12)
+        axis.set_xscale("log", base=2)
+        axis.set_xticks(sizes)
+        axis.set_xticklabels([short_size(size) for size in sizes])
+        axis.set_xlabel("client write size")
+        axis.set_ylabel("MiB/s (median; band: min–max)")
+        axis.set_title(f"into {sink}")
+        axis.set_ylim(bottom=0)
+        axis.legend(fontsize=8)
+    figure.suptitle("Scenario 2, the seed's table: zcrecv --once, splice (auto) against "
+                    "--copy-mode readwrite")
+    return figure
+
+
+def plot_single(pyplot, targets):
+    """Median MiB/s (min–max error bars) and receiver CPU s/GiB of every single-stream
+    contender, one bar per output target."""
+    names = [contender.name for contender in targets[0][1]]
+    figure, (speed, cpu) = pyplot.subplots(1, 2, figsize=(11, 0.55 * len(names) + 1.6),
+                                           sharey=True, layout="constrained")
+    height = 0.8 / len(targets)
+    for index, (target, contenders) in enumerate(targets):
+        colour = ("tab:green", "tab:purple", "tab:gray")[index % 3]
+        for row, contender in enumerate(contenders):
+            y = row + (index - (len(targets) - 1) / 2) * height
+            if not contender.samples:
+                speed.text(0, y, f"  {target}: {state_note(contender)[:60]}", va="center",
+                           fontsize=7)
+                continue
+            for axis, value in ((speed, lambda s: s.mib_s), (cpu, lambda s: s.cpu_per_gib)):
+                middle, low, high = spread(contender.samples, value)
+                axis.barh(y, middle, height, xerr=[[low], [high]], color=colour, capsize=2,
+                          label=target if row == 0 else None)
+    speed.set_yticks(range(len(names)))
+    speed.set_yticklabels(names)
+    speed.set_ylim(len(names) - 0.5, -0.5)  # first contender on top, room for a skipped one
+    speed.set_xlabel("MiB/s (median; bars: min–max)")
+    cpu.set_xlabel("receiver CPU s/GiB (median; bars: min–max)")
+    speed.legend(fontsize=8, loc="lower right")
+    figure.suptitle("Scenario 1: one stream over loopback TCP (1 MiB writes), receivers side by "
+                    "side")
+    return figure
+
+
+def plot_stall(pyplot, rows):
+    """The probe latencies of scenario 6: their distribution (CDF, log scale) per workers and
+    sync setting, and probe by probe over time in the first counted round."""
+    figure, (cdf, timeline) = pyplot.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
+    colours = {"1": "tab:red", "default": "tab:blue"}
+    for contender, (workers, sync, label) in rows:
+        if not contender.samples:
+            continue
+        colour = colours["1" if workers == 1 else "default"]
+        style = "-" if sync == "publish" else "--"
+        name = f"workers {label}, sync {sync}"
+        pooled = sorted(x * 1000 for s in contender.samples for x in s.extra["latencies"])
+        if pooled:
+            cdf.step(pooled, [(i + 1) / len(pooled) for i in range(len(pooled))], style,
+                     where="post", color=colour, label=f"{name} ({len(pooled)} probes)")
+        first = contender.samples[0]
+        timeline.scatter(first.extra["starts"], [x * 1000 for x in first.extra["latencies"]],
+                         s=6, color=colour, marker="o" if sync == "publish" else "x",
+                         label=name, rasterized=True)  # thousands of points: one image
+    for axis in (cdf, timeline):
+        for bar, text in ((50, "p99 bar"), (250, "max bar")):
+            if axis is cdf:
+                axis.axvline(bar, color="black", linestyle=":", linewidth=1)
+                axis.text(bar, 0.98, f"{text} {bar} ms ", rotation=90, fontsize=7, va="top",
+                          ha="right")
+            else:
+                axis.axhline(bar, color="black", linestyle=":", linewidth=1)
+    cdf.set_xscale("log")
+    cdf.set_xlabel("probe latency, connect → zcrecv's close (ms, log)")
+    cdf.set_ylabel("fraction of probes ≤ x")
+    cdf.set_title("distribution, all counted rounds")
+    cdf.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+    timeline.set_yscale("log")
+    timeline.set_xlabel("probe start, s after the stream's connect")
+    timeline.set_ylabel("latency (ms, log)")
+    timeline.set_title("probe by probe, first counted round")
+    timeline.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+    figure.suptitle("Scenario 6: 1 KiB probes every 20 ms while one stream, rotated, is received "
+                    "on the slow disk")
+    return figure
+
+
+def plot_durable(pyplot, short, stream):
+    """Scenario 7's files/s and scenario 8's MiB/s, each publisher's median with min–max."""
+    panels = [(title, contenders, value, unit) for title, contenders, value, unit in (
+        ("Scenario 7: durable short connections", short,
+         lambda s: s.extra["files"] / s.seconds, "files durably published per second"),
+        ("Scenario 8: one durable stream, slow disk", stream, lambda s: s.mib_s, "MiB/s"))
+        if contenders]
+    figure, axes = pyplot.subplots(1, len(panels), figsize=(6.5 * len(panels), 3.2),
+                                   squeeze=False, layout="constrained")
+    for axis, (title, contenders, value, unit) in zip(axes[0], panels):
+        names = [c.name for c in contenders]
+        for row, contender in enumerate(contenders):
+            if contender.samples:
+                middle, low, high = spread(contender.samples, value)
+                axis.barh(row, middle, 0.6, xerr=[[low], [high]], capsize=3,
+                          color="tab:blue" if row == 0 else "tab:gray")
+                axis.text(middle + high, row, f" {middle:.0f}", va="center", fontsize=8)
+            else:
+                axis.text(0, row, f" {state_note(contender)[:50]}", va="center", fontsize=7)
+        axis.set_yticks(range(len(names)))
+        axis.set_yticklabels(names)
+        axis.invert_yaxis()
+        axis.margins(x=0.12)
+        axis.set_xlabel(f"{unit} (median; bars: min–max)")
+        axis.set_title(title)
+    return figure
+
+
 def load_note():
     """Other processes share the cores; their load explains much of a run's spread."""
     with open("/proc/loadavg") as text:
@@ -859,21 +1665,70 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="smaller sizes and 2 counted rounds: a smoke run of under 2 minutes")
-    parser.add_argument("--scenarios", default="1,2,3,4,5",
-                        help="comma-separated scenario numbers (default: all)")
+    parser.add_argument("--scenarios", default="all",
+                        help="comma-separated scenario numbers or names: " + ", ".join(
+                            f"{n} {name}" for n, name in SCENARIOS.items()) + " (default: all)")
     parser.add_argument("--rounds", type=int, default=0,
                         help="counted rounds after the warm-up (default 5, --quick 2)")
     parser.add_argument("--zcrecv", default=os.path.join(ROOT, "build", "bench", "zcrecv"),
                         help="the zcrecv binary (default: build/bench/zcrecv)")
     parser.add_argument("--results", default=os.path.join(ROOT, "build", "bench", "results.md"),
-                        help="also write the tables here (default: build/bench/results.md)")
+                        help="also write the tables here, and the plots beside it as "
+                             "RESULTS-NAME.svg (default: build/bench/results.md)")
+    parser.add_argument("--zcrecv-arg", action="append", default=[], metavar="ARG",
+                        help="one more command-line argument for the daemons of scenarios 6-8 "
+                             "(repeatable, one argv element each: --zcrecv-arg=--workers "
+                             "--zcrecv-arg=4)")
+    parser.add_argument("--zcrecv-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="one more configuration key for the daemons of scenarios 6-8, "
+                             "written into the config file they read (repeatable; "
+                             "output.sync_threads=4, output.writeback_bytes=8MiB; a value that "
+                             "is not a number, a boolean, a quoted string or an array is quoted)")
+    parser.add_argument("--slow-disk", default=os.path.join(os.path.dirname(ROOT), "shared",
+                                                            "tools", "slow-disk"),
+                        help="the slow-disk tool for scenarios 6 and 8 (default: "
+                             "../shared/tools/slow-disk from the repository root)")
+    parser.add_argument("--slow-mount", default="/mnt/zcrecv-bench-slow",
+                        help="where scenarios 6 and 8 mount their slow disk, set up and taken "
+                             "down by the scenario (default: /mnt/zcrecv-bench-slow)")
+    parser.add_argument("--slow-mbps", type=int, default=100,
+                        help="the slow disk's write rate in MB/s (default 100, issue 9's)")
+    parser.add_argument("--probe-mode", choices=("open", "closed"), default="open",
+                        help="scenario 6's probe: open = a probe every 20 ms whatever the "
+                             "earlier ones do (default); closed = at most one open, the next "
+                             "20 ms after the previous started or when it ended")
+    parser.add_argument("--no-plots", action="store_true", help="tables only")
+    parser.add_argument("--redraw", metavar="RESULTS",
+                        help="run nothing: draw the plots of an earlier run again from "
+                             "RESULTS-STEM-data.json beside its results file")
     args = parser.parse_args()
-    try:
-        chosen = sorted({int(item) for item in args.scenarios.split(",")})
-    except ValueError:
-        parser.error(f'--scenarios "{args.scenarios}": expected numbers like 1,2')
-    if not chosen or not set(chosen) <= {1, 2, 3, 4, 5}:
-        parser.error(f'--scenarios "{args.scenarios}": scenarios are 1 to 5')
+    if args.redraw:
+        data = os.path.splitext(os.path.abspath(args.redraw))[0] + "-data.json"
+        try:
+            plot_data = load_plot_data(data)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            parser.error(f"--redraw {args.redraw}: cannot read {data}: {error}")
+        print(write_plots(plot_data, os.path.abspath(args.redraw)) or "no plot data in " + data)
+        return 0
+    names = {name: number for number, name in SCENARIOS.items()}
+    chosen = set()
+    for item in args.scenarios.split(","):
+        item = item.strip()
+        if item == "all":
+            chosen |= set(SCENARIOS)
+        elif item in names:
+            chosen.add(names[item])
+        elif item.isdigit() and int(item) in SCENARIOS:
+            chosen.add(int(item))
+        else:
+            parser.error(f'--scenarios "{args.scenarios}": "{item}" is none of all, '
+                         + ", ".join(f"{n} ({name})" for n, name in SCENARIOS.items()))
+    chosen = sorted(chosen)
+    for setting in args.zcrecv_set:
+        if "=" not in setting or not setting.split("=", 1)[0].strip():
+            parser.error(f'--zcrecv-set "{setting}": expected KEY=VALUE, e.g. '
+                         "output.sync_threads=4")
+    args.slow_disk = os.path.abspath(args.slow_disk)
     if not os.access(args.zcrecv, os.X_OK):
         parser.error(f'--zcrecv "{args.zcrecv}": not an executable; build it with cmake -S . -B '
                      "build/bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DZCRECV_BUILD_TESTS=OFF && "
@@ -907,6 +1762,13 @@ def main():
             footer = f"Total time: {time.monotonic() - started:.0f} s.\n"
             print(footer)
             results.write(footer)
+            if not args.no_plots and suite.plot_data:
+                save_plot_data(suite.plot_data,
+                               os.path.splitext(os.path.abspath(args.results))[0] + "-data.json")
+                plots = write_plots(suite.plot_data, os.path.abspath(args.results))
+                if plots:
+                    print(plots)
+                    results.write("\n" + plots)
     finally:
         bench.close()
     print(f"results written to {args.results}", file=sys.stderr)

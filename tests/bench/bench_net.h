@@ -58,8 +58,8 @@ static inline struct bench_address bench_parse_address(const char* text) {
   return address;
 }
 
-/* Listens on `text`, accepts one connection, closes the listener and returns the connection. */
-static inline int bench_accept_one(const char* text) {
+/* A listening socket on `text` (SO_REUSEADDR for TCP) with the given backlog. */
+static inline int bench_listen(const char* text, int backlog) {
   struct bench_address address = bench_parse_address(text);
   int listener = socket(address.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (listener < 0) {
@@ -73,16 +73,27 @@ static inline int bench_accept_one(const char* text) {
   if (bind(listener, (struct sockaddr*)&address.storage, address.length) != 0) {
     bench_die("bind", text);
   }
-  if (listen(listener, 16) != 0) {
+  if (listen(listener, backlog) != 0) {
     bench_die("listen", text);
   }
+  return listener;
+}
+
+/* Removes a Unix listener's socket file; nothing for TCP. */
+static inline void bench_unlink_listener(const char* text) {
+  if (strncmp(text, "unix:", 5) == 0) {
+    unlink(text + 5);
+  }
+}
+
+/* Listens on `text`, accepts one connection, closes the listener and returns the connection. */
+static inline int bench_accept_one(const char* text) {
+  int listener = bench_listen(text, 16);
   int connection = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
   if (connection < 0) {
     bench_die("accept4", text);
   }
   close(listener);
-  if (address.family == AF_UNIX) {
-    unlink(((struct sockaddr_un*)&address.storage)->sun_path);
-  }
+  bench_unlink_listener(text);
   return connection;
 }

@@ -21,8 +21,9 @@
 #include <time.h>
 
 #include "bench_net.h"
+#include "bench_pattern.h"
 
-enum { kPatternSize = 1 << 20, kMaxChunk = 1 << 20, kMaxEvents = 256 };
+enum { kPatternSize = kBenchPatternSize, kMaxChunk = 1 << 20, kMaxEvents = 256 };
 
 enum state { kConnecting, kSending, kDraining };
 
@@ -48,13 +49,7 @@ struct options {
 static unsigned char buffer[kPatternSize + kMaxChunk];
 
 static void fill_pattern(void) {
-  uint64_t state = 0x9E3779B97F4A7C15ULL;
-  for (size_t i = 0; i < kPatternSize; i += 8) {
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    memcpy(buffer + i, &state, 8);
-  }
+  bench_fill_pattern(buffer);
   memcpy(buffer + kPatternSize, buffer, kMaxChunk);
 }
 
