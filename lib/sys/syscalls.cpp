@@ -70,6 +70,11 @@ IoResult recv(int fd, std::span<std::byte> buffer, int flags) {
                    "recv");
 }
 
+IoResult send(int fd, std::span<const std::byte> buffer, int flags) {
+  return io_result(retry_eintr([&] { return ::send(fd, buffer.data(), buffer.size(), flags); }),
+                   "send");
+}
+
 IoResult splice(int fd_in, int fd_out, std::size_t length, unsigned int flags) {
   return io_result(
       retry_eintr([&] { return ::splice(fd_in, nullptr, fd_out, nullptr, length, flags); }),

@@ -36,6 +36,8 @@ IoResult read(int fd, std::span<std::byte> buffer);
 IoResult write(int fd, std::span<const std::byte> buffer);
 /// recv(2); with MSG_PEEK the bytes stay queued. 0 means end of stream.
 IoResult recv(int fd, std::span<std::byte> buffer, int flags);
+/// send(2); with MSG_NOSIGNAL a peer that has gone is EPIPE, not a SIGPIPE.
+IoResult send(int fd, std::span<const std::byte> buffer, int flags);
 /// splice(2) with null offsets: both ends use (and advance) their file position.
 IoResult splice(int fd_in, int fd_out, std::size_t length, unsigned int flags);
 

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <sys/socket.h>
 
 #include <array>
 #include <cstring>
@@ -53,6 +54,26 @@ TEST_CASE("set_pipe_size reports the capacity the kernel granted") {
     // Unprivileged and above /proc/sys/fs/pipe-max-size.
     CHECK(size.error().errno_value() == EPERM);
   }
+}
+
+TEST_CASE("send says would-block on a full socket, and EPIPE once the peer has gone") {
+  int fds[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0);
+  UniqueFd sender(fds[0]);
+  UniqueFd receiver(fds[1]);
+  std::array<std::byte, 4096> data{};
+  for (;;) {
+    auto sent = send(sender.get(), data, MSG_NOSIGNAL);
+    REQUIRE(sent.ok());
+    if (!sent->has_value()) {
+      break;
+    }
+  }
+  receiver.reset();
+  auto sent = send(sender.get(), data, MSG_NOSIGNAL);
+  REQUIRE_FALSE(sent.ok());
+  CHECK(sent.error().errno_value() == EPIPE);
+  CHECK(sent.error().message() == "send: Broken pipe");
 }
 
 }  // namespace
