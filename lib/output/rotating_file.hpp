@@ -49,6 +49,9 @@ class RotatingFile {
   using Clock = std::function<std::chrono::system_clock::time_point()>;
   /// Called with the name (relative to the output directory) of every file published.
   using PublishedCallback = std::function<void(const std::string& name)>;
+  /// Called with the descriptor and {seq} of every file created, before any byte is written;
+  /// an error fails sink() (the new, empty file is discarded).
+  using CreatedCallback = std::function<sys::Result<void>(int fd, std::uint64_t seq)>;
 
   /// `directory` must outlive this object; `name_template` and `names` are copied.
   RotatingFile(
@@ -75,6 +78,8 @@ class RotatingFile {
   sys::Result<void> finish(Completion completion);
   /// Calls `callback` after each publish, for the caller's log.
   void on_published(PublishedCallback callback) { on_published_ = std::move(callback); }
+  /// Calls `callback` on each file created, to mark it (hand-off records).
+  void on_created(CreatedCallback callback) { on_created_ = std::move(callback); }
 
   [[nodiscard]] bool has_open_file() const noexcept { return current_.has_value(); }
   [[nodiscard]] std::uint64_t files_published() const noexcept { return files_published_; }
@@ -90,6 +95,7 @@ class RotatingFile {
   RotationSettings settings_;
   Clock clock_;
   PublishedCallback on_published_;
+  CreatedCallback on_created_;
   std::optional<PartialFile> current_;
   std::uint64_t next_seq_ = 0;
   std::uint64_t files_published_ = 0;
