@@ -11,6 +11,7 @@
 
 #include "output/output_faults.hpp"
 #include "daemon/worker.hpp"
+#include "handoff/handoff_record.hpp"
 #include "sys/syscalls.hpp"
 
 namespace zcrecv::daemon {
@@ -50,7 +51,18 @@ Connection::Connection(Worker& worker, std::shared_ptr<const ConnectionSettings>
   file_.on_published([this](const std::string& name) {
     worker_.stats().files_published.fetch_add(1, std::memory_order_relaxed);
     spdlog::debug("connection {}: published {}", id_, name);
+    if (settings_->hand_off != nullptr) {
+      settings_->hand_off->published(settings_->directory, name);
+    }
   });
+  if (settings_->hand_off != nullptr) {
+    // Marked before the first byte: whatever happens next (publish, a crash and recovery), the
+    // file carries what its hook needs.
+    file_.on_created([this](int fd, std::uint64_t seq) {
+      return handoff::write_record(fd, handoff::HandoffRecord{handoff::HandoffState::kPending,
+                                                              listener_, peer_.display, id_, seq});
+    });
+  }
 }
 
 Connection::~Connection() {
