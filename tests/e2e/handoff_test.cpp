@@ -308,7 +308,9 @@ TEST_CASE("handoff e2e: 50 streams finish in their own time while slow hooks que
   REQUIRE(streams.size() == kStreams);
   std::multiset<std::vector<std::byte>> expected(sent.begin(), sent.end());
   for (const auto& [conn, stream] : streams) {
-    INFO("connection ", conn);
+    // A structured binding cannot be captured by INFO's lambda (clang refuses it).
+    const std::string& id = conn;
+    INFO("connection ", id);
     CHECK_FALSE(stream.incomplete);
     const auto found = expected.find(stream.bytes);
     REQUIRE(found != expected.end());

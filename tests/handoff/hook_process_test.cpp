@@ -20,7 +20,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-const std::vector<std::string> kEnvironment{"PATH=/usr/bin:/bin"};
+std::vector<std::string> environment() { return {"PATH=/usr/bin:/bin"}; }
 
 // Runs `script` under /bin/sh as a hook, on a loop of its own, until it has exited and been
 // reaped through the loop.
@@ -30,7 +30,7 @@ HookExit run_hook(const std::string& script, HookProcess::Limits limits = {10s, 
   std::optional<HookExit> exit;
   event::Timer give_up(**loop, [&] { (*loop)->stop(); });
   give_up.arm(30s);
-  auto process = HookProcess::spawn(**loop, {"/bin/sh", "-c", script}, kEnvironment, limits,
+  auto process = HookProcess::spawn(**loop, {"/bin/sh", "-c", script}, environment(), limits,
                                     [&](const HookExit& ended) {
                                       exit = ended;
                                       (*loop)->stop();
@@ -118,7 +118,7 @@ TEST_CASE("hook process: a program that cannot be started is an error naming it"
   auto loop = event::EventLoop::create();
   REQUIRE(loop.ok());
   for (const char* program : {"/nonexistent/ship", "no-such-program-zcrecv"}) {
-    auto process = HookProcess::spawn(**loop, {program}, kEnvironment, {1s, 1s},
+    auto process = HookProcess::spawn(**loop, {program}, environment(), {1s, 1s},
                                       [](const HookExit& /*exit*/) {});
     REQUIRE_FALSE(process.ok());
     CHECK(process.error().message() ==
@@ -129,7 +129,7 @@ TEST_CASE("hook process: a program that cannot be started is an error naming it"
 TEST_CASE("hook process: destroying a hook still running kills and reaps it") {
   auto loop = event::EventLoop::create();
   REQUIRE(loop.ok());
-  auto process = HookProcess::spawn(**loop, {"/bin/sleep", "30"}, kEnvironment, {60s, 1s},
+  auto process = HookProcess::spawn(**loop, {"/bin/sleep", "30"}, environment(), {60s, 1s},
                                     [](const HookExit& /*exit*/) {});
   REQUIRE(process.ok());
   const pid_t pid = (*process)->pid();
