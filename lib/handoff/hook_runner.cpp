@@ -130,7 +130,8 @@ void HookRunner::start(Entry& entry) {
   if (file) {
     auto read = read_record(file->get());
     if (!read) {
-      // Someone else's attribute, or a damaged one: running the hook again would not mend it.
+      // Someone else's attribute, or a damaged one: retrying would not mend it. The file is left
+      // as it is (a restart looks at it again).
       spdlog::warn("on_publish {}: {}; not handed off", entry.key, read.error().message());
       forget(entry);
       return;
