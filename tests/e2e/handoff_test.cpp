@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -383,6 +384,76 @@ TEST_CASE("handoff e2e: after SIGKILL with hooks running, a restart hands off th
     CHECK(handoff_state(dir / "out" / name) == handoff::HandoffState::kDone);
   }
   CHECK(list_files(dir / "out").size() == 11);
+}
+
+TEST_CASE("handoff e2e: a reload switches hooks on for the connections accepted afterwards") {
+  TempDir dir;
+  const fs::path log = dir / "hook.log";
+  const fs::path hook = recording_hook(dir, log);
+  const fs::path config = dir / "zcrecv.toml";
+  write_text(config, "[output]\nsync = \"none\"\n");
+  DaemonProcess daemon(dir, {"-c", config.string()});
+  const auto before = random_bytes(5 * kKiB, 90);
+  Sender first(connect_blocking(daemon.tcp()), before);
+  CHECK(first.join().empty());
+  daemon.wait_for_ended(1);
+  const std::vector<std::string> unmarked = list_files(daemon.out());
+  REQUIRE(unmarked.size() == 1);
+
+  hook_config(dir, hook, "on_publish_concurrency = 1\n");
+  daemon.process().signal(SIGHUP);
+  CHECK(daemon.process()
+            .wait_for_stderr("on_publish: \"" + hook.string())
+            .find("(1 at once, timeout 5m, then keep); applies to the hooks started from now on") !=
+        std::string::npos);
+  daemon.process().wait_for_stderr("configuration reloaded");
+  const auto after = random_bytes(6 * kKiB, 91);
+  Sender second(connect_blocking(daemon.tcp()), after);
+  CHECK(second.join().empty());
+  daemon.wait_for_ended(2);
+  daemon.process().wait_for_stderr_count(kSucceeded, 1);
+  CHECK(daemon.stop() == 0);
+
+  const std::vector<std::string> runs = lines_of(read_text(log));
+  REQUIRE(runs.size() == 1);
+  const std::string handed = split(runs.front(), '|')[1];
+  CHECK(handed != unmarked.front());
+  CHECK(read_file(daemon.out() / handed) == after);
+  CHECK_FALSE(handoff_state(daemon.out() / unmarked.front()).has_value());
+}
+
+TEST_CASE("handoff e2e: on_publish on a filesystem without user xattrs is refused at start") {
+  TempDir dir;
+  // ramfs keeps no user extended attributes. Mounting needs root, as the tmpfs tests do.
+  struct Ramfs {
+    explicit Ramfs(const fs::path& at) : path(at) {
+      fs::create_directory(path);
+      mounted = ::mount("ramfs", path.c_str(), "ramfs", 0, nullptr) == 0;
+    }
+    Ramfs(const Ramfs&) = delete;
+    Ramfs& operator=(const Ramfs&) = delete;
+    ~Ramfs() {
+      if (mounted) {
+        ::umount2(path.c_str(), MNT_DETACH);
+      }
+    }
+    fs::path path;
+    bool mounted = false;
+  } ramfs(dir / "ramfs");
+  if (!ramfs.mounted) {
+    MESSAGE("skipped: cannot mount a ramfs here; run the tests as root to cover this");
+    return;
+  }
+  const fs::path config = dir / "zcrecv.toml";
+  write_text(config, "[output]\non_publish = [\"/bin/true\", \"{path}\"]\n");
+  const fs::path out = ramfs.path / "out";
+  Process zcrecv({zcrecv_binary(), "-c", config.string(), "-l", "127.0.0.1:0", "-o", out.string()});
+  CHECK(zcrecv.wait() == 2);
+  const std::string line = zcrecv.wait_for_stderr("output.on_publish: ");
+  CHECK(line.find("user extended attribute") != std::string::npos);
+  CHECK(line.find("Operation not supported") != std::string::npos);
+  CHECK(line.find(out.string()) != std::string::npos);
+  CHECK(zcrecv.stderr_text().find("listening on") == std::string::npos);
 }
 
 TEST_CASE("handoff e2e: rclone copies every file to a local WebDAV remote, byte for byte") {
