@@ -142,7 +142,7 @@ sys::Result<HookCommand> HookCommand::parse(const std::vector<std::string>& argv
     }
     arguments.push_back(std::move(*argument));
   }
-  return HookCommand(argv, std::move(arguments));
+  return HookCommand(std::move(arguments));
 }
 
 std::vector<std::string> HookCommand::render(const HookFields& fields) const {

@@ -56,9 +56,6 @@ class HookCommand {
   /// ZCRECV_COMPLETION.
   static std::vector<std::string> environment(const HookFields& fields, const char* const* base);
 
-  /// The argv as configured, for log lines.
-  [[nodiscard]] const std::vector<std::string>& text() const noexcept { return text_; }
-
  private:
   enum class Kind { kLiteral, kPath, kName, kBytes, kListener, kPeer, kConn, kSeq, kCompletion };
   struct Token {
@@ -69,10 +66,8 @@ class HookCommand {
 
   static sys::Result<Argument> parse_argument(std::string_view text);
 
-  HookCommand(std::vector<std::string> text, std::vector<Argument> arguments)
-      : text_(std::move(text)), arguments_(std::move(arguments)) {}
+  explicit HookCommand(std::vector<Argument> arguments) : arguments_(std::move(arguments)) {}
 
-  std::vector<std::string> text_;
   std::vector<Argument> arguments_;
 };
 

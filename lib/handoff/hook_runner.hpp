@@ -82,9 +82,6 @@ class HookRunner {
   /// SIGTERM to every running hook now (a second stop signal).
   void cut();
 
-  /// Whether hand-off is on.
-  [[nodiscard]] bool enabled() const noexcept { return settings_.has_value(); }
-
  private:
   enum class State { kQueued, kRunning, kWaiting };
 
