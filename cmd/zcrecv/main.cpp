@@ -18,6 +18,7 @@
 #include "daemon/logging.hpp"
 #include "oneshot/one_shot.hpp"
 #include "event/signal_fd.hpp"
+#include "handoff/hook_command.hpp"
 #include "io/copy_mode.hpp"
 #include "net/cidr.hpp"
 #include "net/listen_address.hpp"
@@ -88,6 +89,8 @@ config::Validators make_validators() {
     auto parsed = output::NameTemplate::parse(text);
     return parsed ? std::nullopt : reason_of(parsed.error());
   };
+  validators.hook_program = handoff::HookCommand::check_program;
+  validators.hook_argument = handoff::HookCommand::check_argument;
   return validators;
 }
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <toml++/toml.h>
@@ -24,14 +25,17 @@ constexpr std::array kLogLevels{LogLevel::kTrace, LogLevel::kDebug, LogLevel::kI
                                 LogLevel::kWarn, LogLevel::kError};
 constexpr std::array kLogFormats{LogFormat::kText, LogFormat::kJson};
 constexpr std::array kSyncModes{SyncMode::kNone, SyncMode::kPublish};
+constexpr std::array kOnPublishDone{OnPublishDone::kKeep, OnPublishDone::kRemove};
 
 constexpr std::array<std::string_view, 6> kTopKeys{"log_level", "log_format", "workers",
                                                    "listen",    "output",     "limits"};
 constexpr std::array<std::string_view, 7> kListenKeys{"address", "name",  "allow",     "mode",
                                                       "owner",   "group", "allow_uids"};
-constexpr std::array<std::string_view, 9> kOutputKeys{
-    "directory", "name",      "max_file_size",   "rotate_interval", "sync",
-    "sync_threads", "writeback_bytes", "file_mode", "keep_empty"};
+constexpr std::array<std::string_view, 13> kOutputKeys{
+    "directory",  "name",       "max_file_size",          "rotate_interval",
+    "sync",       "sync_threads", "writeback_bytes",      "file_mode",
+    "keep_empty", "on_publish", "on_publish_concurrency", "on_publish_timeout",
+    "on_publish_done"};
 constexpr std::array<std::string_view, 6> kLimitsKeys{
     "max_connections",      "max_connections_per_peer", "idle_timeout",
     "max_connection_bytes", "shutdown_timeout",         "min_free_space"};
@@ -499,6 +503,7 @@ class Reader {
       expected(node, "output", "an [output] table");
       return output;
     }
+    const toml::node* file_mode = nullptr;
     for (const auto& [key, value] : *table) {
       const std::string name(key.str());
       const std::string path = "output." + name;
@@ -532,13 +537,59 @@ class Reader {
             read_parsed<std::uint64_t>(value, path, parse_size).value_or(output.writeback_bytes);
       } else if (name == "file_mode") {
         output.file_mode = read_parsed<mode_t>(value, path, parse_mode).value_or(output.file_mode);
+        file_mode = &value;
       } else if (name == "keep_empty") {
         output.keep_empty = read_bool(value, path).value_or(output.keep_empty);
+      } else if (name == "on_publish") {
+        output.on_publish = read_hook(value, path);
+      } else if (name == "on_publish_concurrency") {
+        output.on_publish_concurrency =
+            static_cast<std::uint32_t>(read_integer(value, path, 1, kMaxHookConcurrency)
+                                           .value_or(output.on_publish_concurrency));
+      } else if (name == "on_publish_timeout") {
+        const auto timeout = read_parsed<std::chrono::nanoseconds>(value, path, parse_duration);
+        if (timeout && timeout->count() == 0) {
+          // A hook without a time limit could hold its slot for ever.
+          expected(value, path, "a duration above 0, like \"5m\"");
+        } else {
+          output.on_publish_timeout = timeout.value_or(output.on_publish_timeout);
+        }
+      } else if (name == "on_publish_done") {
+        output.on_publish_done =
+            read_enum(value, path, kOnPublishDone).value_or(output.on_publish_done);
       } else {
         unknown_key(key, path, "[output]", join(kOutputKeys));
       }
     }
+    // The hand-off record is an extended attribute of each file, which only a writer of the
+    // file may set.
+    if (file_mode != nullptr && !output.on_publish.empty() && (output.file_mode & S_IWUSR) == 0) {
+      expected(*file_mode, "output.file_mode",
+               "a mode with the owner's write bit (0200) when on_publish records hand-offs in "
+               "each file's extended attributes");
+    }
     return output;
+  }
+
+  /// `on_publish`: an argv; empty turns hand-off off.
+  std::vector<SourcedString> read_hook(const toml::node& node, const std::string& key) {
+    const auto* array = node.as_array();
+    if (array == nullptr) {
+      expected(
+          node, key,
+          R"(an array of strings, a program and its arguments, like ["/usr/local/bin/ship", "{path}"])");
+      return {};
+    }
+    std::vector<SourcedString> argv;
+    for (std::size_t i = 0; i < array->size(); ++i) {
+      const std::string element_key = key + "[" + std::to_string(i) + "]";
+      if (std::optional<SourcedString> argument =
+              read_checked(*array->get(i), element_key,
+                           i == 0 ? validators_.hook_program : validators_.hook_argument)) {
+        argv.push_back(std::move(*argument));
+      }
+    }
+    return argv;
   }
 
   LimitsConfig read_limits(const toml::node& node) {
@@ -632,6 +683,16 @@ std::string_view to_string(SyncMode sync) {
   return "publish";
 }
 
+std::string_view to_string(OnPublishDone done) {
+  switch (done) {
+    case OnPublishDone::kKeep:
+      return "keep";
+    case OnPublishDone::kRemove:
+      return "remove";
+  }
+  return "keep";
+}
+
 std::optional<LogLevel> parse_log_level(std::string_view text) {
   return parse_enum(text, kLogLevels);
 }
@@ -642,6 +703,10 @@ std::optional<LogFormat> parse_log_format(std::string_view text) {
 
 std::optional<SyncMode> parse_sync_mode(std::string_view text) {
   return parse_enum(text, kSyncModes);
+}
+
+std::optional<OnPublishDone> parse_on_publish_done(std::string_view text) {
+  return parse_enum(text, kOnPublishDone);
 }
 
 std::string default_listener_name(std::string_view address) {
@@ -732,6 +797,14 @@ std::string to_toml(const Config& config) {
   append_line(toml, "writeback_bytes", quote(format_size(output.writeback_bytes)));
   append_line(toml, "file_mode", quote(format_mode(output.file_mode)));
   append_line(toml, "keep_empty", output.keep_empty ? "true" : "false");
+  if (!output.on_publish.empty()) {
+    append_line(toml, "on_publish",
+                toml_array(output.on_publish,
+                           [](const SourcedString& argument) { return quote(argument.value); }));
+  }
+  append_line(toml, "on_publish_concurrency", std::to_string(output.on_publish_concurrency));
+  append_line(toml, "on_publish_timeout", quote(format_duration(output.on_publish_timeout)));
+  append_line(toml, "on_publish_done", quote(to_string(output.on_publish_done)));
   const LimitsConfig& limits = config.limits;
   toml += "\n[limits]\n";
   append_line(toml, "max_connections", std::to_string(limits.max_connections));

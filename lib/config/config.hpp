@@ -20,15 +20,19 @@ enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
 enum class LogFormat { kText, kJson };
 /// Durability of published files (`output.sync`, DESIGN.md §4).
 enum class SyncMode { kNone, kPublish };
+/// What happens to a file once its on_publish hook exited 0 (`output.on_publish_done`).
+enum class OnPublishDone { kKeep, kRemove };
 
 /// The configuration spelling of each enum value ("info", "json", "publish").
 std::string_view to_string(LogLevel level);
 std::string_view to_string(LogFormat format);
 std::string_view to_string(SyncMode sync);
+std::string_view to_string(OnPublishDone done);
 /// The enum value a spelling names, or std::nullopt for an unknown one.
 std::optional<LogLevel> parse_log_level(std::string_view text);
 std::optional<LogFormat> parse_log_format(std::string_view text);
 std::optional<SyncMode> parse_sync_mode(std::string_view text);
+std::optional<OnPublishDone> parse_on_publish_done(std::string_view text);
 
 /// Where a value came from, for errors found later by the layer that parses it:
 /// "zcrecv.toml:14:9: listen[0].address", "--listen".
@@ -54,6 +58,7 @@ inline constexpr std::string_view kDefaultNameTemplate =
     "{listener}/%Y-%m-%d/{time}-{peer}-{conn}-{seq}.bin";
 inline constexpr std::uint32_t kMaxWorkers = 1024;
 inline constexpr std::uint32_t kMaxSyncThreads = 256;
+inline constexpr std::uint32_t kMaxHookConcurrency = 1024;
 
 /// The `{listener}` name of a listener whose configuration does not set one: "tcp-9000" for
 /// ":9000", "tcp-127.0.0.1-9000", "unix-x.sock" for "unix:/run/x.sock", "unix-name" for the
@@ -94,6 +99,13 @@ struct OutputConfig {
   mode_t file_mode = 0640;
   /// Whether a connection that sent nothing leaves an empty file.
   bool keep_empty = false;
+  /// The hook run on every published file: its argv, placeholders unexpanded; empty = none.
+  std::vector<SourcedString> on_publish;
+  /// Hooks running at once, 1..kMaxHookConcurrency.
+  std::uint32_t on_publish_concurrency = 4;
+  /// Then the hook gets SIGTERM (and SIGKILL a few seconds later); above 0.
+  std::chrono::nanoseconds on_publish_timeout = std::chrono::minutes(5);
+  OnPublishDone on_publish_done = OnPublishDone::kKeep;
 
   bool operator==(const OutputConfig&) const = default;
 };
@@ -132,6 +144,9 @@ struct Validators {
   std::function<std::optional<std::string>(std::string_view)> listen_address;
   std::function<std::optional<std::string>(std::string_view)> cidr;
   std::function<std::optional<std::string>(std::string_view)> name_template;
+  /// `output.on_publish[0]`, the program, and each later argument.
+  std::function<std::optional<std::string>(std::string_view)> hook_program;
+  std::function<std::optional<std::string>(std::string_view)> hook_argument;
 };
 
 /// Reads and validates a TOML configuration file; see load_config_string.

@@ -11,6 +11,7 @@
 
 #include "output/output_faults.hpp"
 #include "daemon/worker.hpp"
+#include "handoff/handoff_record.hpp"
 #include "sys/syscalls.hpp"
 
 namespace zcrecv::daemon {
@@ -57,7 +58,18 @@ Connection::Connection(Worker& worker, std::shared_ptr<const ConnectionSettings>
   file_.on_published([this](const output::PublishedFile& file) {
     worker_.file_published(file);
     spdlog::debug("connection {}: published {}", id_, file.name);
+    if (settings_->hand_off != nullptr) {
+      settings_->hand_off->published(settings_->directory, file.name);
+    }
   });
+  if (settings_->hand_off != nullptr) {
+    // Marked before the first byte: whatever happens next (publish, a crash and recovery), the
+    // file carries what its hook needs.
+    file_.on_created([this](int fd, std::uint64_t seq) {
+      return handoff::write_record(fd, handoff::HandoffRecord{handoff::HandoffState::kPending,
+                                                              listener_, peer_.display, id_, seq});
+    });
+  }
 }
 
 Connection::~Connection() {

@@ -6,7 +6,7 @@ namespace zcrecv::daemon {
 
 sys::Result<std::shared_ptr<const ConnectionSettings>> make_connection_settings(
     const config::Config& config, std::shared_ptr<output::OutputDirectory> directory,
-    std::string host, io::CopyMode copy_mode) {
+    std::string host, io::CopyMode copy_mode, handoff::HookRunner* hand_off) {
   auto name_template = output::NameTemplate::parse(config.output.name.value);
   if (!name_template) {
     return std::move(name_template).error().with_context(config.output.name.origin.where);
@@ -21,7 +21,7 @@ sys::Result<std::shared_ptr<const ConnectionSettings>> make_connection_settings(
   rotation.keep_empty = config.output.keep_empty;
   return std::make_shared<const ConnectionSettings>(
       ConnectionSettings{std::move(directory), std::move(*name_template), rotation, config.limits,
-                         copy_mode, std::move(host)});
+                         copy_mode, std::move(host), hand_off});
 }
 
 }  // namespace zcrecv::daemon

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "handoff/hook_runner.hpp"
 #include "io/copy_mode.hpp"
 #include "output/name_template.hpp"
 #include "output/output_directory.hpp"
@@ -25,13 +26,18 @@ struct ConnectionSettings {
   io::CopyMode copy_mode = io::CopyMode::kAuto;
   /// {host} in file names.
   std::string host;
+  /// Set while [output] on_publish is on: each file gets a pending hand-off record when it is
+  /// created, and is announced here once published. Owned by the daemon, which outlives every
+  /// connection.
+  handoff::HookRunner* hand_off = nullptr;
 };
 
 /// The settings `config` describes, writing into `directory` through `copy_mode` (a
-/// command-line choice, not in the file). Fails only on a name template that does not parse
-/// (the configuration loader validates it first).
+/// command-line choice, not in the file) and handing files off to `hand_off` (null: none).
+/// Fails only on a name template that does not parse (the configuration loader validates it
+/// first).
 sys::Result<std::shared_ptr<const ConnectionSettings>> make_connection_settings(
     const config::Config& config, std::shared_ptr<output::OutputDirectory> directory,
-    std::string host, io::CopyMode copy_mode);
+    std::string host, io::CopyMode copy_mode, handoff::HookRunner* hand_off);
 
 }  // namespace zcrecv::daemon

@@ -8,13 +8,16 @@
 #include <csignal>
 #include <cstdint>
 #include <deque>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
+#include "config/units.hpp"
 #include "daemon/connection_settings.hpp"
 #include "daemon/listener_settings.hpp"
 #include "daemon/logging.hpp"
@@ -24,6 +27,8 @@
 #include "daemon/worker.hpp"
 #include "event/event_loop.hpp"
 #include "event/timer.hpp"
+#include "handoff/handoff_record.hpp"
+#include "handoff/hook_runner.hpp"
 #include "net/listen_address.hpp"
 #include "net/listener.hpp"
 #include "output/output_directory.hpp"
@@ -110,6 +115,68 @@ void raise_file_limit() {
   spdlog::debug("RLIMIT_NOFILE raised from {} to {}", limit->rlim_cur, raised.rlim_max);
 }
 
+// A configuration that cannot work with what it found at start (exit status 2, as for any other
+// configuration error).
+constexpr int kExitConfiguration = 2;
+
+// The output directory as an absolute path: hooks get absolute paths ({path}), whatever the
+// daemon's working directory.
+std::filesystem::path absolute_directory(const std::string& directory) {
+  std::error_code error;
+  std::filesystem::path absolute = std::filesystem::absolute(directory, error);
+  return error ? std::filesystem::path(directory) : absolute.lexically_normal();
+}
+
+// The on_publish settings of `config`; std::nullopt without a hook. With one, the output
+// filesystem must take user extended attributes: hand-offs are recorded in them.
+sys::Result<std::optional<handoff::HookSettings>> hook_settings(
+    const config::Config& config, const output::OutputDirectory& directory) {
+  const config::OutputConfig& output = config.output;
+  if (output.on_publish.empty()) {
+    return std::optional<handoff::HookSettings>();
+  }
+  std::vector<std::string> argv;
+  for (const config::SourcedString& argument : output.on_publish) {
+    argv.push_back(argument.value);
+  }
+  auto command = handoff::HookCommand::parse(argv);
+  if (!command) {
+    return std::move(command).error();
+  }
+  if (auto supported = handoff::check_user_xattrs(directory.fd()); !supported) {
+    return sys::Error::invalid(
+        "output.on_publish: hand-offs are recorded in a user extended attribute of each file, "
+        "and the output directory \"" +
+        directory.path().string() + "\" cannot take one (" + supported.error().message() +
+        "); ext4, xfs, btrfs and tmpfs from Linux 6.6 on can");
+  }
+  return std::optional<handoff::HookSettings>(handoff::HookSettings{
+      std::move(*command), output.on_publish_concurrency, output.on_publish_timeout,
+      output.on_publish_done == config::OnPublishDone::kRemove ? handoff::DoneAction::kRemove
+                                                               : handoff::DoneAction::kKeep});
+}
+
+// What the hand-off settings are, for the log.
+std::string describe_hooks(const config::OutputConfig& output) {
+  if (output.on_publish.empty()) {
+    return "on_publish: off";
+  }
+  std::string argv;
+  for (const config::SourcedString& argument : output.on_publish) {
+    argv += (argv.empty() ? "" : " ") + config::quote(argument.value);
+  }
+  return "on_publish: " + argv + " (" + std::to_string(output.on_publish_concurrency) +
+         " at once, timeout " + config::format_duration(output.on_publish_timeout) + ", then " +
+         std::string(config::to_string(output.on_publish_done)) + ")";
+}
+
+bool same_hooks(const config::OutputConfig& left, const config::OutputConfig& right) {
+  return left.on_publish == right.on_publish &&
+         left.on_publish_concurrency == right.on_publish_concurrency &&
+         left.on_publish_timeout == right.on_publish_timeout &&
+         left.on_publish_done == right.on_publish_done;
+}
+
 // How long publishing the files of cut connections may take at the end of a stop, on top of
 // shutdown_timeout, in the time asked of the service manager.
 constexpr std::chrono::seconds kPublishMargin{5};
@@ -140,7 +207,8 @@ class Daemon final : public event::Handler {
   void on_event(std::uint32_t events) override;
 
  private:
-  bool start(const config::Config& config);
+  // 0, or the exit status of a failed start.
+  int start(const config::Config& config);
   void start_workers();
   void handle_signal(int signal_number);
   void begin_stop();
@@ -151,6 +219,8 @@ class Daemon final : public event::Handler {
   void announce(const OpenListener& listener) const;
   void report_listening() const;
   void on_worker_exit(unsigned index, const sys::Result<void>& result);
+  // Stops the loop once the workers have stopped and no hook runs.
+  void stop_if_done();
   // Tells the service manager (sd_notify), if there is one; a failure is logged, not fatal.
   void notify(const char* what, const sys::Result<void>& sent) const;
   // `config` with the entries of inherited sockets it does not name, which stay for good.
@@ -169,6 +239,8 @@ class Daemon final : public event::Handler {
   // Sends STATUS= (connections, bytes) for `systemctl status`, when there is a service manager.
   std::optional<event::Timer> status_;
   std::unique_ptr<SharedState> shared_;
+  // Runs on_publish hooks on loop_; after shared_ (its counters) and loop_, so it goes first.
+  std::unique_ptr<handoff::HookRunner> hand_off_;
   std::shared_ptr<output::OutputDirectory> directory_;
   std::string host_;
   std::vector<OpenListener> listeners_;
@@ -186,6 +258,7 @@ class Daemon final : public event::Handler {
     std::string announcement;
   };
   std::deque<PendingReload> pending_reloads_;
+  bool hand_off_idle_ = false;
   bool signals_watched_ = false;
   bool stopping_ = false;
   int exit_status_ = 0;
@@ -198,8 +271,8 @@ Daemon::~Daemon() {
 }
 
 int Daemon::run(const config::Config& config) {
-  if (!start(config)) {
-    return 1;
+  if (const int status = start(config); status != 0) {
+    return status;
   }
   start_workers();
   if (auto ran = loop_->run(); !ran) {
@@ -219,14 +292,14 @@ int Daemon::run(const config::Config& config) {
   return exit_status_;
 }
 
-bool Daemon::start(const config::Config& config) {
+int Daemon::start(const config::Config& config) {
   config_ = config;
   raise_file_limit();
 
-  auto directory = output::OutputDirectory::open(config.output.directory);
+  auto directory = output::OutputDirectory::open(absolute_directory(config.output.directory));
   if (!directory) {
     spdlog::error("{}", directory.error().message());
-    return false;
+    return 1;
   }
   directory_ = std::make_shared<output::OutputDirectory>(std::move(*directory));
   output::Recovery recovery = directory_->recover();
@@ -237,33 +310,42 @@ bool Daemon::start(const config::Config& config) {
   for (const sys::Error& error : recovery.errors) {
     spdlog::error("{}", error.message());
   }
-
-  auto host = sys::gethostname();
-  host_ = host ? *host : "localhost";
-  auto settings = make_connection_settings(config, directory_, host_, options_.copy_mode);
-  if (!settings) {
-    spdlog::error("{}", settings.error().message());
-    return false;
+  auto hooks = hook_settings(config, *directory_);
+  if (!hooks) {
+    spdlog::error("{}", hooks.error().message());
+    return kExitConfiguration;
   }
+
   auto prefix = ConnectionIds::random_prefix();
   if (!prefix) {
     spdlog::error("{}", prefix.error().message());
-    return false;
+    return 1;
   }
   auto stage = output::SyncStage::start(config.output.sync_threads,
                                        hooks_.sync_calls.value_or(output::SyncCalls::system()));
   if (!stage) {
     spdlog::error("{}", stage.error().message());
-    return false;
+    return 1;
   }
   sync_stage_ = std::move(*stage);
   shared_ = std::make_unique<SharedState>(*prefix, sync_stage_.get());
   auto loop = event::EventLoop::create();
   if (!loop) {
     spdlog::error("daemon: {}", loop.error().message());
-    return false;
+    return 1;
   }
   loop_ = std::move(*loop);
+  hand_off_ = std::make_unique<handoff::HookRunner>(*loop_, shared_->stats.hooks);
+  auto host = sys::gethostname();
+  host_ = host ? *host : "localhost";
+  auto settings = make_connection_settings(config, directory_, host_, options_.copy_mode,
+                                           hooks->has_value() ? hand_off_.get() : nullptr);
+  if (!settings) {
+    spdlog::error("{}", settings.error().message());
+    return 1;
+  }
+  // Hooks start once the loop runs; the walk for files left pending starts now, off the loop.
+  hand_off_->configure(std::move(*hooks), directory_);
   auto notifier = Notifier::from_environment();
   if (notifier) {
     notifier_ = std::move(*notifier);
@@ -275,7 +357,7 @@ bool Daemon::start(const config::Config& config) {
     auto opened = open_listener(next_listener_id_++, listener_config, options_.inherited);
     if (!opened) {
       spdlog::error("{}", opened.error().message());
-      return false;
+      return 1;
     }
     listeners_.push_back(std::move(*opened));
   }
@@ -290,7 +372,7 @@ bool Daemon::start(const config::Config& config) {
     auto opened = open_listener(next_listener_id_++, entry, options_.inherited);
     if (!opened) {
       spdlog::error("{}", opened.error().message());
-      return false;
+      return 1;
     }
     listeners_.push_back(std::move(*opened));
     config_.listeners.push_back(entry);
@@ -303,16 +385,16 @@ bool Daemon::start(const config::Config& config) {
     auto worker = Worker::create(index, *shared_, *settings);
     if (!worker) {
       spdlog::error("{}", worker.error().message());
-      return false;
+      return 1;
     }
     workers_.push_back(std::move(*worker));
   }
   if (auto watched = loop_->add(signals_.fd(), EPOLLIN, *this); !watched) {
     spdlog::error("signalfd: {}", watched.error().message());
-    return false;
+    return 1;
   }
   signals_watched_ = true;
-  return true;
+  return 0;
 }
 
 void Daemon::start_workers() {
@@ -327,6 +409,7 @@ void Daemon::start_workers() {
   }
   spdlog::info("started {} workers, output directory {}", workers_.size(),
                directory_->path().string());
+  spdlog::info("{}", describe_hooks(config_.output));
   for (const OpenListener& listener : listeners_) {
     announce(listener);
   }
@@ -365,10 +448,11 @@ void Daemon::handle_signal(int signal_number) {
         begin_stop();
         return;
       }
-      spdlog::info("second stop signal: cutting every open connection now");
+      spdlog::info("second stop signal: cutting every open connection and hook now");
       for (auto& worker : workers_) {
         worker->cut_all();
       }
+      hand_off_->cut();
       return;
     case SIGHUP:
       reload_configuration();
@@ -398,6 +482,12 @@ void Daemon::begin_stop() {
   // The workers let go of the sockets as they stop accepting; the last one closes each, so
   // the sockets are closed once every worker has said so.
   listeners_.clear();
+  // No hook starts from now on: the files published meanwhile keep their pending mark for the
+  // next start. Those running get the connections' time.
+  hand_off_->stop(config_.limits.shutdown_timeout, [this] {
+    hand_off_idle_ = true;
+    stop_if_done();
+  });
   for (auto& worker : workers_) {
     worker->shut_down(config_.limits.shutdown_timeout, [this] {
       loop_->post([this] {
@@ -450,7 +540,12 @@ sys::Result<void> Daemon::apply(const config::Config& config) {
     }
     directory = std::make_shared<output::OutputDirectory>(std::move(*opened));
   }
-  auto settings = make_connection_settings(config, directory, host_, options_.copy_mode);
+  auto hooks = hook_settings(config, *directory);
+  if (!hooks) {
+    return std::move(hooks).error();
+  }
+  auto settings = make_connection_settings(config, directory, host_, options_.copy_mode,
+                                           hooks->has_value() ? hand_off_.get() : nullptr);
   if (!settings) {
     return std::move(settings).error();
   }
@@ -528,6 +623,10 @@ sys::Result<void> Daemon::apply(const config::Config& config) {
                  config::to_string(config.log_format));
   }
   set_log_level(config.log_level);
+  if (!same_hooks(config.output, config_.output)) {
+    spdlog::info("{}; applies to the hooks started from now on", describe_hooks(config.output));
+  }
+  hand_off_->configure(std::move(*hooks), directory);
   listeners_ = std::move(next);
   directory_ = std::move(directory);
   config_ = config;
@@ -577,6 +676,12 @@ void Daemon::on_worker_exit(unsigned index, const sys::Result<void>& result) {
     }
   }
   if (++workers_stopped_ == workers_.size()) {
+    stop_if_done();
+  }
+}
+
+void Daemon::stop_if_done() {
+  if (workers_stopped_ == workers_.size() && hand_off_idle_) {
     loop_->stop();
   }
 }

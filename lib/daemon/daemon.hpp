@@ -45,9 +45,13 @@ struct DaemonHooks {
 /// ($NOTIFY_SOCKET) it sends READY=1 once listening, RELOADING=1 and READY=1 around each
 /// SIGHUP, STOPPING=1 at a stop, and WATCHDOG=1 pings when $WATCHDOG_USEC asks for them.
 ///
+/// With [output] on_publish, each published file's hook runs on the calling thread's loop
+/// (handoff::HookRunner); a stop gives running hooks shutdown_timeout, like the connections.
+///
 /// Returns the exit status: 0 after a graceful stop, 1 when the daemon could not start (a
 /// listener that cannot be opened, an output directory that cannot be created) or a worker
-/// failed.
+/// failed, 2 when the configuration cannot work with what the daemon found at start (an
+/// on_publish program that is gone, an output filesystem without user extended attributes).
 int run_daemon(const config::Config& config, event::SignalFd& signals, ReloadFunction reload,
                DaemonOptions options = {}, const DaemonHooks& hooks = {});
 

@@ -14,7 +14,9 @@ std::string Stats::summary() const {
          " rejected=" + value(connections_rejected) + ", bytes=" + value(bytes) +
          ", files published=" + value(files_published) + ", splice=" + value(splice_connections) +
          " readwrite=" + value(readwrite_connections) +
-         ", disk-full pauses=" + value(disk_full_pauses);
+         ", disk-full pauses=" + value(disk_full_pauses) +
+         ", hooks started=" + value(hooks.started) + " succeeded=" + value(hooks.succeeded) +
+         " failed=" + value(hooks.failed) + " backlog=" + value(hooks.backlog);
 }
 
 }  // namespace zcrecv::daemon

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "handoff/hook_stats.hpp"
+
 namespace zcrecv::daemon {
 
 /// The daemon's counters, shared by every worker: relaxed atomics, each updated where the
@@ -21,9 +23,12 @@ struct Stats {
   std::atomic<std::uint64_t> disk_full_pauses{0};
   /// Times a connection stopped reading until the sync stage caught up.
   std::atomic<std::uint64_t> sync_pauses{0};
+  /// on_publish hooks, counted by the daemon's HookRunner.
+  handoff::HookStats hooks;
 
   /// One log line: "connections open=2 total=10 rejected=1, bytes=1048576, files published=12,
-  /// splice=7 readwrite=1, disk-full pauses=0".
+  /// splice=7 readwrite=1, disk-full pauses=0, hooks started=12 succeeded=11 failed=1
+  /// backlog=1".
   [[nodiscard]] std::string summary() const;
 };
 

@@ -108,6 +108,8 @@ class OutputDirectory {
 
   /// The path the directory was opened with.
   [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
+  /// The directory's descriptor, for layers that find files in the tree again (hand-off).
+  [[nodiscard]] int fd() const noexcept { return fd_->get(); }
 
  private:
   OutputDirectory(std::filesystem::path path, sys::UniqueFd fd, std::optional<mode_t> umask)

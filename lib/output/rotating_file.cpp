@@ -45,6 +45,13 @@ sys::Result<int> RotatingFile::sink() {
   if (!created) {
     return std::move(created).error();
   }
+  if (on_created_) {
+    if (auto marked = on_created_(created->fd(), next_seq_); !marked) {
+      // Unmarked, the file would miss what the mark is for: no file rather than such a file.
+      (void)directory_->discard(std::move(*created));
+      return std::move(marked).error().with_context("output file \"" + name + "\"");
+    }
+  }
   shared_->current_seq = next_seq_;
   shared_->written_back = 0;
   writeback_started_ = 0;

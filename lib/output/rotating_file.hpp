@@ -79,6 +79,9 @@ class RotatingFile {
   using ProgressCallback = std::function<void()>;
   /// How the sync stage's completions reach the owner's thread (EventLoop::post).
   using Post = std::function<void(std::function<void()>)>;
+  /// Called with the descriptor and {seq} of every file created, before any byte is written;
+  /// an error fails sink() (the new, empty file is discarded).
+  using CreatedCallback = std::function<sys::Result<void>(int fd, std::uint64_t seq)>;
 
   /// `directory` must outlive this object; `name_template` and `names` are copied.
   RotatingFile(
@@ -122,6 +125,8 @@ class RotatingFile {
   void on_published(PublishedCallback callback) { shared_->on_published = std::move(callback); }
   void on_publish_failed(FailedCallback callback) { shared_->on_failed = std::move(callback); }
   void on_sync_progress(ProgressCallback callback) { shared_->on_progress = std::move(callback); }
+  /// Calls `callback` on each file created, to mark it (hand-off records).
+  void on_created(CreatedCallback callback) { on_created_ = std::move(callback); }
 
   [[nodiscard]] bool has_open_file() const noexcept { return current_.has_value(); }
   [[nodiscard]] std::uint64_t files_published() const noexcept { return shared_->published; }
@@ -163,6 +168,7 @@ class RotatingFile {
   Post post_;
   std::shared_ptr<SyncStage::Strand> publishes_;
   std::shared_ptr<SyncStage::Strand> writebacks_;
+  CreatedCallback on_created_;
   std::optional<PartialFile> current_;
   // The offset up to which writeback of the current file has been started.
   std::uint64_t writeback_started_ = 0;

@@ -2,12 +2,15 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -219,6 +222,17 @@ Result<UniqueFd> openat(int dir_fd, const char* path, int flags, mode_t mode) {
   return fd_result(retry_eintr([&] { return ::openat(dir_fd, path, flags, mode); }), "openat");
 }
 
+Result<UniqueFd> openat2(int dir_fd, const char* path, int flags, std::uint64_t resolve) {
+  open_how how{};
+  how.flags = static_cast<std::uint64_t>(flags);
+  how.resolve = resolve;
+  // glibc 2.36 has no wrapper for openat2.
+  return fd_result(
+      retry_eintr(
+          [&] { return static_cast<int>(::syscall(SYS_openat2, dir_fd, path, &how, sizeof how)); }),
+      "openat2");
+}
+
 Result<void> renameat2(int old_dir_fd, const char* old_path, int new_dir_fd,
                        const char* new_path, unsigned int flags) {
   return status(::renameat2(old_dir_fd, old_path, new_dir_fd, new_path, flags), "renameat2");
@@ -282,12 +296,50 @@ Result<struct stat> fstatat(int dir_fd, const char* path, int flags) {
   return info;
 }
 
+Result<void> faccessat(int dir_fd, const char* path, int mode, int flags) {
+  return status(::faccessat(dir_fd, path, mode, flags), "faccessat");
+}
+
 Result<struct statvfs> fstatvfs(int fd) {
   struct statvfs info {};
   if (retry_eintr([&] { return ::fstatvfs(fd, &info); }) == -1) {
     return Error::from_errno(errno, "fstatvfs");
   }
   return info;
+}
+
+Result<void> fsetxattr(int fd, const char* name, std::string_view value) {
+  return status(::fsetxattr(fd, name, value.data(), value.size(), 0), "fsetxattr");
+}
+
+Result<std::optional<std::string>> fgetxattr(int fd, const char* name) {
+  for (;;) {
+    ssize_t size = ::fgetxattr(fd, name, nullptr, 0);
+    if (size == -1) {
+      if (errno == ENODATA) {
+        return std::optional<std::string>();
+      }
+      return Error::from_errno(errno, "fgetxattr");
+    }
+    std::string value(static_cast<std::size_t>(size), '\0');
+    ssize_t got = ::fgetxattr(fd, name, value.data(), value.size());
+    if (got >= 0) {
+      value.resize(static_cast<std::size_t>(got));
+      return std::optional<std::string>(std::move(value));
+    }
+    // ERANGE: the value grew between the two calls; ask for its size again. ENODATA: it was
+    // removed meanwhile.
+    if (errno == ENODATA) {
+      return std::optional<std::string>();
+    }
+    if (errno != ERANGE) {
+      return Error::from_errno(errno, "fgetxattr");
+    }
+  }
+}
+
+Result<void> fremovexattr(int fd, const char* name) {
+  return status(::fremovexattr(fd, name), "fremovexattr");
 }
 
 Result<int> poll(std::span<pollfd> fds, int timeout_ms) {
@@ -351,6 +403,27 @@ Result<rlimit> getrlimit(int resource) {
 
 Result<void> setrlimit(int resource, const rlimit& limit) {
   return status(::setrlimit(static_cast<__rlimit_resource>(resource), &limit), "setrlimit");
+}
+
+Result<UniqueFd> pidfd_open(pid_t pid) {
+  // Debian 12's glibc declares pidfd_open but its libc does not export it: the raw syscall.
+  return fd_result(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)), "pidfd_open");
+}
+
+Result<std::optional<siginfo_t>> waitid(idtype_t id_type, id_t id, int options) {
+  siginfo_t info{};
+  if (retry_eintr([&] { return ::waitid(id_type, id, &info, options); }) == -1) {
+    return Error::from_errno(errno, "waitid");
+  }
+  // With WNOHANG and no change, waitid leaves si_pid 0 (the buffer was zeroed).
+  if (info.si_pid == 0) {
+    return std::optional<siginfo_t>();
+  }
+  return std::optional<siginfo_t>(info);
+}
+
+Result<void> kill(pid_t pid, int signal_number) {
+  return status(::kill(pid, signal_number), "kill");
 }
 
 Result<void> block_signals(const sigset_t& mask) {

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -17,6 +18,7 @@
 #include <signal.h>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "sys/result.hpp"
 #include "sys/unique_fd.hpp"
@@ -74,6 +76,8 @@ IoResult sendto(int fd, std::span<const std::byte> buffer, int flags, const sock
 
 Result<UniqueFd> open(const char* path, int flags, mode_t mode = 0);
 Result<UniqueFd> openat(int dir_fd, const char* path, int flags, mode_t mode = 0);
+/// openat2(2) (Linux 5.6): `resolve` is RESOLVE_BENEATH, RESOLVE_NO_SYMLINKS, ...
+Result<UniqueFd> openat2(int dir_fd, const char* path, int flags, std::uint64_t resolve);
 Result<void> renameat2(int old_dir_fd, const char* old_path, int new_dir_fd,
                        const char* new_path, unsigned int flags);
 Result<void> mkdirat(int dir_fd, const char* path, mode_t mode);
@@ -93,7 +97,14 @@ Result<void> sync_file_range(int fd, std::uint64_t offset, std::uint64_t length,
 Result<void> ftruncate(int fd, off_t length);
 Result<struct stat> fstat(int fd);
 Result<struct stat> fstatat(int dir_fd, const char* path, int flags);
+/// faccessat(2): whether the process may access `path` as `mode` (R_OK, W_OK, X_OK) asks.
+Result<void> faccessat(int dir_fd, const char* path, int mode, int flags);
 Result<struct statvfs> fstatvfs(int fd);
+/// fsetxattr(2) of `value` as the whole value of attribute `name` (flags 0: create or replace).
+Result<void> fsetxattr(int fd, const char* name, std::string_view value);
+/// fgetxattr(2): the value of attribute `name`, or std::nullopt when the file has none (ENODATA).
+Result<std::optional<std::string>> fgetxattr(int fd, const char* name);
+Result<void> fremovexattr(int fd, const char* name);
 
 /// poll(2); returns the number of ready descriptors (0 on timeout).
 Result<int> poll(std::span<pollfd> fds, int timeout_ms);
@@ -110,6 +121,14 @@ Result<UniqueFd> eventfd(unsigned int initial, int flags);
 
 Result<rlimit> getrlimit(int resource);
 Result<void> setrlimit(int resource, const rlimit& limit);
+
+/// pidfd_open(2) (Linux 5.3): a descriptor (close-on-exec) that becomes readable when process
+/// `pid`, a child that is not reaped yet, exits.
+Result<UniqueFd> pidfd_open(pid_t pid);
+/// waitid(2): the child's status; with WNOHANG, std::nullopt while it has not changed.
+Result<std::optional<siginfo_t>> waitid(idtype_t id_type, id_t id, int options);
+/// kill(2): `pid` below -1 signals the process group -pid.
+Result<void> kill(pid_t pid, int signal_number);
 /// Blocks `mask` in the calling thread (pthread_sigmask SIG_BLOCK).
 Result<void> block_signals(const sigset_t& mask);
 

@@ -280,10 +280,12 @@ TEST_CASE("unknown keys are errors at every level") {
         R"(listen, output, limits), got unknown key "wrkers")");
   CHECK(errors_of("[output]\nnmae = \"x\"") ==
         "t.toml:2:1: output.nmae: expected a key of [output] (directory, name, max_file_size, "
-        R"(rotate_interval, sync, sync_threads, writeback_bytes, file_mode, keep_empty), got unknown key "nmae")");
+        "rotate_interval, sync, sync_threads, writeback_bytes, file_mode, keep_empty, on_publish, "
+        R"(on_publish_concurrency, on_publish_timeout, on_publish_done), got unknown key "nmae")");
   CHECK(errors_of("[output.extra]\nx = 1") ==
         "t.toml:1:9: output.extra: expected a key of [output] (directory, name, max_file_size, "
-        R"(rotate_interval, sync, sync_threads, writeback_bytes, file_mode, keep_empty), got unknown key "extra")");
+        "rotate_interval, sync, sync_threads, writeback_bytes, file_mode, keep_empty, on_publish, "
+        R"(on_publish_concurrency, on_publish_timeout, on_publish_done), got unknown key "extra")");
   CHECK(errors_of("[[listen]]\nadress = \":1\"") ==
         "t.toml:1:1: listen[0].address: expected an address like \":9000\" or "
         "\"unix:/run/x.sock\", got none (every [[listen]] table needs one)\n"
@@ -366,6 +368,58 @@ t.toml:5:8: output.name: name template "{nope}": unknown field {nope})");
   CHECK(config.output.name.value == "{conn}");
 }
 
+TEST_CASE("output.on_publish and its keys are read, each argument checked where it stands") {
+  Validators validators;
+  validators.hook_program = [](std::string_view text) -> std::optional<std::string> {
+    return text.starts_with('/') ? std::nullopt : std::optional<std::string>("not absolute");
+  };
+  validators.hook_argument = [](std::string_view text) -> std::optional<std::string> {
+    return text == "{nope}" ? std::optional<std::string>("unknown placeholder {nope}")
+                            : std::nullopt;
+  };
+  const Config config = load(R"([output]
+on_publish = ["/usr/local/bin/ship", "{path}", "--listener={listener}"]
+on_publish_concurrency = 2
+on_publish_timeout = "30s"
+on_publish_done = "remove"
+)",
+                             validators);
+  REQUIRE(config.output.on_publish.size() == 3);
+  CHECK(config.output.on_publish[0].value == "/usr/local/bin/ship");
+  CHECK(config.output.on_publish[2].value == "--listener={listener}");
+  CHECK(config.output.on_publish[1].origin.where == "t.toml:2:38: output.on_publish[1]");
+  CHECK(config.output.on_publish_concurrency == 2);
+  CHECK(config.output.on_publish_timeout == 30s);
+  CHECK(config.output.on_publish_done == OnPublishDone::kRemove);
+  // An empty list is hand-off off, like no key at all.
+  CHECK(load("[output]\non_publish = []\n").output.on_publish.empty());
+
+  CHECK(errors_of(R"([output]
+on_publish = ["ship", "{nope}", 3]
+on_publish_concurrency = 0
+on_publish_timeout = "0s"
+on_publish_done = "delete"
+)",
+                  validators) ==
+        "t.toml:2:15: output.on_publish[0]: not absolute\n"
+        "t.toml:2:23: output.on_publish[1]: unknown placeholder {nope}\n"
+        "t.toml:2:33: output.on_publish[2]: expected a string, got 3\n"
+        "t.toml:3:26: output.on_publish_concurrency: expected an integer 1..1024, got 0\n"
+        "t.toml:4:22: output.on_publish_timeout: expected a duration above 0, like \"5m\", got "
+        "\"0s\"\n"
+        "t.toml:5:19: output.on_publish_done: expected one of \"keep\", \"remove\", got "
+        "\"delete\"");
+  CHECK(errors_of("[output]\non_publish = \"/bin/ship {path}\"\n") ==
+        "t.toml:2:14: output.on_publish: expected an array of strings, a program and its "
+        "arguments, like [\"/usr/local/bin/ship\", \"{path}\"], got \"/bin/ship {path}\"");
+  CHECK(errors_of("[output]\nfile_mode = \"0440\"\non_publish = [\"/bin/true\"]\n") ==
+        "t.toml:2:13: output.file_mode: expected a mode with the owner's write bit (0200) when "
+        "on_publish records hand-offs in each file's extended attributes, got \"0440\"");
+  CHECK(load("[output]\nfile_mode = \"0440\"\n").output.file_mode == 0440);
+  CHECK(errors_of("[output]\non_publish_timeout = \"soon\"\n")
+            .starts_with("t.toml:2:22: output.on_publish_timeout: expected a duration"));
+}
+
 TEST_CASE("configurations compare by value: where a value came from does not count") {
   Config config;
   Config moved = config;
@@ -399,6 +453,9 @@ sync_threads = 8
 writeback_bytes = "8MiB"
 file_mode = "0640"
 keep_empty = false
+on_publish_concurrency = 4
+on_publish_timeout = "5m"
+on_publish_done = "keep"
 
 [limits]
 max_connections = 4096
@@ -437,6 +494,12 @@ TEST_CASE("to_toml round trip: every field set away from its default loads back 
   config.output.sync = SyncMode::kNone;
   config.output.file_mode = 0600;
   config.output.keep_empty = true;
+  config.output.on_publish = {SourcedString{"/usr/bin/rclone", Origin{}},
+                              SourcedString{"copyto", Origin{}}, SourcedString{"{path}", Origin{}},
+                              SourcedString{"s3:bucket/{name} \"{{x}}\"", Origin{}}};
+  config.output.on_publish_concurrency = 1024;
+  config.output.on_publish_timeout = 90s;
+  config.output.on_publish_done = OnPublishDone::kRemove;
   config.limits.max_connections = 1;
   config.limits.max_connections_per_peer = 4294967295U;
   config.limits.idle_timeout = 0s;
@@ -516,6 +579,9 @@ TEST_CASE("enum spellings parse back, and only those") {
   CHECK_FALSE(parse_log_level("warning").has_value());
   CHECK_FALSE(parse_log_format("").has_value());
   CHECK_FALSE(parse_sync_mode("fsync").has_value());
+  CHECK(parse_on_publish_done("keep") == OnPublishDone::kKeep);
+  CHECK(parse_on_publish_done("remove") == OnPublishDone::kRemove);
+  CHECK_FALSE(parse_on_publish_done("delete").has_value());
 }
 
 }  // namespace

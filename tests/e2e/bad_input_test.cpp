@@ -97,8 +97,14 @@ std::vector<BadInput> bad_config_files() {
       {{}, "log_format = 7\n", "log_format", "got 7"},
       {{}, "colour = \"blue\"\n", "colour", "unknown key \"colour\""},
       {{}, "[limits]\nmax_connections = 0\n", "limits.max_connections", "got 0"},
-      {{}, "[limits]\nmax_connections = 99999999999\n", "limits.max_connections", "got 99999999999"},
-      {{}, "[limits]\nmax_connections_per_peer = 2.5\n", "limits.max_connections_per_peer", "got 2.5"},
+      {{},
+       "[limits]\nmax_connections = 99999999999\n",
+       "limits.max_connections",
+       "got 99999999999"},
+      {{},
+       "[limits]\nmax_connections_per_peer = 2.5\n",
+       "limits.max_connections_per_peer",
+       "got 2.5"},
       {{}, "[limits]\nidle_timeout = \"soon\"\n", "limits.idle_timeout", "\"soon\""},
       {{}, "[limits]\nshutdown_timeout = \"-1s\"\n", "limits.shutdown_timeout", "\"-1s\""},
       {{}, "[limits]\nmax_connection_bytes = 1024\n", "limits.max_connection_bytes", "got 1024"},
@@ -121,6 +127,36 @@ std::vector<BadInput> bad_config_files() {
       {{}, "[output]\nname = \"{nope}-{seq}\"\n", "output.name", "{nope}"},
       {{}, "[output]\nname = \"x/.{seq}.incomplete\"\n", "output.name", "\"x/.{seq}.incomplete\""},
       {{}, "[output]\ndirectory = \"\"\n", "output.directory", "got \"\""},
+      {{},
+       "[output]\non_publish = \"/bin/true {path}\"\n",
+       "output.on_publish",
+       "\"/bin/true {path}\""},
+      {{},
+       "[output]\non_publish = [\"/bin/true\", \"{nada}\"]\n",
+       "output.on_publish[1]",
+       "{nada}"},
+      {{},
+       "[output]\non_publish = [\"/nonexistent/ship\"]\n",
+       "output.on_publish[0]",
+       "\"/nonexistent/ship\""},
+      {{}, "[output]\non_publish = [\"bin/ship\"]\n", "output.on_publish[0]", "\"bin/ship\""},
+      {{},
+       "[output]\non_publish = [\"\"]\n",
+       "output.on_publish[0]",
+       "the program must not be empty"},
+      {{},
+       "[output]\non_publish_concurrency = 1025\n",
+       "output.on_publish_concurrency",
+       "got 1025"},
+      {{},
+       "[output]\non_publish_timeout = \"0s\"\n",
+       "output.on_publish_timeout",
+       "a duration above 0"},
+      {{},
+       "[output]\non_publish_timeout = \"eventually\"\n",
+       "output.on_publish_timeout",
+       "\"eventually\""},
+      {{}, "[output]\non_publish_done = \"delete\"\n", "output.on_publish_done", "\"delete\""},
       {{}, "output = 3\n", "output", "got 3"},
       {{}, "listen = \"x\"\n", "listen", "got \"x\""},
       {{}, "listen = []\n", "listen", "got an empty array"},
@@ -290,6 +326,10 @@ rotate_interval = "90m"
 sync = "none"
 file_mode = "600"
 keep_empty = true
+on_publish = ["/bin/sh", "-c", "echo \"$1\"", "hook", "{path} {{literal}}"]
+on_publish_concurrency = 2
+on_publish_timeout = "90s"
+on_publish_done = "remove"
 
 [limits]
 max_connections = 10
@@ -307,6 +347,10 @@ min_free_space = "1G"
   CHECK(printed.find("file_mode = \"0600\"") != std::string::npos);
   CHECK(printed.find("\"10.1.2.3/8\"") != std::string::npos);
   CHECK(printed.find("group = 0") != std::string::npos);
+  CHECK(printed.find(
+            R"(on_publish = ["/bin/sh", "-c", "echo \"$1\"", "hook", "{path} {{literal}}"])") !=
+        std::string::npos);
+  CHECK(printed.find("on_publish_timeout = \"1m30s\"") != std::string::npos);
 
   const fs::path second = dir / "second.toml";
   write_text(second, printed);

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <limits>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "output/test_files.hpp"
@@ -255,6 +257,35 @@ TEST_CASE("the name fields and subdirectories come from the template") {
   fixture.finish(file);
   CHECK(fixture.published ==
         std::vector<std::string>{"ingest/2026-11-24/20261124T105500.123456Z-peer-c1-000000.bin"});
+}
+
+TEST_CASE("on_created sees every new file before its first byte, and its error fails sink()") {
+  Fixture fixture;
+  RotationSettings settings = no_sync();
+  settings.max_file_size = 4;
+  RotatingFile file = fixture.make(settings);
+  std::vector<std::pair<std::uint64_t, off_t>> created;
+  file.on_created([&created](int fd, std::uint64_t seq) -> sys::Result<void> {
+    struct stat info {};
+    REQUIRE(::fstat(fd, &info) == 0);
+    created.emplace_back(seq, info.st_size);
+    return {};
+  });
+  fixture.feed(file, "abcdefg", 64);
+  fixture.finish(file);
+  CHECK(created == std::vector<std::pair<std::uint64_t, off_t>>{{0, 0}, {1, 0}});
+
+  RotatingFile refused = fixture.make(settings, "refused-{seq}.bin");
+  refused.on_created([](int /*fd*/, std::uint64_t /*seq*/) -> sys::Result<void> {
+    return sys::Error::from_errno(ENOSPC, "fsetxattr");
+  });
+  auto sink = refused.sink();
+  REQUIRE_FALSE(sink.ok());
+  CHECK(sink.error().errno_value() == ENOSPC);
+  CHECK(sink.error().message() ==
+        "output file \"refused-000000.bin\": fsetxattr: No space left on device");
+  // No file is left without what the callback was to give it.
+  CHECK(fixture.files() == std::set<std::string>{"c1-000000.bin", "c1-000001.bin"});
 }
 
 // The owner's event loop, for a file on the sync stage: the stage posts completions here, and

@@ -1,0 +1,174 @@
+#include "handoff/pending_scan.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cstring>
+#include <span>
+#include <utility>
+
+#include "handoff/handoff_record.hpp"
+#include "sys/syscalls.hpp"
+
+namespace zcrecv::handoff {
+namespace {
+
+constexpr std::size_t kDirectoryBufferSize = std::size_t{32} * 1024;
+
+std::string join(const std::string& directory, const std::string& name) {
+  return directory.empty() ? name : directory + "/" + name;
+}
+
+std::string in_quotes(const std::string& path) { return "\"" + (path.empty() ? "." : path) + "\""; }
+
+}  // namespace
+
+sys::Result<std::unique_ptr<PendingScan>> PendingScan::start(event::EventLoop& loop, int root_fd,
+                                                             FoundCallback found,
+                                                             DoneCallback done) {
+  auto root = sys::openat(root_fd, ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  if (!root) {
+    return std::move(root).error().with_context("on_publish: walking the output directory");
+  }
+  auto channel = std::make_shared<Channel>();
+  channel->found = std::move(found);
+  channel->done = std::move(done);
+  std::unique_ptr<PendingScan> scan(new PendingScan(loop, std::move(*root), std::move(channel)));
+  scan->thread_ = std::thread([raw = scan.get()] { raw->run(); });
+  return scan;
+}
+
+PendingScan::PendingScan(event::EventLoop& loop, sys::UniqueFd root,
+                         std::shared_ptr<Channel> channel)
+    : loop_(loop), root_(std::move(root)), channel_(std::move(channel)) {}
+
+PendingScan::~PendingScan() {
+  channel_->cancelled = true;
+  {
+    std::lock_guard lock(channel_->mutex);
+    channel_->stop = true;
+  }
+  channel_->changed.notify_all();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+void PendingScan::run() {
+  report_.complete = walk(root_.get(), "") && (batch_.empty() || deliver());
+  loop_.post([channel = channel_, report = std::move(report_)] {
+    if (!channel->cancelled) {
+      channel->done(report);
+    }
+  });
+}
+
+bool PendingScan::walk(int dir_fd, const std::string& prefix) {
+  std::vector<std::byte> buffer(kDirectoryBufferSize);
+  for (;;) {
+    auto filled = sys::getdents64(dir_fd, buffer);
+    if (!filled) {
+      add_error(std::move(filled).error().with_context("directory " + in_quotes(prefix)));
+      return true;
+    }
+    if (*filled == 0) {
+      return true;
+    }
+    // Packed linux_dirent64 records, read field by field: the buffer has byte alignment only.
+    for (std::size_t offset = 0; offset < *filled;) {
+      const std::byte* record = buffer.data() + offset;
+      unsigned short length = 0;
+      std::memcpy(&length, record + offsetof(dirent64, d_reclen), sizeof length);
+      unsigned char type = 0;
+      std::memcpy(&type, record + offsetof(dirent64, d_type), sizeof type);
+      const char* raw = reinterpret_cast<const char*>(record + offsetof(dirent64, d_name));
+      const std::string name(raw, ::strnlen(raw, length - offsetof(dirent64, d_name)));
+      offset += length;
+      if (name == "." || name == "..") {
+        continue;
+      }
+      const std::string path = join(prefix, name);
+      if (type == DT_UNKNOWN) {
+        // Some filesystems (XFS without ftype, some FUSE) do not fill d_type.
+        auto info = sys::fstatat(dir_fd, name.c_str(), AT_SYMLINK_NOFOLLOW);
+        if (!info) {
+          add_error(std::move(info).error().with_context(in_quotes(path)));
+          continue;
+        }
+        type = S_ISDIR(info->st_mode) ? DT_DIR : S_ISREG(info->st_mode) ? DT_REG : DT_UNKNOWN;
+      }
+      if (type == DT_DIR) {
+        auto child =
+            sys::openat(dir_fd, name.c_str(), O_DIRECTORY | O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (!child) {
+          add_error(std::move(child).error().with_context("directory " + in_quotes(path)));
+          continue;
+        }
+        if (!walk(child->get(), path)) {
+          return false;
+        }
+      } else if (type == DT_REG) {
+        // Dot-files are partial files (or nothing of zcrecv's): never handed off.
+        if (name.front() != '.' && !consider(dir_fd, name, path)) {
+          return false;
+        }
+      }
+    }
+  }
+}
+
+bool PendingScan::consider(int dir_fd, const std::string& name, const std::string& path) {
+  // O_NONBLOCK: a FIFO put in place of the file since getdents must not hang the walk.
+  auto file =
+      sys::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (!file) {
+    // Removed since getdents (a hook with on_publish_done = "remove"): nothing to do.
+    if (file.error().errno_value() != ENOENT) {
+      add_error(std::move(file).error().with_context(in_quotes(path)));
+    }
+    return true;
+  }
+  auto record = read_record(file->get());
+  if (!record) {
+    add_error(std::move(record).error().with_context(in_quotes(path)));
+    return true;
+  }
+  if (!record->has_value() || (*record)->state != HandoffState::kPending) {
+    return true;
+  }
+  batch_.push_back(path);
+  ++report_.found;
+  return batch_.size() < kBatchSize || deliver();
+}
+
+bool PendingScan::deliver() {
+  {
+    std::lock_guard lock(channel_->mutex);
+    channel_->verdict.reset();
+  }
+  loop_.post([channel = channel_, names = std::move(batch_)]() mutable {
+    if (channel->cancelled) {
+      return;
+    }
+    const bool go_on = channel->found(std::move(names));
+    {
+      std::lock_guard lock(channel->mutex);
+      channel->verdict = go_on;
+    }
+    channel->changed.notify_all();
+  });
+  batch_.clear();
+  std::unique_lock lock(channel_->mutex);
+  channel_->changed.wait(lock, [this] { return channel_->stop || channel_->verdict.has_value(); });
+  return !channel_->stop && *channel_->verdict;
+}
+
+void PendingScan::add_error(sys::Error error) {
+  if (report_.errors.size() < kMaxErrors) {
+    report_.errors.push_back(std::move(error));
+  }
+  ++report_.error_count;
+}
+
+}  // namespace zcrecv::handoff
