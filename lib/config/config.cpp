@@ -29,8 +29,9 @@ constexpr std::array kOnPublishDone{OnPublishDone::kKeep, OnPublishDone::kRemove
 
 constexpr std::array<std::string_view, 6> kTopKeys{"log_level", "log_format", "workers",
                                                    "listen",    "output",     "limits"};
-constexpr std::array<std::string_view, 7> kListenKeys{"address", "name",  "allow",     "mode",
-                                                      "owner",   "group", "allow_uids"};
+constexpr std::array<std::string_view, 10> kListenKeys{
+    "address", "name",       "allow",          "mode",       "owner",
+    "group",   "allow_uids", "proxy_protocol", "proxy_from", "proxy_timeout"};
 constexpr std::array<std::string_view, 13> kOutputKeys{
     "directory",  "name",       "max_file_size",          "rotate_interval",
     "sync",       "sync_threads", "writeback_bytes",      "file_mode",
@@ -424,11 +425,13 @@ class Reader {
     }
     const bool is_unix = is_unix_address(address);
     listener.name = default_listener_name(address);
+    ProxyKeys proxy_keys;
     for (const auto& [key, node] : table) {
       const std::string name(key.str());
       const std::string key_path = path + "." + name;
       const bool unix_only =
           name == "mode" || name == "owner" || name == "group" || name == "allow_uids";
+      const bool tcp_only = name == "allow" || name == "proxy_from";
       if (name == "address") {
         continue;
       }
@@ -440,13 +443,31 @@ class Reader {
         } else if (text) {
           listener.name = *text;
         }
-      } else if ((name == "allow" && is_unix) || (unix_only && !is_unix)) {
+      } else if ((tcp_only && is_unix) || (unix_only && !is_unix)) {
         report(node.source(), key_path,
                std::string(is_unix ? "expected only in a TCP [[listen]], got unix address "
                                    : "expected only in a unix [[listen]], got TCP address ") +
                    quote(address));
       } else if (name == "allow") {
-        listener.allow = read_cidrs(node, key_path);
+        listener.allow =
+            read_cidrs(node, key_path, "an array of CIDRs (leave allow out to let everyone in)");
+      } else if (name == "proxy_protocol") {
+        listener.proxy_protocol = read_bool(node, key_path).value_or(false);
+        proxy_keys.proxy_protocol = &node;
+      } else if (name == "proxy_from") {
+        listener.proxy_from =
+            read_cidrs(node, key_path, "an array of CIDRs, the proxies that may connect");
+        proxy_keys.proxy_from = &node;
+      } else if (name == "proxy_timeout") {
+        const auto timeout = read_parsed<std::chrono::nanoseconds>(node, key_path, parse_duration);
+        if (timeout && timeout->count() == 0) {
+          // A header that never comes must be cut: a connection could otherwise hold its slot
+          // for ever without sending a byte.
+          expected(node, key_path, "a duration above 0, like \"5s\"");
+        } else {
+          listener.proxy_timeout = timeout.value_or(listener.proxy_timeout);
+        }
+        proxy_keys.proxy_timeout = &node;
       } else if (name == "mode") {
         listener.mode = read_parsed<mode_t>(node, key_path, parse_mode);
       } else if (name == "owner") {
@@ -459,13 +480,47 @@ class Reader {
         unknown_key(key, key_path, "[[listen]]", join(kListenKeys));
       }
     }
+    check_proxy_keys(listener.proxy_protocol, is_unix, path, proxy_keys);
     return listener;
   }
 
-  std::vector<SourcedString> read_cidrs(const toml::node& node, const std::string& key) {
+  // The PROXY protocol keys of one [[listen]] table, where they were found.
+  struct ProxyKeys {
+    const toml::node* proxy_protocol = nullptr;
+    const toml::node* proxy_from = nullptr;
+    const toml::node* proxy_timeout = nullptr;
+  };
+
+  // proxy_from and proxy_timeout go with proxy_protocol = true, which needs proxy_from on TCP.
+  void check_proxy_keys(bool proxy_protocol, bool is_unix, const std::string& path,
+                        const ProxyKeys& keys) {
+    if (keys.proxy_protocol != nullptr && !keys.proxy_protocol->is_boolean()) {
+      return;  // reported already; what it was meant to be is unknown
+    }
+    if (!proxy_protocol) {
+      // A misspelt or forgotten proxy_protocol must not leave these silently unused.
+      for (const auto& [node, key] : {std::pair{keys.proxy_from, ".proxy_from"},
+                                      std::pair{keys.proxy_timeout, ".proxy_timeout"}}) {
+        if (node != nullptr) {
+          report(node->source(), path + key,
+                 "expected only with proxy_protocol = true, got proxy_protocol = false");
+        }
+      }
+      return;
+    }
+    if (!is_unix && keys.proxy_from == nullptr) {
+      // Without it, any host that can reach the port could claim to be any client.
+      report(keys.proxy_protocol->source(), path + ".proxy_from",
+             "expected the CIDRs of the proxies that may send a PROXY header, required with "
+             "proxy_protocol = true on a TCP listener, got none");
+    }
+  }
+
+  std::vector<SourcedString> read_cidrs(const toml::node& node, const std::string& key,
+                                        std::string_view expectation) {
     const auto* array = node.as_array();
     if (array == nullptr || array->empty()) {
-      expected(node, key, "an array of CIDRs (leave allow out to let everyone in)");
+      expected(node, key, expectation);
       return {};
     }
     std::vector<SourcedString> cidrs;
@@ -784,6 +839,15 @@ std::string to_toml(const Config& config) {
     if (!listener.allow_uids.empty()) {
       append_line(toml, "allow_uids",
                   toml_array(listener.allow_uids, [](uid_t uid) { return std::to_string(uid); }));
+    }
+    append_line(toml, "proxy_protocol", listener.proxy_protocol ? "true" : "false");
+    if (!listener.proxy_from.empty()) {
+      append_line(toml, "proxy_from",
+                  toml_array(listener.proxy_from,
+                             [](const SourcedString& cidr) { return quote(cidr.value); }));
+    }
+    if (listener.proxy_protocol) {
+      append_line(toml, "proxy_timeout", quote(format_duration(listener.proxy_timeout)));
     }
   }
   const OutputConfig& output = config.output;

@@ -59,6 +59,10 @@ inline constexpr std::string_view kDefaultNameTemplate =
 inline constexpr std::uint32_t kMaxWorkers = 1024;
 inline constexpr std::uint32_t kMaxSyncThreads = 256;
 inline constexpr std::uint32_t kMaxHookConcurrency = 1024;
+/// How long a connection on a proxy_protocol listener may take to send its PROXY header. The
+/// spec asks receivers to wait at least 3 s; proxies send the header at once, so more only helps
+/// a proxy on a congested path, and less would cut those.
+inline constexpr std::chrono::nanoseconds kDefaultProxyTimeout = std::chrono::seconds(5);
 
 /// The `{listener}` name of a listener whose configuration does not set one: "tcp-9000" for
 /// ":9000", "tcp-127.0.0.1-9000", "unix-x.sock" for "unix:/run/x.sock", "unix-name" for the
@@ -79,6 +83,12 @@ struct ListenerConfig {
   std::optional<gid_t> group;
   /// Unix only: peer uids let in (SO_PEERCRED); empty lets everyone in.
   std::vector<uid_t> allow_uids;
+  /// Every connection starts with a PROXY protocol header (v1 or v2) naming the real client.
+  bool proxy_protocol = false;
+  /// TCP with proxy_protocol (required then): CIDRs of the proxies that may connect.
+  std::vector<SourcedString> proxy_from;
+  /// With proxy_protocol: how long a connection may take to send its whole header; above 0.
+  std::chrono::nanoseconds proxy_timeout = kDefaultProxyTimeout;
 
   bool operator==(const ListenerConfig&) const = default;
 };

@@ -44,6 +44,9 @@ TEST_CASE("an empty file gives the embedded defaults") {
   CHECK_FALSE(listener.owner.has_value());
   CHECK_FALSE(listener.group.has_value());
   CHECK(listener.allow_uids.empty());
+  CHECK_FALSE(listener.proxy_protocol);
+  CHECK(listener.proxy_from.empty());
+  CHECK(listener.proxy_timeout == 5s);
   CHECK(config.output.directory == "./zcrecv-data");
   CHECK(config.output.name.value == "{listener}/%Y-%m-%d/{time}-{peer}-{conn}-{seq}.bin");
   CHECK(config.output.max_file_size == 1024 * 1024 * 1024);
@@ -70,6 +73,9 @@ workers = 8
 address = "127.0.0.1:9001"
 name = "ingest"
 allow = ["10.0.0.0/8", "127.0.0.0/8"]
+proxy_protocol = true
+proxy_from = ["192.0.2.0/24"]
+proxy_timeout = "3s"
 
 [[listen]]
 address = "unix:/run/zcrecv/x.sock"
@@ -77,6 +83,7 @@ mode = "0660"
 owner = "root"
 group = "root"
 allow_uids = [0, 1000]
+proxy_protocol = true
 
 [output]
 directory = "/srv/in"
@@ -109,6 +116,11 @@ min_free_space = "1.5GiB"
   CHECK(tcp.allow[0].value == "10.0.0.0/8");
   CHECK(tcp.allow[1].value == "127.0.0.0/8");
   CHECK(tcp.allow[1].origin.where == "t.toml:8:24: listen[0].allow[1]");
+  CHECK(tcp.proxy_protocol);
+  REQUIRE(tcp.proxy_from.size() == 1);
+  CHECK(tcp.proxy_from[0].value == "192.0.2.0/24");
+  CHECK(tcp.proxy_from[0].origin.where == "t.toml:10:15: listen[0].proxy_from[0]");
+  CHECK(tcp.proxy_timeout == 3s);
   const ListenerConfig& local = config.listeners[1];
   CHECK(local.address.value == "unix:/run/zcrecv/x.sock");
   CHECK(local.name == "unix-x.sock");
@@ -116,9 +128,12 @@ min_free_space = "1.5GiB"
   CHECK(local.owner == 0U);
   CHECK(local.group == 0U);
   CHECK(local.allow_uids == std::vector<uid_t>{0, 1000});
+  CHECK(local.proxy_protocol);
+  CHECK(local.proxy_from.empty());
+  CHECK(local.proxy_timeout == 5s);
   CHECK(config.output.directory == "/srv/in");
   CHECK(config.output.name.value == "{listener}/{conn}-{seq}.bin");
-  CHECK(config.output.name.origin.where == "t.toml:19:8: output.name");
+  CHECK(config.output.name.origin.where == "t.toml:23:8: output.name");
   CHECK(config.output.max_file_size == 64 * 1024 * 1024);
   CHECK(config.output.rotate_interval == 90min);
   CHECK(config.output.sync == SyncMode::kNone);
@@ -233,7 +248,8 @@ TEST_CASE(
        "in), got an empty array"},
       {"[[listen]]\naddress = \":9000\"\nallow = \"10.0.0.0/8\"",
        R"(t.toml:3:9: listen[0].allow: expected an array of CIDRs (leave allow out to let everyone in), got "10.0.0.0/8")"},
-      {"[[listen]]\naddress = \":9000\"\nallow = [1]", "t.toml:3:10: listen[0].allow[0]: expected a string, got 1"},
+      {"[[listen]]\naddress = \":9000\"\nallow = [1]",
+       "t.toml:3:10: listen[0].allow[0]: expected a string, got 1"},
       {"[[listen]]\naddress = \":9000\"\nmode = \"0660\"",
        R"(t.toml:3:8: listen[0].mode: expected only in a unix [[listen]], got TCP address ":9000")"},
       {"[[listen]]\naddress = \"[::1]:1\"\nallow_uids = [0]",
@@ -256,6 +272,28 @@ TEST_CASE(
       {"[[listen]]\naddress = \"/x.sock\"\nallow_uids = []",
        "t.toml:3:14: listen[0].allow_uids: expected an array of uids (leave allow_uids out to let "
        "every uid in), got an empty array"},
+      {"[[listen]]\naddress = \":9000\"\nproxy_protocol = 1",
+       "t.toml:3:18: listen[0].proxy_protocol: expected true or false, got 1"},
+      {"[[listen]]\naddress = \":9000\"\nproxy_protocol = true",
+       "t.toml:3:18: listen[0].proxy_from: expected the CIDRs of the proxies that may send a "
+       "PROXY header, required with proxy_protocol = true on a TCP listener, got none"},
+      {"[[listen]]\naddress = \":9000\"\nproxy_protocol = true\nproxy_from = []",
+       "t.toml:4:14: listen[0].proxy_from: expected an array of CIDRs, the proxies that may "
+       "connect, got an empty array"},
+      {"[[listen]]\naddress = \":9000\"\nproxy_protocol = true\nproxy_from = [\"x\"]\n"
+       "proxy_timeout = \"0s\"",
+       R"(t.toml:5:17: listen[0].proxy_timeout: expected a duration above 0, like "5s", got "0s")"},
+      {"[[listen]]\naddress = \":9000\"\nproxy_protocol = true\nproxy_from = [\"x\"]\n"
+       "proxy_timeout = 5",
+       "t.toml:5:17: listen[0].proxy_timeout: expected a string, got 5"},
+      {"[[listen]]\naddress = \":9000\"\nproxy_from = [\"10.0.0.0/8\"]",
+       "t.toml:3:14: listen[0].proxy_from: expected only with proxy_protocol = true, got "
+       "proxy_protocol = false"},
+      {"[[listen]]\naddress = \":9000\"\nproxy_protocol = false\nproxy_timeout = \"9s\"",
+       "t.toml:4:17: listen[0].proxy_timeout: expected only with proxy_protocol = true, got "
+       "proxy_protocol = false"},
+      {"[[listen]]\naddress = \"unix:/x.sock\"\nproxy_protocol = true\nproxy_from = [\"::1/128\"]",
+       R"(t.toml:4:14: listen[0].proxy_from: expected only in a TCP [[listen]], got unix address "unix:/x.sock")"},
       {"[[listen]]\naddress = \":1\"\n[[listen]]\naddress = \":2\"\nname = \"tcp-1\"",
        R"(t.toml:5:8: listen[1].name: expected a name no other listener has, got "tcp-1", the name of listen[0] too)"},
       {"[[listen]]\naddress = \":9000\"\n[[listen]]\naddress = \":9000\"\n",
@@ -290,7 +328,8 @@ TEST_CASE("unknown keys are errors at every level") {
         "t.toml:1:1: listen[0].address: expected an address like \":9000\" or "
         "\"unix:/run/x.sock\", got none (every [[listen]] table needs one)\n"
         "t.toml:2:1: listen[0].adress: expected a key of [[listen]] (address, name, allow, mode, "
-        R"(owner, group, allow_uids), got unknown key "adress")");
+        "owner, group, allow_uids, proxy_protocol, proxy_from, proxy_timeout), got unknown key "
+        "\"adress\"");
   CHECK(errors_of("[limits]\nmax_conns = 1") ==
         "t.toml:2:1: limits.max_conns: expected a key of [limits] (max_connections, "
         "max_connections_per_peer, idle_timeout, max_connection_bytes, shutdown_timeout, "
@@ -313,7 +352,7 @@ idle_timeout = "5"
       R"(t.toml:1:13: log_level: expected one of "trace", "debug", "info", "warn", "error", got "loud"
 t.toml:2:11: workers: expected an integer 0..1024, got 5000
 t.toml:5:9: listen[0].allow: expected only in a TCP [[listen]], got unix address "unix:/x.sock"
-t.toml:6:1: listen[0].typo: expected a key of [[listen]] (address, name, allow, mode, owner, group, allow_uids), got unknown key "typo"
+t.toml:6:1: listen[0].typo: expected a key of [[listen]] (address, name, allow, mode, owner, group, allow_uids, proxy_protocol, proxy_from, proxy_timeout), got unknown key "typo"
 t.toml:8:17: output.max_file_size: expected a size like "64MiB" or "1G", got "big"
 t.toml:10:16: limits.idle_timeout: expected a duration like "30s", "5m" or "1h30m", got "5")");
 }
@@ -359,12 +398,14 @@ t.toml:5:8: output.name: name template "{nope}": unknown field {nope})");
 
   seen.clear();
   const Config config = load(
-      "[[listen]]\naddress = \"[::1]:7\"\nallow = [\"::1/128\"]\n"
-      "[output]\nname = \"{conn}\"\n",
+      "[[listen]]\naddress = \"[::1]:7\"\nallow = [\"::1/128\"]\nproxy_protocol = true\n"
+      "proxy_from = [\"fd00::/8\"]\n[output]\nname = \"{conn}\"\n",
       validators);
-  CHECK(seen == std::vector<std::string>{"address [::1]:7", "cidr ::1/128", "template {conn}"});
+  CHECK(seen == std::vector<std::string>{"address [::1]:7", "cidr ::1/128", "cidr fd00::/8",
+                                         "template {conn}"});
   CHECK(config.listeners[0].address.value == "[::1]:7");
   CHECK(config.listeners[0].allow[0].value == "::1/128");
+  CHECK(config.listeners[0].proxy_from[0].value == "fd00::/8");
   CHECK(config.output.name.value == "{conn}");
 }
 
@@ -442,6 +483,7 @@ workers = 0
 [[listen]]
 address = ":9000"
 name = "tcp-9000"
+proxy_protocol = false
 
 [output]
 directory = "./zcrecv-data"
@@ -479,6 +521,9 @@ TEST_CASE("to_toml round trip: every field set away from its default loads back 
   tcp.address.value = "127.0.0.1:0";
   tcp.name = "a.b_c-d";
   tcp.allow = {SourcedString{"10.0.0.0/8", Origin{}}, SourcedString{"::1/128", Origin{}}};
+  tcp.proxy_protocol = true;
+  tcp.proxy_from = {SourcedString{"192.0.2.7/32", Origin{}}, SourcedString{"fd00::/8", Origin{}}};
+  tcp.proxy_timeout = 2500ms;
   ListenerConfig local;
   local.address.value = "unix:/run/zcrecv/in.sock";
   local.name = "unix-in.sock";
@@ -486,6 +531,7 @@ TEST_CASE("to_toml round trip: every field set away from its default loads back 
   local.owner = 65534;
   local.group = 0;
   local.allow_uids = {0, 1000};
+  local.proxy_protocol = true;
   config.listeners = {tcp, local};
   config.output.directory = "/srv/a \"quoted\"\\dir\ttab";
   config.output.name.value = "{listener}/{seq}.bin";

@@ -171,6 +171,28 @@ std::vector<BadInput> bad_config_files() {
       {{}, tcp + "allow = [\"not-a-cidr\"]\n", "listen[0].allow[0]", "\"not-a-cidr\""},
       {{}, tcp + "allow = []\n", "listen[0].allow", "leave allow out"},
       {{}, tcp + "mode = \"0660\"\n", "listen[0].mode", "got TCP address \"127.0.0.1:0\""},
+      {{}, tcp + "proxy_protocol = \"on\"\n", "listen[0].proxy_protocol", "\"on\""},
+      {{}, tcp + "proxy_protocol = true\n", "listen[0].proxy_from", "required with proxy_protocol"},
+      {{},
+       tcp + "proxy_protocol = true\nproxy_from = []\n",
+       "listen[0].proxy_from",
+       "the proxies that may connect"},
+      {{},
+       tcp + "proxy_protocol = true\nproxy_from = [\"192.0.2.0/99\"]\n",
+       "listen[0].proxy_from[0]",
+       "\"192.0.2.0/99\""},
+      {{},
+       tcp + "proxy_from = [\"192.0.2.1/32\"]\n",
+       "listen[0].proxy_from",
+       "got proxy_protocol = false"},
+      {{},
+       tcp + "proxy_protocol = true\nproxy_from = [\"127.0.0.1/32\"]\nproxy_timeout = \"0ms\"\n",
+       "listen[0].proxy_timeout",
+       "\"0ms\""},
+      {{},
+       tcp + "proxy_protocol = true\nproxy_from = [\"127.0.0.1/32\"]\nproxy_timeout = \"anon\"\n",
+       "listen[0].proxy_timeout",
+       "\"anon\""},
       {{}, tcp + "name = \"../up\"\n", "listen[0].name", "\"../up\""},
       {{}, tcp + "name = \"twin\"\n" + tcp + "name = \"twin\"\n", "listen[1].name", "\"twin\""},
       {{}, unix_socket + "mode = \"0888\"\n", "listen[0].mode", "\"0888\""},
@@ -181,6 +203,11 @@ std::vector<BadInput> bad_config_files() {
       {{}, unix_socket + "group = -5\n", "listen[0].group", "got -5"},
       {{}, unix_socket + "allow_uids = [-7]\n", "listen[0].allow_uids[0]", "got -7"},
       {{}, unix_socket + "allow = [\"10.0.0.0/8\"]\n", "listen[0].allow", "got unix address"},
+      {{},
+       "[[listen]]\naddress = \"unix:@zcrecv-bad-proxy\"\nproxy_protocol = true\n"
+       "proxy_from = [\"127.0.0.1/32\"]\n",
+       "listen[0].proxy_from",
+       "got unix address \"unix:@zcrecv-bad-proxy\""},
       {{}, "workers = \n", "zcrecv.toml:1:", "key-value pair: expected value"},
       {{}, "workers = 1\nworkers = 2\n", "zcrecv.toml:2:", "redefine existing integer 'workers'"},
       {{}, "log_level = \"info\n", "zcrecv.toml:1:", "parsing string"},
@@ -310,6 +337,9 @@ workers = 3
 address = "127.0.0.1:0"
 name = "ingest"
 allow = ["10.1.2.3/8", "::ffff:192.168.0.0/112", "2001:db8::/32"]
+proxy_protocol = true
+proxy_from = ["10.9.0.0/16", "fd00::/8"]
+proxy_timeout = "90s"
 
 [[listen]]
 address = "unix:@zcrecv-check-config"
@@ -317,6 +347,7 @@ mode = "0660"
 owner = 0
 group = "root"
 allow_uids = [0, 1000]
+proxy_protocol = true
 
 [output]
 directory = "/var/lib/zcrecv"
@@ -351,6 +382,8 @@ min_free_space = "1G"
             R"(on_publish = ["/bin/sh", "-c", "echo \"$1\"", "hook", "{path} {{literal}}"])") !=
         std::string::npos);
   CHECK(printed.find("on_publish_timeout = \"1m30s\"") != std::string::npos);
+  CHECK(printed.find("proxy_from = [\"10.9.0.0/16\", \"fd00::/8\"]\nproxy_timeout = \"1m30s\"") !=
+        std::string::npos);
 
   const fs::path second = dir / "second.toml";
   write_text(second, printed);
