@@ -6,7 +6,7 @@
 namespace zcrecv::output {
 namespace {
 
-constexpr char kKnownPlaceholders[] = "{listener} {peer} {conn} {seq} {time} {host}";
+constexpr char kKnownPlaceholders[] = "{listener} {peer} {conn} {seq} {time} {host} {client_cn}";
 constexpr char kAllowedConversions[] = "%Y %y %m %d %j %H %M %S %F %s %%";
 constexpr int kSeqWidth = 6;
 
@@ -46,7 +46,8 @@ bool is_name_byte(char c) {
 
 void append_sanitised(std::string& out, std::string_view value) {
   if (value.empty()) {
-    // An empty value would otherwise turn "a/{peer}/b" into "a//b".
+    // An empty value would otherwise turn "a/{peer}/b" into "a//b". Not '-': a directory named
+    // "-" is one that `cd -` and many tools read as an option.
     out += '_';
     return;
   }
@@ -129,6 +130,8 @@ sys::Result<NameTemplate> NameTemplate::parse(std::string_view text) {
         kind = Kind::kConn;
       } else if (name == "host") {
         kind = Kind::kHost;
+      } else if (name == "client_cn") {
+        kind = Kind::kClientCn;
       } else if (name == "seq") {
         kind = Kind::kSeq;
       } else if (name == "time") {
@@ -250,6 +253,9 @@ std::string NameTemplate::render(const NameFields& fields) const {
           break;
         case Kind::kHost:
           append_sanitised(out, fields.host);
+          break;
+        case Kind::kClientCn:
+          append_sanitised(out, fields.client_cn);
           break;
         case Kind::kSeq:
           append_number(out, static_cast<long long>(fields.seq), kSeqWidth);

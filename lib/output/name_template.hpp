@@ -26,15 +26,19 @@ struct NameFields {
   std::uint64_t seq = 0;
   /// When the file was opened; every time in the name is this instant, in UTC.
   std::chrono::system_clock::time_point opened;
+  /// The CN of the client's verified TLS certificate, as a proxy reported it; empty without one.
+  std::string_view client_cn;
 };
 
 /// An output file name template, validated once and rendered for every file.
 ///
 /// Placeholders:
 ///   {listener} {peer} {conn} {host}  the value, sanitised: every byte outside [A-Za-z0-9._-]
-///                                    becomes '_', a leading '.' becomes '_', and an empty
+///   {client_cn}                      becomes '_', a leading '.' becomes '_', and an empty
 ///                                    value renders as "_" — so a value never contributes a
-///                                    '/', a "." or ".." segment, or a hidden name.
+///                                    '/', a "." or ".." segment, or a hidden name. Only
+///                                    {client_cn} is ever empty: for a connection without a
+///                                    verified client certificate.
 ///   {seq}                            zero-padded to 6 digits (wider when needed).
 ///   {time}                           opening time, UTC, microseconds: 20261124T105500.123456Z.
 /// Conversions (UTC, of the opening time), the ones that can only yield [0-9-]:
@@ -65,6 +69,7 @@ class NameTemplate {
     kPeer,
     kConn,
     kHost,
+    kClientCn,
     kSeq,
     kTime,
     kYear,

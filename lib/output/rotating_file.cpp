@@ -39,8 +39,8 @@ sys::Result<int> RotatingFile::sink() {
     return current_->fd();
   }
   std::chrono::system_clock::time_point opened = clock_();
-  std::string name = name_template_.render(
-      NameFields{names_.listener, names_.peer, names_.conn, names_.host, next_seq_, opened});
+  std::string name = name_template_.render(NameFields{
+      names_.listener, names_.peer, names_.conn, names_.host, next_seq_, opened, names_.client_cn});
   auto created = directory_->create(name, settings_.file_mode, opened);
   if (!created) {
     return std::move(created).error();

@@ -39,6 +39,7 @@ struct ConnectionNames {
   std::string peer;
   std::string conn;
   std::string host;
+  std::string client_cn;
 };
 
 /// A file that has been published (with sync = publish: and is durable).

@@ -17,7 +17,7 @@ constexpr system_clock::time_point kOpened =
     sys_days{year{2026} / November / 24} + hours{10} + minutes{55} + microseconds{123456};
 
 NameFields fields(std::uint64_t seq = 7) {
-  return NameFields{"ingest", "10.0.0.5_51234", "c42", "recv-1", seq, kOpened};
+  return NameFields{"ingest", "10.0.0.5_51234", "c42", "recv-1", seq, kOpened, "alice"};
 }
 
 std::string render(std::string_view text, const NameFields& values) {
@@ -39,8 +39,23 @@ TEST_CASE("the default template renders the name DESIGN.md describes") {
 }
 
 TEST_CASE("every placeholder renders its value") {
-  CHECK(render("{listener}|{peer}|{conn}|{host}|{seq}|{time}", fields()) ==
-        "ingest|10.0.0.5_51234|c42|recv-1|000007|20261124T105500.123456Z");
+  CHECK(render("{listener}|{peer}|{conn}|{host}|{seq}|{time}|{client_cn}", fields()) ==
+        "ingest|10.0.0.5_51234|c42|recv-1|000007|20261124T105500.123456Z|alice");
+}
+
+TEST_CASE("{client_cn} is sanitised like every value, and renders as _ when there is none") {
+  NameFields values = fields();
+  CHECK(render("{client_cn}/{seq}.bin", values) == "alice/000007.bin");
+  values.client_cn = "";
+  CHECK(render("{client_cn}/{seq}.bin", values) == "_/000007.bin");
+  CHECK(render("{seq}-{client_cn}.bin", values) == "000007-_.bin");
+  // A CN is whatever the certificate's subject says: spaces, slashes, dots, any byte.
+  values.client_cn = "ACME Corp/ingest node #3";
+  CHECK(render("{client_cn}/{seq}.bin", values) == "ACME_Corp_ingest_node__3/000007.bin");
+  values.client_cn = "..";
+  CHECK(render("{client_cn}/{seq}.bin", values) == "_./000007.bin");
+  values.client_cn = std::string_view(".\0\xff/x", 5);
+  CHECK(render("{client_cn}", values) == "____x");
 }
 
 TEST_CASE("every allowed conversion renders the opening time in UTC") {
@@ -69,7 +84,7 @@ TEST_CASE("doubled braces and %% are literals, and a leading-dot directory is al
 TEST_CASE("values are sanitised: no slash, no dot segment, no hidden name, no odd byte") {
   auto parsed = NameTemplate::parse("{listener}/{peer}/{host}/{conn}.bin");
   REQUIRE(parsed.ok());
-  NameFields hostile{"../../etc", "..", "", "a/b c\n\xc3\xa9", 0, kOpened};
+  NameFields hostile{"../../etc", "..", "", "a/b c\n\xc3\xa9", 0, kOpened, ""};
   CHECK(parsed->render(hostile) == "_._.._etc/_./a_b_c___/_.bin");
   hostile.listener = ".";
   hostile.peer = ".hidden";
@@ -100,10 +115,10 @@ TEST_CASE("invalid templates are refused with a message naming the template and 
         "name template \"{seq}/\": empty path segment ('//' or a trailing '/')");
   CHECK(parse_error("{nope}.bin") ==
         "name template \"{nope}.bin\": unknown placeholder {nope} (known: {listener} {peer} "
-        "{conn} {seq} {time} {host})");
+        "{conn} {seq} {time} {host} {client_cn})");
   CHECK(parse_error("{}.bin") ==
         "name template \"{}.bin\": unknown placeholder {} (known: {listener} {peer} {conn} "
-        "{seq} {time} {host})");
+        "{seq} {time} {host} {client_cn})");
   CHECK(parse_error("%Q-{seq}") ==
         "name template \"%Q-{seq}\": unknown conversion %Q (allowed: %Y %y %m %d %j %H %M %S "
         "%F %s %%)");

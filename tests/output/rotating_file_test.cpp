@@ -46,7 +46,7 @@ class Fixture {
   RotatingFile make(RotationSettings settings, std::string_view text = "{conn}-{seq}.bin") {
     auto parsed = NameTemplate::parse(text);
     REQUIRE_MESSAGE(parsed.ok(), test::error_text(parsed));
-    RotatingFile file(*directory_, *parsed, ConnectionNames{"ingest", "peer", "c1", "host"},
+    RotatingFile file(*directory_, *parsed, ConnectionNames{"ingest", "peer", "c1", "host", "cn"},
                       settings, [this] { return now; });
     file.on_published([this](const PublishedFile& done) { published.push_back(done.name); });
     return file;
