@@ -1,19 +1,36 @@
 #include "net/peer_identity.hpp"
 
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "net/quoted.hpp"
 #include "sys/syscalls.hpp"
 
 namespace zcrecv::net {
 namespace {
 
+// A peer that came straight to zcrecv, not through a proxy.
+PeerIdentity direct(std::string file_token, std::string display, std::string key,
+                    std::optional<ucred> credentials = std::nullopt) {
+  PeerIdentity peer;
+  peer.file_token = std::move(file_token);
+  peer.display = std::move(display);
+  peer.key = std::move(key);
+  peer.credentials = credentials;
+  return peer;
+}
+
 PeerIdentity identify_unix(int fd) {
   auto credentials = sys::get_peer_credentials(fd);
   if (!credentials) {
-    return {"unix-unknown", "unix (credentials unknown)", "uid:unknown", std::nullopt};
+    return direct("unix-unknown", "unix (credentials unknown)", "uid:unknown");
   }
   std::string uid = std::to_string(credentials->uid);
   std::string pid = std::to_string(credentials->pid);
-  return {"unix-uid" + uid + "-pid" + pid, "unix uid=" + uid + " pid=" + pid, "uid:" + uid,
-          *credentials};
+  return direct("unix-uid" + uid + "-pid" + pid, "unix uid=" + uid + " pid=" + pid, "uid:" + uid,
+                *credentials);
 }
 
 // `v6-` and the address as 32 hex digits: the textual form's colons cannot be in a file name,
@@ -28,20 +45,69 @@ std::string ipv6_token(const SocketAddress& peer) {
   return token + "_" + std::to_string(peer.port());
 }
 
+// `text` as it is when every byte is printable and unambiguous, else quoted and escaped: a
+// header's Unix path and a certificate's CN are the sender's bytes, and a log line stays one
+// line.
+std::string printable(const std::string& text) {
+  const bool plain = std::all_of(text.begin(), text.end(), [](char c) {
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+  });
+  return plain ? text : quoted(text);
+}
+
+// What the proxy says of the client's TLS, for the log: " (TLS, client certificate CN
+// \"alice\", verified)"; empty when the client did not use TLS.
+std::string tls_note(const ProxySsl& ssl) {
+  if (!ssl.client_ssl) {
+    return {};
+  }
+  if (!ssl.client_cert_connection) {
+    return " (TLS, no client certificate)";
+  }
+  const std::string subject =
+      ssl.common_name.empty() ? "without a CN" : "CN " + quoted(ssl.common_name);
+  return " (TLS, client certificate " + subject +
+         (ssl.verified ? ", verified)" : ", NOT verified)");
+}
+
 }  // namespace
+
+PeerIdentity identify_proxied_peer(const ProxyHeader& header, const PeerIdentity& proxy) {
+  PeerIdentity peer;
+  if (header.local || !header.source) {
+    peer = proxy;
+    peer.via = header.version == 1 ? " (PROXY UNKNOWN)" : " (PROXY LOCAL)";
+  } else if (header.source->family() == AF_UNIX) {
+    peer.file_token = "unix-via-" + proxy.file_token;
+    peer.display = printable(header.source->to_string());
+    peer.key = "unix-via:" + proxy.key;
+    peer.via = " via " + proxy.display;
+  } else {
+    peer = identify_peer(-1, *header.source);
+    peer.via = " via " + proxy.display;
+  }
+  if (header.ssl) {
+    peer.via += tls_note(*header.ssl);
+    // A CN is an identity only when the proxy checked the certificate it came from.
+    if (header.ssl->client_ssl && header.ssl->client_cert_connection && header.ssl->verified) {
+      peer.client_cn = header.ssl->common_name;
+    }
+  }
+  return peer;
+}
 
 PeerIdentity identify_peer(int fd, const SocketAddress& peer) {
   SocketAddress plain = peer.unmapped();
   switch (plain.family()) {
     case AF_INET:
-      return {plain.ip_string() + "_" + std::to_string(plain.port()), plain.to_string(),
-              plain.ip_string(), std::nullopt};
+      return direct(plain.ip_string() + "_" + std::to_string(plain.port()), plain.to_string(),
+                    plain.ip_string());
     case AF_INET6:
-      return {ipv6_token(plain), plain.to_string(), plain.ip_string(), std::nullopt};
+      return direct(ipv6_token(plain), plain.to_string(), plain.ip_string());
     case AF_UNIX:
       return identify_unix(fd);
     default:
-      return {"unknown", plain.to_string(), "unknown", std::nullopt};
+      return direct("unknown", plain.to_string(), "unknown");
   }
 }
 

@@ -8,12 +8,24 @@
 #include <string>
 
 #include "support/loopback.hpp"
+#include "support/proxy_headers.hpp"
 #include "sys/syscalls.hpp"
 
 namespace zcrecv::net {
 namespace {
 
 using test::ip;
+
+// The header `bytes` hold; fails the test if they do not hold a complete, valid one.
+ProxyHeader header_of(const std::string& bytes) {
+  auto parsed = parse_proxy_header(test::bytes_of(bytes));
+  REQUIRE_MESSAGE(parsed.ok(), parsed.error().message());
+  REQUIRE(parsed->has_value());
+  return **parsed;
+}
+
+// A proxy on 127.0.0.1, as identify_peer describes the socket's peer.
+PeerIdentity proxy() { return identify_peer(-1, ip("127.0.0.1", 40112)); }
 
 bool safe_for_file_names(const std::string& token) {
   return token.find_first_not_of(
@@ -79,6 +91,94 @@ TEST_CASE("a Unix peer whose credentials cannot be read is unix-unknown") {
   CHECK(peer.display == "unix (credentials unknown)");
   CHECK(peer.key == "uid:unknown");
   CHECK_FALSE(peer.credentials.has_value());
+}
+
+TEST_CASE("a direct peer came through nothing: no via, no client CN") {
+  PeerIdentity peer = identify_peer(-1, ip("10.0.0.5", 51234));
+  CHECK(peer.via.empty());
+  CHECK(peer.client_cn.empty());
+  CHECK(peer.described() == "10.0.0.5:51234");
+}
+
+TEST_CASE("through a proxy, the client the header names is the peer, reached via the proxy") {
+  PeerIdentity v2 = identify_proxied_peer(
+      header_of(test::proxy_v2("203.0.113.7", "10.0.0.1", 51000, 9000)), proxy());
+  CHECK(v2.file_token == "203.0.113.7_51000");
+  CHECK(v2.display == "203.0.113.7:51000");
+  CHECK(v2.key == "203.0.113.7");
+  CHECK(v2.via == " via 127.0.0.1:40112");
+  CHECK(v2.described() == "203.0.113.7:51000 via 127.0.0.1:40112");
+  CHECK(v2.client_cn.empty());
+  CHECK_FALSE(v2.credentials);
+
+  PeerIdentity v1 = identify_proxied_peer(
+      header_of(test::proxy_v1("2001:db8::7", "2001:db8::1", 443, 9000)), proxy());
+  CHECK(v1.file_token == "v6-20010db8000000000000000000000007_443");
+  CHECK(v1.described() == "[2001:db8::7]:443 via 127.0.0.1:40112");
+  CHECK(v1.key == "2001:db8::7");
+}
+
+TEST_CASE("a header that names no client leaves the proxy as the peer") {
+  PeerIdentity local = identify_proxied_peer(header_of(test::proxy_v2_local()), proxy());
+  CHECK(local.file_token == "127.0.0.1_40112");
+  CHECK(local.key == "127.0.0.1");
+  CHECK(local.described() == "127.0.0.1:40112 (PROXY LOCAL)");
+
+  PeerIdentity unknown = identify_proxied_peer(header_of("PROXY UNKNOWN\r\n"), proxy());
+  CHECK(unknown.file_token == "127.0.0.1_40112");
+  CHECK(unknown.described() == "127.0.0.1:40112 (PROXY UNKNOWN)");
+}
+
+TEST_CASE("a Unix client of the proxy is the proxy's, its address only in the log") {
+  PeerIdentity unbound =
+      identify_proxied_peer(header_of(test::proxy_v2_unix("", "/run/haproxy/in.sock")), proxy());
+  CHECK(unbound.file_token == "unix-via-127.0.0.1_40112");
+  CHECK(unbound.key == "unix-via:127.0.0.1");
+  CHECK(unbound.described() == "unix:(unnamed) via 127.0.0.1:40112");
+  CHECK(safe_for_file_names(unbound.file_token));
+
+  PeerIdentity named = identify_proxied_peer(
+      header_of(test::proxy_v2_unix("/tmp/c\x1b[2J.sock", "/run/in.sock")), proxy());
+  CHECK(named.file_token == "unix-via-127.0.0.1_40112");
+  CHECK(named.display == "\"unix:/tmp/c\\x1b[2J.sock\"");
+
+  // Through a proxy on a Unix listener, the proxy's own token and key carry on.
+  PeerIdentity local_proxy;
+  local_proxy.file_token = "unix-uid0-pid42";
+  local_proxy.display = "unix uid=0 pid=42";
+  local_proxy.key = "uid:0";
+  PeerIdentity nested =
+      identify_proxied_peer(header_of(test::proxy_v2_unix("", "/x")), local_proxy);
+  CHECK(nested.file_token == "unix-via-unix-uid0-pid42");
+  CHECK(nested.key == "unix-via:uid:0");
+  CHECK(nested.described() == "unix:(unnamed) via unix uid=0 pid=42");
+}
+
+TEST_CASE("an SSL TLV: the client certificate in the log, its CN for {client_cn} once verified") {
+  auto with_ssl = [](const std::string& tlv) {
+    return identify_proxied_peer(
+        header_of(test::proxy_v2("203.0.113.7", "10.0.0.1", 51000, 9000, tlv)), proxy());
+  };
+  PeerIdentity verified = with_ssl(test::proxy_ssl_tlv("alice", true));
+  CHECK(verified.client_cn == "alice");
+  CHECK(verified.described() ==
+        "203.0.113.7:51000 via 127.0.0.1:40112 (TLS, client certificate CN \"alice\", verified)");
+
+  PeerIdentity unverified = with_ssl(test::proxy_ssl_tlv("mallory", false));
+  CHECK(unverified.client_cn.empty());
+  CHECK(unverified.via ==
+        " via 127.0.0.1:40112 (TLS, client certificate CN \"mallory\", NOT verified)");
+
+  PeerIdentity anonymous = with_ssl(test::proxy_ssl_tlv("", true));
+  CHECK(anonymous.client_cn.empty());
+  CHECK(anonymous.via == " via 127.0.0.1:40112 (TLS, no client certificate)");
+
+  // The CN is the certificate's bytes: kept as they are for the name template to sanitise,
+  // escaped in the log.
+  PeerIdentity odd = with_ssl(test::proxy_ssl_tlv("a\nb/\"c\"", true));
+  CHECK(odd.client_cn == "a\nb/\"c\"");
+  CHECK(odd.via ==
+        " via 127.0.0.1:40112 (TLS, client certificate CN \"a\\nb/\\\"c\\\"\", verified)");
 }
 
 }  // namespace
