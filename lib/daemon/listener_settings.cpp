@@ -6,6 +6,26 @@
 #include <utility>
 
 namespace zcrecv::daemon {
+namespace {
+
+bool contains(const std::vector<net::Cidr>& networks, const net::SocketAddress& address) {
+  return std::any_of(networks.begin(), networks.end(),
+                     [&](const net::Cidr& network) { return network.contains(address); });
+}
+
+sys::Result<std::vector<net::Cidr>> parse_cidrs(const std::vector<config::SourcedString>& entries) {
+  std::vector<net::Cidr> networks;
+  for (const config::SourcedString& entry : entries) {
+    auto network = net::Cidr::parse(entry.value);
+    if (!network) {
+      return std::move(network).error().with_context(entry.origin.where);
+    }
+    networks.push_back(*network);
+  }
+  return networks;
+}
+
+}  // namespace
 
 std::optional<std::string> ListenerSettings::refusal(const net::SocketAddress& address,
                                                      const net::PeerIdentity& peer) const {
@@ -22,9 +42,23 @@ std::optional<std::string> ListenerSettings::refusal(const net::SocketAddress& a
     }
     return std::nullopt;
   }
-  if (allow.empty() || std::any_of(allow.begin(), allow.end(), [&](const net::Cidr& network) {
-        return network.contains(address);
-      })) {
+  if (proxy_protocol) {
+    return std::nullopt;
+  }
+  return client_refusal(address);
+}
+
+std::optional<std::string> ListenerSettings::proxy_refusal(
+    const net::SocketAddress& address) const {
+  if (!proxy_protocol || address.family() == AF_UNIX || contains(proxy_from, address)) {
+    return std::nullopt;
+  }
+  return std::string("address not in proxy_from");
+}
+
+std::optional<std::string> ListenerSettings::client_refusal(
+    const std::optional<net::SocketAddress>& client) const {
+  if (!client || allow.empty() || contains(allow, *client)) {
     return std::nullopt;
   }
   return std::string("address not in the allow list");
@@ -34,14 +68,19 @@ sys::Result<std::shared_ptr<const ListenerSettings>> make_listener_settings(
     const config::ListenerConfig& config) {
   ListenerSettings settings;
   settings.name = config.name;
-  for (const config::SourcedString& entry : config.allow) {
-    auto network = net::Cidr::parse(entry.value);
-    if (!network) {
-      return std::move(network).error().with_context(entry.origin.where);
-    }
-    settings.allow.push_back(*network);
+  auto allow = parse_cidrs(config.allow);
+  if (!allow) {
+    return std::move(allow).error();
   }
+  settings.allow = std::move(*allow);
   settings.allow_uids = config.allow_uids;
+  settings.proxy_protocol = config.proxy_protocol;
+  auto proxy_from = parse_cidrs(config.proxy_from);
+  if (!proxy_from) {
+    return std::move(proxy_from).error();
+  }
+  settings.proxy_from = std::move(*proxy_from);
+  settings.proxy_timeout = config.proxy_timeout;
   return std::make_shared<const ListenerSettings>(std::move(settings));
 }
 

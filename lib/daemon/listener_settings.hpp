@@ -2,6 +2,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,14 +25,33 @@ struct ListenerSettings {
   std::vector<net::Cidr> allow;
   /// Unix: the peer uids let in (SO_PEERCRED); empty lets everyone in.
   std::vector<uid_t> allow_uids;
+  /// Every connection starts with a PROXY header naming the client; the socket's peer is a
+  /// proxy.
+  bool proxy_protocol = false;
+  /// TCP with proxy_protocol: the proxies that may connect.
+  std::vector<net::Cidr> proxy_from;
+  /// With proxy_protocol: how long a connection may take to send its whole header.
+  std::chrono::nanoseconds proxy_timeout{0};
 
-  /// Why the peer at `address`, described by `peer`, may not connect; std::nullopt if it may.
+  /// Why the socket's peer at `address`, described by `peer`, may not connect, checked right
+  /// after accept; std::nullopt if it may. Unix: allow_uids. TCP: the allow list — unless
+  /// proxy_protocol is on: the peer is then a proxy (proxy_refusal), and the allow list is for
+  /// the client its header names (client_refusal).
   [[nodiscard]] std::optional<std::string> refusal(const net::SocketAddress& address,
                                                    const net::PeerIdentity& peer) const;
+  /// With proxy_protocol on TCP: why the socket's peer at `address` may not send a PROXY header
+  /// (it is not in proxy_from); std::nullopt if it may, and always on Unix sockets or without
+  /// proxy_protocol.
+  [[nodiscard]] std::optional<std::string> proxy_refusal(const net::SocketAddress& address) const;
+  /// Why `client` may not connect by the allow list; std::nullopt if it may. With proxy_protocol,
+  /// `client` is the one a PROXY header names, std::nullopt for a header that names none (LOCAL,
+  /// UNKNOWN): the proxy's own connection, let in by proxy_refusal already.
+  [[nodiscard]] std::optional<std::string> client_refusal(
+      const std::optional<net::SocketAddress>& client) const;
 };
 
-/// The settings of one `[[listen]]` table. Fails only on an allow entry that is not a CIDR (the
-/// configuration loader validates them first); the error names its origin.
+/// The settings of one `[[listen]]` table. Fails only on an allow or proxy_from entry that is not
+/// a CIDR (the configuration loader validates them first); the error names its origin.
 sys::Result<std::shared_ptr<const ListenerSettings>> make_listener_settings(
     const config::ListenerConfig& config);
 

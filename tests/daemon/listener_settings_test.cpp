@@ -3,6 +3,9 @@
 #include <doctest/doctest.h>
 #include <sys/socket.h>
 
+#include <chrono>
+#include <optional>
+
 #include "net/socket_address.hpp"
 
 namespace zcrecv::daemon {
@@ -60,6 +63,63 @@ TEST_CASE("make_listener_settings names the origin of a bad allow entry") {
   REQUIRE_FALSE(settings.ok());
   CHECK(settings.error().message().find("zcrecv.toml:4:10: listen[0].allow[0]") == 0);
   CHECK(settings.error().message().find("10.0.0.0/99") != std::string::npos);
+}
+
+TEST_CASE("with proxy_protocol, proxy_from is for the socket's peer and allow for the client") {
+  using namespace std::chrono_literals;
+  config::ListenerConfig config;
+  config.allow = {{"203.0.113.0/24", {}}};
+  config.proxy_protocol = true;
+  config.proxy_from = {{"127.0.0.1/32", {}}, {"fd00::/8", {}}};
+  config.proxy_timeout = 750ms;
+  auto settings = make_listener_settings(config);
+  REQUIRE(settings.ok());
+  const ListenerSettings& proxied = **settings;
+  CHECK(proxied.proxy_protocol);
+  CHECK(proxied.proxy_timeout == 750ms);
+  const auto balancer = *net::SocketAddress::from_ip("127.0.0.1", 40112);
+  const auto stranger = *net::SocketAddress::from_ip("203.0.113.9", 40112);
+
+  // At accept: the allow list is not for proxies, proxy_from is.
+  CHECK_FALSE(proxied.refusal(balancer, net::PeerIdentity{}));
+  CHECK_FALSE(proxied.proxy_refusal(balancer));
+  CHECK_FALSE(proxied.proxy_refusal(*net::SocketAddress::from_ip("fd00::5", 1)));
+  auto refused = proxied.proxy_refusal(stranger);
+  REQUIRE(refused);
+  CHECK(*refused == "address not in proxy_from");
+
+  // After the header: the client it names against the allow list; a LOCAL header names none.
+  CHECK_FALSE(proxied.client_refusal(stranger));
+  CHECK_FALSE(proxied.client_refusal(std::nullopt));
+  auto outsider = proxied.client_refusal(*net::SocketAddress::from_ip("198.51.100.1", 5));
+  REQUIRE(outsider);
+  CHECK(*outsider == "address not in the allow list");
+  CHECK(proxied.client_refusal(net::SocketAddress::unix_path("/run/c.sock")).has_value());
+}
+
+TEST_CASE("without proxy_protocol nobody is refused as a proxy; Unix proxies keep allow_uids") {
+  auto plain = make_listener_settings(config::ListenerConfig{});
+  REQUIRE(plain.ok());
+  CHECK_FALSE((*plain)->proxy_refusal(*net::SocketAddress::from_ip("192.0.2.1", 5)));
+
+  config::ListenerConfig config;
+  config.proxy_protocol = true;
+  config.allow_uids = {0};
+  auto unix_proxied = make_listener_settings(config);
+  REQUIRE(unix_proxied.ok());
+  auto address = net::SocketAddress::unix_path("/run/x.sock");
+  CHECK_FALSE((*unix_proxied)->proxy_refusal(address));
+  CHECK_FALSE((*unix_proxied)->refusal(address, unix_peer(0)));
+  CHECK((*unix_proxied)->refusal(address, unix_peer(1000)).has_value());
+}
+
+TEST_CASE("make_listener_settings names the origin of a bad proxy_from entry") {
+  config::ListenerConfig config;
+  config.proxy_protocol = true;
+  config.proxy_from = {{"10.0.0.0/8", {}}, {"nope", {"zcrecv.toml:5:30: listen[0].proxy_from[1]"}}};
+  auto settings = make_listener_settings(config);
+  REQUIRE_FALSE(settings.ok());
+  CHECK(settings.error().message().find("zcrecv.toml:5:30: listen[0].proxy_from[1]") == 0);
 }
 
 }  // namespace
