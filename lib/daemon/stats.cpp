@@ -15,6 +15,8 @@ std::string Stats::summary() const {
          ", files published=" + value(files_published) + ", splice=" + value(splice_connections) +
          " readwrite=" + value(readwrite_connections) +
          ", disk-full pauses=" + value(disk_full_pauses) +
+         ", proxy header failures not_allowed=" + value(proxy_header_not_allowed) +
+         " timeout=" + value(proxy_header_timeout) + " invalid=" + value(proxy_header_invalid) +
          ", hooks started=" + value(hooks.started) + " succeeded=" + value(hooks.succeeded) +
          " failed=" + value(hooks.failed) + " backlog=" + value(hooks.backlog);
 }

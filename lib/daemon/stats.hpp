@@ -23,12 +23,19 @@ struct Stats {
   std::atomic<std::uint64_t> disk_full_pauses{0};
   /// Times a connection stopped reading until the sync stage caught up.
   std::atomic<std::uint64_t> sync_pauses{0};
+  /// Connections of proxy_protocol listeners refused for want of a PROXY header, by reason; each
+  /// also counts in connections_rejected. Not allowed: from an address not in proxy_from.
+  /// Timeout: no complete header within proxy_timeout. Invalid: bytes that are not a valid
+  /// header, or a stream that ended or was reset inside one.
+  std::atomic<std::uint64_t> proxy_header_not_allowed{0};
+  std::atomic<std::uint64_t> proxy_header_timeout{0};
+  std::atomic<std::uint64_t> proxy_header_invalid{0};
   /// on_publish hooks, counted by the daemon's HookRunner.
   handoff::HookStats hooks;
 
   /// One log line: "connections open=2 total=10 rejected=1, bytes=1048576, files published=12,
-  /// splice=7 readwrite=1, disk-full pauses=0, hooks started=12 succeeded=11 failed=1
-  /// backlog=1".
+  /// splice=7 readwrite=1, disk-full pauses=0, proxy header failures not_allowed=0 timeout=0
+  /// invalid=0, hooks started=12 succeeded=11 failed=1 backlog=1".
   [[nodiscard]] std::string summary() const;
 };
 
