@@ -50,7 +50,7 @@ void Acceptor::on_event(std::uint32_t /*events*/) {
       return;
     }
     in_burst_ = false;
-    worker_.admit(std::move(**accepted), *listener_, *settings_);
+    worker_.admit(std::move(**accepted), listener_, settings_);
   }
 }
 
@@ -60,7 +60,7 @@ void Acceptor::accept_queued() {
     if (!accepted || !accepted->has_value()) {
       return;
     }
-    worker_.admit(std::move(**accepted), *listener_, *settings_);
+    worker_.admit(std::move(**accepted), listener_, settings_);
   }
 }
 

@@ -21,20 +21,30 @@ double seconds(std::chrono::nanoseconds duration) {
   return std::chrono::duration<double>(duration).count();
 }
 
+// A proxy's own connections (health checks) leave no empty file, whatever keep_empty says: a
+// check every second would leave 86 400 of them a day.
+output::RotationSettings rotation_of(const ConnectionSettings& settings, bool proxy_local) {
+  output::RotationSettings rotation = settings.rotation;
+  rotation.keep_empty = rotation.keep_empty && !proxy_local;
+  return rotation;
+}
+
 }  // namespace
 
 Connection::Connection(Worker& worker, std::shared_ptr<const ConnectionSettings> settings,
                        std::string listener, sys::UniqueFd socket, net::PeerIdentity peer,
-                       std::string id)
+                       std::string id, bool proxy_local)
     : worker_(worker),
       settings_(std::move(settings)),
       listener_(std::move(listener)),
       socket_(std::move(socket)),
       peer_(std::move(peer)),
       id_(std::move(id)),
+      proxy_local_(proxy_local),
       file_(*settings_->directory, settings_->name_template,
-            output::ConnectionNames{listener_, peer_.file_token, id_, settings_->host},
-            settings_->rotation),
+            output::ConnectionNames{listener_, peer_.file_token, id_, settings_->host,
+                                    peer_.client_cn},
+            rotation_of(*settings_, proxy_local)),
       // No file yet: the pump opens one when the first bytes arrive.
       stream_(socket_.get(), -1, settings_->copy_mode),
       started_(worker.loop().now()),
@@ -236,7 +246,7 @@ void Connection::pause_for_space(const std::string& why, bool disk_full) {
       spdlog::warn(
           "connection {} on {} from {}: {}; reading paused, retrying every {} ms ({} similar "
           "lines suppressed)",
-          id_, listener_, peer_.display, why, output::kDiskFullRetry.count(), *suppressed);
+          id_, listener_, peer_.described(), why, output::kDiskFullRetry.count(), *suppressed);
     }
   }
   const auto timeout = settings_->limits.shutdown_timeout;
@@ -310,7 +320,7 @@ void Connection::sync_progressed() {
 }
 
 void Connection::publish_failed(const sys::Error& error) {
-  spdlog::error("connection {} on {} from {}: {}", id_, listener_, peer_.display,
+  spdlog::error("connection {} on {} from {}: {}", id_, listener_, peer_.described(),
                 error.message());
   if (state_ != State::kEnded) {
     // Later files would follow a hole: the stream is cut here.
@@ -400,9 +410,11 @@ void Connection::log_end() const {
   if (stream_.fallback_reason()) {
     path += " (" + *stream_.fallback_reason() + ")";
   }
-  spdlog::log(end_level_,
+  // A health check through a proxy would otherwise log a line every few seconds.
+  const bool quiet = proxy_local_ && stream_.bytes() == 0 && end_level_ == spdlog::level::info;
+  spdlog::log(quiet ? spdlog::level::debug : end_level_,
               "connection {} on {} from {}: {} bytes, {} files, {:.3f} s, {:.1f} MiB/s, {}, {}",
-              id_, listener_, peer_.display, stream_.bytes(), file_.files_published(), duration,
+              id_, listener_, peer_.described(), stream_.bytes(), file_.files_published(), duration,
               rate, path, end_reason_);
 }
 

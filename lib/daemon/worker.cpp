@@ -6,6 +6,7 @@
 
 #include "daemon/acceptor.hpp"
 #include "daemon/connection.hpp"
+#include "daemon/proxy_handshake.hpp"
 #include "net/peer_identity.hpp"
 
 namespace zcrecv::daemon {
@@ -38,6 +39,7 @@ Worker::Worker(unsigned index, SharedState& shared,
 
 Worker::~Worker() {
   // Normally empty by now (tear_down ran on the thread); a worker never started lets go here.
+  handshakes_.clear();
   connections_.clear();
   acceptors_.clear();
 }
@@ -131,31 +133,88 @@ bool Worker::space_low(const output::OutputDirectory& directory, std::uint64_t m
   return space_free_ < min_free_space;
 }
 
-void Worker::admit(net::AcceptedConnection accepted, SharedListener& listener,
-                   const ListenerSettings& settings) {
+void Worker::admit(net::AcceptedConnection accepted,
+                   const std::shared_ptr<SharedListener>& listener,
+                   const std::shared_ptr<const ListenerSettings>& settings) {
   net::PeerIdentity peer = net::identify_peer(accepted.fd.get(), accepted.peer);
-  if (auto refusal = settings.refusal(accepted.peer, peer)) {
-    reject(listener, settings, peer, *refusal);
+  if (auto refusal = settings->refusal(accepted.peer, peer)) {
+    reject(*listener, *settings, peer, *refusal);
     return;
   }
-  const config::LimitsConfig& limits = settings_->limits;
   Stats& stats = shared_.stats;
-  if (stats.connections_open.fetch_add(1, std::memory_order_relaxed) >= limits.max_connections) {
-    stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
-    reject(listener, settings, peer,
-           "max_connections (" + std::to_string(limits.max_connections) + ") reached");
+  if (auto refusal = settings->proxy_refusal(accepted.peer)) {
+    stats.proxy_header_not_allowed.fetch_add(1, std::memory_order_relaxed);
+    reject(*listener, *settings, peer, *refusal);
     return;
   }
-  if (!shared_.peers.acquire(peer.key, limits.max_connections_per_peer)) {
+  const std::uint32_t max_connections = settings_->limits.max_connections;
+  if (stats.connections_open.fetch_add(1, std::memory_order_relaxed) >= max_connections) {
+    stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
+    reject(*listener, *settings, peer,
+           "max_connections (" + std::to_string(max_connections) + ") reached");
+    return;
+  }
+  if (!settings->proxy_protocol) {
+    start_connection(std::move(accepted.fd), std::move(peer), *listener, *settings, false);
+    return;
+  }
+  auto handshake = std::make_unique<ProxyHandshake>(*this, std::move(accepted.fd), std::move(peer),
+                                                    listener, settings);
+  // The header, often with the whole of a short stream, is usually there by the time the
+  // connection is accepted: read it now, and wait in the loop only for what has not come.
+  if (handshake->advance()) {
+    return;
+  }
+  ProxyHandshake& waiting = *handshake;
+  handshakes_.emplace(&waiting, std::move(handshake));
+  if (auto watched = waiting.wait(); !watched) {
+    waiting.cut(watched.error().message());
+  }
+}
+
+void Worker::proxied(sys::UniqueFd socket, const net::ProxyHeader& header,
+                     const net::PeerIdentity& proxy, SharedListener& listener,
+                     const ListenerSettings& settings) {
+  net::PeerIdentity client = net::identify_proxied_peer(header, proxy);
+  if (auto refusal = settings.client_refusal(header.local ? std::nullopt : header.source)) {
+    shared_.stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
+    reject(listener, settings, client, *refusal);
+    return;
+  }
+  start_connection(std::move(socket), std::move(client), listener, settings, header.local);
+}
+
+void Worker::proxy_ended(SharedListener& listener, const ListenerSettings& settings,
+                         const net::PeerIdentity& proxy,
+                         const std::optional<std::string>& refusal) {
+  shared_.stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
+  if (refusal) {
+    reject(listener, settings, proxy, *refusal);
+  }
+}
+
+void Worker::handshake_finished(ProxyHandshake& handshake) {
+  // The handshake may be inside its own handler or timer callback: it goes after the batch.
+  loop_->defer([this, &handshake] {
+    handshakes_.erase(&handshake);
+    stop_if_drained();
+  });
+}
+
+void Worker::start_connection(sys::UniqueFd socket, net::PeerIdentity peer,
+                              SharedListener& listener, const ListenerSettings& settings,
+                              bool proxy_local) {
+  Stats& stats = shared_.stats;
+  const std::uint32_t per_peer = settings_->limits.max_connections_per_peer;
+  if (!shared_.peers.acquire(peer.key, per_peer)) {
     stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
     reject(listener, settings, peer,
-           "max_connections_per_peer (" + std::to_string(limits.max_connections_per_peer) +
-               ") reached");
+           "max_connections_per_peer (" + std::to_string(per_peer) + ") reached");
     return;
   }
   stats.connections_total.fetch_add(1, std::memory_order_relaxed);
-  auto connection = std::make_unique<Connection>(*this, settings_, settings.name,
-                                                 std::move(accepted.fd), peer, shared_.ids.next());
+  auto connection = std::make_unique<Connection>(*this, settings_, settings.name, std::move(socket),
+                                                 std::move(peer), shared_.ids.next(), proxy_local);
   Connection& added = *connection;
   connections_.emplace(&added, std::move(connection));
   if (auto started = added.start(); !started) {
@@ -168,7 +227,7 @@ void Worker::reject(SharedListener& listener, const ListenerSettings& settings,
   shared_.stats.connections_rejected.fetch_add(1, std::memory_order_relaxed);
   if (auto suppressed = listener.rejections.admit(loop_->now())) {
     spdlog::warn("listener {}: rejected {}: {} ({} similar lines suppressed)", settings.name,
-                 peer.display, reason, *suppressed);
+                 peer.described(), reason, *suppressed);
   }
 }
 
@@ -190,14 +249,18 @@ void Worker::connection_finished(Connection& connection) {
 }
 
 void Worker::cut_connections(const char* reason) {
-  // Ending a connection defers its erasure, so the map does not change under this loop.
+  // Ending a connection or a handshake defers its erasure, so the maps do not change under
+  // these loops.
+  for (auto& [raw, handshake] : handshakes_) {
+    handshake->cut(reason);
+  }
   for (auto& [raw, connection] : connections_) {
     connection->cut(reason);
   }
 }
 
 void Worker::stop_if_drained() {
-  if (draining_ && connections_.empty()) {
+  if (draining_ && connections_.empty() && handshakes_.empty()) {
     loop_->stop();
   }
 }
@@ -206,6 +269,7 @@ void Worker::tear_down() {
   // After a graceful stop nothing is left; after a failure of the loop, the connections are cut
   // here so that their files are published, and the listeners let go.
   cut_connections("worker stopped");
+  handshakes_.clear();
   connections_.clear();
   acceptors_.clear();
 }

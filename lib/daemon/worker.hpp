@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -21,12 +22,16 @@
 #include "io/pipe.hpp"
 #include "io/splice_pump.hpp"
 #include "net/listener.hpp"
+#include "net/peer_identity.hpp"
+#include "net/proxy_header.hpp"
 #include "sys/result.hpp"
+#include "sys/unique_fd.hpp"
 
 namespace zcrecv::daemon {
 
 class Acceptor;
 class Connection;
+class ProxyHandshake;
 
 /// One event-loop thread of the daemon: its own EventLoop, pipe, read/write buffer and
 /// SplicePump, the acceptors of every listener, and the connections it accepted, which stay on
@@ -89,10 +94,21 @@ class Worker {
   bool space_low(const output::OutputDirectory& directory, std::uint64_t min_free_space);
   /// A rate limit for this worker's disk-full log lines.
   LogLimiter& disk_full_log() noexcept { return disk_full_log_; }
-  /// Takes in a connection an acceptor got: checks it against the listener's and the limits,
-  /// then starts it or closes it.
-  void admit(net::AcceptedConnection accepted, SharedListener& listener,
-             const ListenerSettings& settings);
+  /// Takes in a connection an acceptor got: checks it against the listener's settings and the
+  /// limits, then starts it — on a proxy_protocol listener, its ProxyHandshake — or closes it.
+  void admit(net::AcceptedConnection accepted, const std::shared_ptr<SharedListener>& listener,
+             const std::shared_ptr<const ListenerSettings>& settings);
+  /// A ProxyHandshake's connection has sent its PROXY header, consumed from `socket`: checks the
+  /// client it names (allow, max_connections_per_peer), then starts its Connection or closes it.
+  void proxied(sys::UniqueFd socket, const net::ProxyHeader& header, const net::PeerIdentity& proxy,
+               SharedListener& listener, const ListenerSettings& settings);
+  /// A ProxyHandshake's connection ends without a header: it no longer counts as open, and a
+  /// `refusal` is counted as a rejection and logged (rate-limited).
+  void proxy_ended(SharedListener& listener, const ListenerSettings& settings,
+                   const net::PeerIdentity& proxy, const std::optional<std::string>& refusal);
+  /// Called by a ProxyHandshake that waited and is over: it is destroyed after the current
+  /// batch of events.
+  void handshake_finished(ProxyHandshake& handshake);
   /// Counts a file a connection published.
   void file_published(const output::PublishedFile& file);
   /// Called by a connection whose socket is closed: it no longer counts as open.
@@ -109,6 +125,10 @@ class Worker {
 
   void reject(SharedListener& listener, const ListenerSettings& settings,
               const net::PeerIdentity& peer, const std::string& reason);
+  // Checks `peer` against max_connections_per_peer, then starts its Connection on `socket`; the
+  // connection counts as open already. `proxy_local`: see Connection.
+  void start_connection(sys::UniqueFd socket, net::PeerIdentity peer, SharedListener& listener,
+                        const ListenerSettings& settings, bool proxy_local);
   void cut_connections(const char* reason);
   void stop_if_drained();
   // Ends what is left when the loop stops (after a failure): the thread's last act.
@@ -132,6 +152,8 @@ class Worker {
 
   std::map<std::uint64_t, std::unique_ptr<Acceptor>> acceptors_;
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
+  // Connections of proxy_protocol listeners still waiting for their header.
+  std::unordered_map<ProxyHandshake*, std::unique_ptr<ProxyHandshake>> handshakes_;
   std::thread thread_;
 };
 

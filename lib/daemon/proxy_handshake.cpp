@@ -1,0 +1,131 @@
+#include "daemon/proxy_handshake.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+
+#include <utility>
+
+#include "config/units.hpp"
+#include "daemon/worker.hpp"
+#include "net/proxy_receive.hpp"
+
+namespace zcrecv::daemon {
+
+ProxyHandshake::ProxyHandshake(Worker& worker, sys::UniqueFd socket, net::PeerIdentity proxy,
+                               std::shared_ptr<SharedListener> listener,
+                               std::shared_ptr<const ListenerSettings> settings)
+    : worker_(worker),
+      socket_(std::move(socket)),
+      proxy_(std::move(proxy)),
+      listener_(std::move(listener)),
+      settings_(std::move(settings)),
+      timeout_(worker.loop(), [this] { time_out(); }) {}
+
+ProxyHandshake::~ProxyHandshake() {
+  if (registered_) {
+    (void)worker_.loop().remove(socket_.get());
+  }
+}
+
+bool ProxyHandshake::advance(std::uint32_t events) {
+  auto received = net::receive_proxy_header(socket_.get());
+  if (!received) {
+    const sys::Error& error = received.error();
+    if (error.errno_value() == 0) {
+      fail(false, error.message());
+    } else if (waiting_ == 0) {
+      // Reset before its first byte: a health check or a scanner, not a proxy that failed.
+      spdlog::debug("listener {}: {} went before sending a PROXY header: {}", settings_->name,
+                    proxy_.display, error.message());
+      end(std::nullopt);
+    } else {
+      fail(false, error.message() + " after " + std::to_string(waiting_) +
+                      " bytes of a PROXY header");
+    }
+    return true;
+  }
+  if (received->header) {
+    over_ = true;
+    timeout_.cancel();
+    if (registered_) {
+      // The Connection watches the socket level-triggered, as its own handler.
+      (void)worker_.loop().remove(socket_.get());
+      registered_ = false;
+    }
+    worker_.proxied(std::move(socket_), *received->header, proxy_, *listener_, *settings_);
+    return true;
+  }
+  if (received->ended) {
+    // A TCP health check (connect, close) or a scanner: nothing failed, nothing to count.
+    spdlog::debug("listener {}: {} closed without sending a PROXY header", settings_->name,
+                  proxy_.display);
+    end(std::nullopt);
+    return true;
+  }
+  waiting_ = received->waiting;
+  if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
+    fail(false, "the peer closed the connection after " + std::to_string(waiting_) +
+                    " bytes of a PROXY header");
+    return true;
+  }
+  return false;
+}
+
+sys::Result<void> ProxyHandshake::wait() {
+  // Edge-triggered: the bytes of an incomplete header stay in the socket (peeked), and a
+  // level-triggered watch would report them again at once, for ever. Each new arrival, and the
+  // peer's end of stream (EPOLLRDHUP), is a new edge.
+  if (auto added =
+          worker_.loop().add(socket_.get(), EPOLLIN | EPOLLRDHUP | EPOLLET, *this);
+      !added) {
+    return added;
+  }
+  registered_ = true;
+  timeout_.arm(settings_->proxy_timeout);
+  return {};
+}
+
+void ProxyHandshake::on_event(std::uint32_t events) {
+  if (!over_ && advance(events)) {
+    worker_.handshake_finished(*this);
+  }
+}
+
+void ProxyHandshake::cut(const std::string& reason) {
+  if (over_) {
+    return;
+  }
+  spdlog::warn("listener {}: {} cut before its PROXY header was complete: {}", settings_->name,
+               proxy_.display, reason);
+  end(std::nullopt);
+  worker_.handshake_finished(*this);
+}
+
+void ProxyHandshake::time_out() {
+  fail(true, "no complete PROXY header within proxy_timeout (" +
+                 config::format_duration(settings_->proxy_timeout) + "), " +
+                 std::to_string(waiting_) + " bytes of one arrived");
+  worker_.handshake_finished(*this);
+}
+
+void ProxyHandshake::fail(bool timed_out, const std::string& reason) {
+  Stats& stats = worker_.stats();
+  auto& counter = timed_out ? stats.proxy_header_timeout : stats.proxy_header_invalid;
+  counter.fetch_add(1, std::memory_order_relaxed);
+  end(reason);
+}
+
+void ProxyHandshake::end(const std::optional<std::string>& refusal) {
+  over_ = true;
+  timeout_.cancel();
+  worker_.proxy_ended(*listener_, *settings_, proxy_, refusal);
+  // Closed last, once counted and logged: a peer that waits for the close finds both done.
+  if (registered_) {
+    (void)worker_.loop().close(std::move(socket_));
+    registered_ = false;
+  } else {
+    socket_.reset();
+  }
+}
+
+}  // namespace zcrecv::daemon
