@@ -23,9 +23,10 @@ double seconds(std::chrono::nanoseconds duration) {
 
 // A proxy's own connections (health checks) leave no empty file, whatever keep_empty says: a
 // check every second would leave 86 400 of them a day.
-output::RotationSettings rotation_of(const ConnectionSettings& settings, bool proxy_local) {
+output::RotationSettings rotation_of(const ConnectionSettings& settings,
+                                     const net::PeerIdentity& peer) {
   output::RotationSettings rotation = settings.rotation;
-  rotation.keep_empty = rotation.keep_empty && !proxy_local;
+  rotation.keep_empty = rotation.keep_empty && !peer.proxy_itself;
   return rotation;
 }
 
@@ -33,18 +34,17 @@ output::RotationSettings rotation_of(const ConnectionSettings& settings, bool pr
 
 Connection::Connection(Worker& worker, std::shared_ptr<const ConnectionSettings> settings,
                        std::string listener, sys::UniqueFd socket, net::PeerIdentity peer,
-                       std::string id, bool proxy_local)
+                       std::string id)
     : worker_(worker),
       settings_(std::move(settings)),
       listener_(std::move(listener)),
       socket_(std::move(socket)),
       peer_(std::move(peer)),
       id_(std::move(id)),
-      proxy_local_(proxy_local),
       file_(*settings_->directory, settings_->name_template,
             output::ConnectionNames{listener_, peer_.file_token, id_, settings_->host,
                                     peer_.client_cn},
-            rotation_of(*settings_, proxy_local)),
+            rotation_of(*settings_, peer_)),
       // No file yet: the pump opens one when the first bytes arrive.
       stream_(socket_.get(), -1, settings_->copy_mode),
       started_(worker.loop().now()),
@@ -410,8 +410,9 @@ void Connection::log_end() const {
   if (stream_.fallback_reason()) {
     path += " (" + *stream_.fallback_reason() + ")";
   }
-  // A health check through a proxy would otherwise log a line every few seconds.
-  const bool quiet = proxy_local_ && stream_.bytes() == 0 && end_level_ == spdlog::level::info;
+  // A proxy's health checks would otherwise log a line every few seconds, and a warning for
+  // each that ends with a reset, as HAProxy's do. Nothing of them is lost: nothing to warn of.
+  const bool quiet = peer_.proxy_itself && stream_.bytes() == 0 && end_level_ < spdlog::level::err;
   spdlog::log(quiet ? spdlog::level::debug : end_level_,
               "connection {} on {} from {}: {} bytes, {} files, {:.3f} s, {:.1f} MiB/s, {}, {}",
               id_, listener_, peer_.described(), stream_.bytes(), file_.files_published(), duration,

@@ -42,12 +42,10 @@ class Connection final : public event::Handler {
   /// Bytes moved per readable event before the loop turns to other connections.
   static constexpr std::uint64_t kEventBudget = std::uint64_t{4} << 20;
 
-  /// `proxy_local`: the connection is a proxy's own, announced by a PROXY header that names no
-  /// client (LOCAL, UNKNOWN), as health checks are: if it sends nothing, it leaves no file even
-  /// with keep_empty, and its end is logged at debug level.
+  /// A proxy's own connection (`peer.proxy_itself`: a health check) that sends nothing leaves
+  /// no file, even with keep_empty, and logs its end at debug level, however it ended.
   Connection(Worker& worker, std::shared_ptr<const ConnectionSettings> settings,
-             std::string listener, sys::UniqueFd socket, net::PeerIdentity peer, std::string id,
-             bool proxy_local = false);
+             std::string listener, sys::UniqueFd socket, net::PeerIdentity peer, std::string id);
   ~Connection() override;
 
   /// Arms the idle timer, takes the bytes already there (a short connection may end here), and
@@ -100,7 +98,6 @@ class Connection final : public event::Handler {
   sys::UniqueFd socket_;
   net::PeerIdentity peer_;
   std::string id_;
-  bool proxy_local_;
   output::RotatingFile file_;
   io::PumpStream stream_;
   State state_ = State::kReading;

@@ -11,11 +11,13 @@
 
 namespace zcrecv::daemon {
 
-ProxyHandshake::ProxyHandshake(Worker& worker, sys::UniqueFd socket, net::PeerIdentity proxy,
+ProxyHandshake::ProxyHandshake(Worker& worker, sys::UniqueFd socket,
+                               net::SocketAddress proxy_address, net::PeerIdentity proxy,
                                std::shared_ptr<SharedListener> listener,
                                std::shared_ptr<const ListenerSettings> settings)
     : worker_(worker),
       socket_(std::move(socket)),
+      proxy_address_(proxy_address),
       proxy_(std::move(proxy)),
       listener_(std::move(listener)),
       settings_(std::move(settings)),
@@ -52,7 +54,9 @@ bool ProxyHandshake::advance(std::uint32_t events) {
       (void)worker_.loop().remove(socket_.get());
       registered_ = false;
     }
-    worker_.proxied(std::move(socket_), *received->header, proxy_, *listener_, *settings_);
+    worker_.proxied(std::move(socket_),
+                    net::identify_proxied_peer(*received->header, proxy_address_, proxy_),
+                    *received->header, *listener_, *settings_);
     return true;
   }
   if (received->ended) {

@@ -11,6 +11,7 @@
 #include "event/event_loop.hpp"
 #include "event/timer.hpp"
 #include "net/peer_identity.hpp"
+#include "net/socket_address.hpp"
 #include "sys/unique_fd.hpp"
 
 namespace zcrecv::daemon {
@@ -29,10 +30,10 @@ class Worker;
 /// it, and tells the worker it is over.
 class ProxyHandshake final : public event::Handler {
  public:
-  /// `proxy` describes the socket's peer; `listener` and `settings` are the listener's as they
-  /// were at accept, and stay so for the handshake.
-  ProxyHandshake(Worker& worker, sys::UniqueFd socket, net::PeerIdentity proxy,
-                 std::shared_ptr<SharedListener> listener,
+  /// `proxy` describes the socket's peer, at `proxy_address`; `listener` and `settings` are the
+  /// listener's as they were at accept, and stay so for the handshake.
+  ProxyHandshake(Worker& worker, sys::UniqueFd socket, net::SocketAddress proxy_address,
+                 net::PeerIdentity proxy, std::shared_ptr<SharedListener> listener,
                  std::shared_ptr<const ListenerSettings> settings);
   ~ProxyHandshake() override;
 
@@ -56,6 +57,7 @@ class ProxyHandshake final : public event::Handler {
 
   Worker& worker_;
   sys::UniqueFd socket_;
+  net::SocketAddress proxy_address_;
   net::PeerIdentity proxy_;
   std::shared_ptr<SharedListener> listener_;
   std::shared_ptr<const ListenerSettings> settings_;

@@ -155,11 +155,11 @@ void Worker::admit(net::AcceptedConnection accepted,
     return;
   }
   if (!settings->proxy_protocol) {
-    start_connection(std::move(accepted.fd), std::move(peer), *listener, *settings, false);
+    start_connection(std::move(accepted.fd), std::move(peer), *listener, *settings);
     return;
   }
-  auto handshake = std::make_unique<ProxyHandshake>(*this, std::move(accepted.fd), std::move(peer),
-                                                    listener, settings);
+  auto handshake = std::make_unique<ProxyHandshake>(*this, std::move(accepted.fd), accepted.peer,
+                                                    std::move(peer), listener, settings);
   // The header, often with the whole of a short stream, is usually there by the time the
   // connection is accepted: read it now, and wait in the loop only for what has not come.
   if (handshake->advance()) {
@@ -172,16 +172,14 @@ void Worker::admit(net::AcceptedConnection accepted,
   }
 }
 
-void Worker::proxied(sys::UniqueFd socket, const net::ProxyHeader& header,
-                     const net::PeerIdentity& proxy, SharedListener& listener,
-                     const ListenerSettings& settings) {
-  net::PeerIdentity client = net::identify_proxied_peer(header, proxy);
-  if (auto refusal = settings.client_refusal(header.local ? std::nullopt : header.source)) {
+void Worker::proxied(sys::UniqueFd socket, net::PeerIdentity client, const net::ProxyHeader& header,
+                     SharedListener& listener, const ListenerSettings& settings) {
+  if (auto refusal = settings.client_refusal(client.proxy_itself ? std::nullopt : header.source)) {
     shared_.stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
     reject(listener, settings, client, *refusal);
     return;
   }
-  start_connection(std::move(socket), std::move(client), listener, settings, header.local);
+  start_connection(std::move(socket), std::move(client), listener, settings);
 }
 
 void Worker::proxy_ended(SharedListener& listener, const ListenerSettings& settings,
@@ -202,8 +200,7 @@ void Worker::handshake_finished(ProxyHandshake& handshake) {
 }
 
 void Worker::start_connection(sys::UniqueFd socket, net::PeerIdentity peer,
-                              SharedListener& listener, const ListenerSettings& settings,
-                              bool proxy_local) {
+                              SharedListener& listener, const ListenerSettings& settings) {
   Stats& stats = shared_.stats;
   const std::uint32_t per_peer = settings_->limits.max_connections_per_peer;
   if (!shared_.peers.acquire(peer.key, per_peer)) {
@@ -214,7 +211,7 @@ void Worker::start_connection(sys::UniqueFd socket, net::PeerIdentity peer,
   }
   stats.connections_total.fetch_add(1, std::memory_order_relaxed);
   auto connection = std::make_unique<Connection>(*this, settings_, settings.name, std::move(socket),
-                                                 std::move(peer), shared_.ids.next(), proxy_local);
+                                                 std::move(peer), shared_.ids.next());
   Connection& added = *connection;
   connections_.emplace(&added, std::move(connection));
   if (auto started = added.start(); !started) {

@@ -98,9 +98,10 @@ class Worker {
   /// limits, then starts it — on a proxy_protocol listener, its ProxyHandshake — or closes it.
   void admit(net::AcceptedConnection accepted, const std::shared_ptr<SharedListener>& listener,
              const std::shared_ptr<const ListenerSettings>& settings);
-  /// A ProxyHandshake's connection has sent its PROXY header, consumed from `socket`: checks the
-  /// client it names (allow, max_connections_per_peer), then starts its Connection or closes it.
-  void proxied(sys::UniqueFd socket, const net::ProxyHeader& header, const net::PeerIdentity& proxy,
+  /// A ProxyHandshake's connection has sent its PROXY `header`, consumed from `socket`, which
+  /// makes `client` its peer (net::identify_proxied_peer): checks the client (allow,
+  /// max_connections_per_peer), then starts its Connection or closes it.
+  void proxied(sys::UniqueFd socket, net::PeerIdentity client, const net::ProxyHeader& header,
                SharedListener& listener, const ListenerSettings& settings);
   /// A ProxyHandshake's connection ends without a header: it no longer counts as open, and a
   /// `refusal` is counted as a rejection and logged (rate-limited).
@@ -126,9 +127,9 @@ class Worker {
   void reject(SharedListener& listener, const ListenerSettings& settings,
               const net::PeerIdentity& peer, const std::string& reason);
   // Checks `peer` against max_connections_per_peer, then starts its Connection on `socket`; the
-  // connection counts as open already. `proxy_local`: see Connection.
+  // connection counts as open already.
   void start_connection(sys::UniqueFd socket, net::PeerIdentity peer, SharedListener& listener,
-                        const ListenerSettings& settings, bool proxy_local);
+                        const ListenerSettings& settings);
   void cut_connections(const char* reason);
   void stop_if_drained();
   // Ends what is left when the loop stops (after a failure): the thread's last act.

@@ -70,13 +70,23 @@ std::string tls_note(const ProxySsl& ssl) {
          (ssl.verified ? ", verified)" : ", NOT verified)");
 }
 
+// Whether `a` and `b` are the same IP address and port (IPv4-mapped IPv6 as IPv4).
+bool same_endpoint(const SocketAddress& a, const SocketAddress& b) {
+  const SocketAddress left = a.unmapped();
+  const SocketAddress right = b.unmapped();
+  return left.family() == right.family() && !left.ip_bytes().empty() &&
+         std::ranges::equal(left.ip_bytes(), right.ip_bytes()) && left.port() == right.port();
+}
+
 }  // namespace
 
-PeerIdentity identify_proxied_peer(const ProxyHeader& header, const PeerIdentity& proxy) {
+PeerIdentity identify_proxied_peer(const ProxyHeader& header, const SocketAddress& proxy_address,
+                                   const PeerIdentity& proxy) {
   PeerIdentity peer;
-  if (header.local || !header.source) {
+  if (header.local || !header.source || same_endpoint(*header.source, proxy_address)) {
     peer = proxy;
-    peer.via = header.version == 1 ? " (PROXY UNKNOWN)" : " (PROXY LOCAL)";
+    peer.via = " (the proxy's own connection)";
+    peer.proxy_itself = true;
   } else if (header.source->family() == AF_UNIX) {
     peer.file_token = "unix-via-" + proxy.file_token;
     peer.display = printable(header.source->to_string());

@@ -26,8 +26,11 @@ struct PeerIdentity {
   /// For logs, after `display`: how the peer came, when through a proxy (PROXY protocol):
   /// " via 127.0.0.1:40112", with what the proxy says of the client's TLS
   /// (" via 127.0.0.1:40112 (TLS, client certificate CN \"alice\", verified)"), or
-  /// " (PROXY LOCAL)" for the proxy's own connections. Empty for a direct peer.
+  /// " (the proxy's own connection)". Empty for a direct peer.
   std::string via;
+  /// Through a proxy: the connection is the proxy's own, as its health checks are, and the
+  /// proxy is the peer.
+  bool proxy_itself = false;
   /// {client_cn}: the Common Name of the client's TLS certificate, when the proxy says the client
   /// presented one on this connection and it was verified. The certificate's bytes, unsanitised;
   /// empty otherwise.
@@ -43,14 +46,17 @@ struct PeerIdentity {
 PeerIdentity identify_peer(int fd, const SocketAddress& peer);
 
 /// The peer of a connection that began with PROXY `header`, sent by `proxy` (identify_peer of
-/// the socket): the client the header names, reached via the proxy; from an SSL TLV, the client
-/// certificate in `via` and, verified, in `client_cn`.
+/// the socket's peer, at `proxy_address`): the client the header names, reached via the proxy;
+/// from an SSL TLV, the client certificate in `via` and, verified, in `client_cn`.
 ///
-/// A header that names no client (v2 LOCAL or UNSPEC, v1 UNKNOWN: health checks) leaves the
-/// proxy as the peer. A Unix client address (v2 AF_UNIX) says nothing about who the client is —
-/// most clients never bind their socket, and a path is no one — so such a client is the proxy's:
-/// `unix-via-` and the proxy's token in file names, the client's address in logs, and one
-/// per-peer count for all of one proxy's Unix clients.
-PeerIdentity identify_proxied_peer(const ProxyHeader& header, const PeerIdentity& proxy);
+/// A header that names no client (v2 LOCAL or UNSPEC, v1 UNKNOWN), or names the proxy itself
+/// (HAProxy's v1 health checks carry the check connection's own addresses), makes the
+/// connection the proxy's own: the proxy is the peer, `proxy_itself` is set. A Unix client
+/// address (v2 AF_UNIX) says nothing about who the client is — most clients never bind their
+/// socket, and a path is no one — so such a client is the proxy's: `unix-via-` and the proxy's
+/// token in file names, the client's address in logs, and one per-peer count for all of one
+/// proxy's Unix clients.
+PeerIdentity identify_proxied_peer(const ProxyHeader& header, const SocketAddress& proxy_address,
+                                   const PeerIdentity& proxy);
 
 }  // namespace zcrecv::net

@@ -144,7 +144,7 @@ TEST_CASE("daemon behind a proxy: v1 and v2, TCP and Unix, whole or a byte at a 
   }
 }
 
-TEST_CASE("daemon behind a proxy: LOCAL connections are the proxy's, and leave no empty file") {
+TEST_CASE("daemon behind a proxy: the proxy's own connections leave no empty file") {
   TempDir dir;
   config::Config config = harness::test_config(dir, {proxied(harness::tcp_listener("tcp"))});
   config.output.name.value = "{peer}-{client_cn}-{conn}-{seq}.bin";
@@ -156,6 +156,16 @@ TEST_CASE("daemon behind a proxy: LOCAL connections are the proxy's, and leave n
 
   for (int check = 0; check < 3; ++check) {
     harness::send_stream(address, test::bytes_of(test::proxy_v2_local()));
+  }
+  // HAProxy's v1 health check: a header naming the check connection itself, then a reset.
+  {
+    sys::UniqueFd check = test::connect_blocking(address);
+    auto self = net::SocketAddress::local_of(check.get());
+    REQUIRE(self.ok());
+    harness::send_all(check.get(), test::bytes_of(test::proxy_v1("127.0.0.1", "127.0.0.1",
+                                                                 self->port(), address.port())));
+    const linger abort{1, 0};
+    REQUIRE(::setsockopt(check.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort) == 0);
   }
   const auto data = test::random_bytes(3000, 17);
   harness::send_stream(address, with_header(test::proxy_v2_local(), data));

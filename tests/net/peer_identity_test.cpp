@@ -24,8 +24,14 @@ ProxyHeader header_of(const std::string& bytes) {
   return **parsed;
 }
 
-// A proxy on 127.0.0.1, as identify_peer describes the socket's peer.
-PeerIdentity proxy() { return identify_peer(-1, ip("127.0.0.1", 40112)); }
+// A proxy on 127.0.0.1, the socket's peer.
+SocketAddress proxy_address() { return ip("127.0.0.1", 40112); }
+
+// The connection's peer once its PROXY header `bytes` are in.
+PeerIdentity proxied(const std::string& bytes) {
+  return identify_proxied_peer(header_of(bytes), proxy_address(),
+                               identify_peer(-1, proxy_address()));
+}
 
 bool safe_for_file_names(const std::string& token) {
   return token.find_first_not_of(
@@ -97,12 +103,12 @@ TEST_CASE("a direct peer came through nothing: no via, no client CN") {
   PeerIdentity peer = identify_peer(-1, ip("10.0.0.5", 51234));
   CHECK(peer.via.empty());
   CHECK(peer.client_cn.empty());
+  CHECK_FALSE(peer.proxy_itself);
   CHECK(peer.described() == "10.0.0.5:51234");
 }
 
 TEST_CASE("through a proxy, the client the header names is the peer, reached via the proxy") {
-  PeerIdentity v2 = identify_proxied_peer(
-      header_of(test::proxy_v2("203.0.113.7", "10.0.0.1", 51000, 9000)), proxy());
+  PeerIdentity v2 = proxied(test::proxy_v2("203.0.113.7", "10.0.0.1", 51000, 9000));
   CHECK(v2.file_token == "203.0.113.7_51000");
   CHECK(v2.display == "203.0.113.7:51000");
   CHECK(v2.key == "203.0.113.7");
@@ -110,35 +116,38 @@ TEST_CASE("through a proxy, the client the header names is the peer, reached via
   CHECK(v2.described() == "203.0.113.7:51000 via 127.0.0.1:40112");
   CHECK(v2.client_cn.empty());
   CHECK_FALSE(v2.credentials);
+  CHECK_FALSE(v2.proxy_itself);
 
-  PeerIdentity v1 = identify_proxied_peer(
-      header_of(test::proxy_v1("2001:db8::7", "2001:db8::1", 443, 9000)), proxy());
+  PeerIdentity v1 = proxied(test::proxy_v1("2001:db8::7", "2001:db8::1", 443, 9000));
   CHECK(v1.file_token == "v6-20010db8000000000000000000000007_443");
   CHECK(v1.described() == "[2001:db8::7]:443 via 127.0.0.1:40112");
   CHECK(v1.key == "2001:db8::7");
 }
 
-TEST_CASE("a header that names no client leaves the proxy as the peer") {
-  PeerIdentity local = identify_proxied_peer(header_of(test::proxy_v2_local()), proxy());
-  CHECK(local.file_token == "127.0.0.1_40112");
-  CHECK(local.key == "127.0.0.1");
-  CHECK(local.described() == "127.0.0.1:40112 (PROXY LOCAL)");
-
-  PeerIdentity unknown = identify_proxied_peer(header_of("PROXY UNKNOWN\r\n"), proxy());
-  CHECK(unknown.file_token == "127.0.0.1_40112");
-  CHECK(unknown.described() == "127.0.0.1:40112 (PROXY UNKNOWN)");
+TEST_CASE("a header that names no client, or the proxy itself, is the proxy's own connection") {
+  for (const std::string& header : {test::proxy_v2_local(), std::string("PROXY UNKNOWN\r\n"),
+                                    test::proxy_v1("127.0.0.1", "127.0.0.1", 40112, 9000),
+                                    test::proxy_v2("::ffff:127.0.0.1", "::1", 40112, 9000)}) {
+    PeerIdentity own = proxied(header);
+    CHECK(own.proxy_itself);
+    CHECK(own.file_token == "127.0.0.1_40112");
+    CHECK(own.key == "127.0.0.1");
+    CHECK(own.described() == "127.0.0.1:40112 (the proxy's own connection)");
+  }
+  // The proxy's address with another port is another connection: a client on the proxy's host.
+  PeerIdentity neighbour = proxied(test::proxy_v1("127.0.0.1", "127.0.0.1", 40113, 9000));
+  CHECK_FALSE(neighbour.proxy_itself);
+  CHECK(neighbour.described() == "127.0.0.1:40113 via 127.0.0.1:40112");
 }
 
 TEST_CASE("a Unix client of the proxy is the proxy's, its address only in the log") {
-  PeerIdentity unbound =
-      identify_proxied_peer(header_of(test::proxy_v2_unix("", "/run/haproxy/in.sock")), proxy());
+  PeerIdentity unbound = proxied(test::proxy_v2_unix("", "/run/haproxy/in.sock"));
   CHECK(unbound.file_token == "unix-via-127.0.0.1_40112");
   CHECK(unbound.key == "unix-via:127.0.0.1");
   CHECK(unbound.described() == "unix:(unnamed) via 127.0.0.1:40112");
   CHECK(safe_for_file_names(unbound.file_token));
 
-  PeerIdentity named = identify_proxied_peer(
-      header_of(test::proxy_v2_unix("/tmp/c\x1b[2J.sock", "/run/in.sock")), proxy());
+  PeerIdentity named = proxied(test::proxy_v2_unix("/tmp/c\x1b[2J.sock", "/run/in.sock"));
   CHECK(named.file_token == "unix-via-127.0.0.1_40112");
   CHECK(named.display == "\"unix:/tmp/c\\x1b[2J.sock\"");
 
@@ -148,7 +157,8 @@ TEST_CASE("a Unix client of the proxy is the proxy's, its address only in the lo
   local_proxy.display = "unix uid=0 pid=42";
   local_proxy.key = "uid:0";
   PeerIdentity nested =
-      identify_proxied_peer(header_of(test::proxy_v2_unix("", "/x")), local_proxy);
+      identify_proxied_peer(header_of(test::proxy_v2_unix("", "/x")),
+                            SocketAddress::unix_path("/run/in.sock"), local_proxy);
   CHECK(nested.file_token == "unix-via-unix-uid0-pid42");
   CHECK(nested.key == "unix-via:uid:0");
   CHECK(nested.described() == "unix:(unnamed) via unix uid=0 pid=42");
@@ -156,8 +166,7 @@ TEST_CASE("a Unix client of the proxy is the proxy's, its address only in the lo
 
 TEST_CASE("an SSL TLV: the client certificate in the log, its CN for {client_cn} once verified") {
   auto with_ssl = [](const std::string& tlv) {
-    return identify_proxied_peer(
-        header_of(test::proxy_v2("203.0.113.7", "10.0.0.1", 51000, 9000, tlv)), proxy());
+    return proxied(test::proxy_v2("203.0.113.7", "10.0.0.1", 51000, 9000, tlv));
   };
   PeerIdentity verified = with_ssl(test::proxy_ssl_tlv("alice", true));
   CHECK(verified.client_cn == "alice");
