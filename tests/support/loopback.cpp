@@ -8,6 +8,7 @@
 #include <cstddef>
 
 #include <stdexcept>
+#include <string>
 #include <utility>
 
 #include "sys/syscalls.hpp"
@@ -27,6 +28,23 @@ sys::UniqueFd connect_blocking(const net::SocketAddress& address) {
   if (auto connected = sys::connect(fd->get(), target.data(), target.size()); !connected) {
     throw std::runtime_error("connect to " + target.to_string() + ": " +
                              connected.error().message());
+  }
+  return std::move(*fd);
+}
+
+sys::UniqueFd connect_from(const char* source_ip, const net::SocketAddress& address) {
+  const auto source = net::SocketAddress::from_ip(source_ip, 0);
+  auto fd = sys::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const std::string what =
+      std::string("connect from ") + source_ip + " to " + address.to_string() + ": ";
+  if (!source || !fd) {
+    throw std::runtime_error(what + (fd ? "not an IP address" : fd.error().message()));
+  }
+  if (auto bound = sys::bind(fd->get(), source->data(), source->size()); !bound) {
+    throw std::runtime_error(what + bound.error().message());
+  }
+  if (auto connected = sys::connect(fd->get(), address.data(), address.size()); !connected) {
+    throw std::runtime_error(what + connected.error().message());
   }
   return std::move(*fd);
 }

@@ -46,6 +46,10 @@ Process::Process(const std::vector<std::string>& argv, const Options& options) {
   posix_spawn_file_actions_adddup2(&actions, options.stdin_fd.value_or(null.get()), 0);
   posix_spawn_file_actions_adddup2(&actions, options.stdout_fd.value_or(out_write.get()), 1);
   posix_spawn_file_actions_adddup2(&actions, err_write.get(), 2);
+  for (int fd : options.inherited_fds) {
+    // A dup2 onto itself clears FD_CLOEXEC (POSIX 2024; glibc 2.29).
+    posix_spawn_file_actions_adddup2(&actions, fd, fd);
+  }
   // The child starts with no signal blocked and default dispositions, whatever the test thread
   // that started it had (SIGPIPE is ignored by the test binary, signals blocked for signalfd).
   posix_spawnattr_t attributes;

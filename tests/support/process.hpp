@@ -29,6 +29,9 @@ class Process {
     /// captured pipe for stdout.
     std::optional<int> stdin_fd{};
     std::optional<int> stdout_fd{};
+    /// Descriptors the child keeps, under the same numbers, although they are close-on-exec
+    /// (listening sockets for HAProxy's `bind fd@N`).
+    std::vector<int> inherited_fds{};
   };
 
   Process(const std::vector<std::string>& argv, const Options& options);
