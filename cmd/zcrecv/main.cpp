@@ -291,6 +291,13 @@ int run_one_shot(const CommandLine& cli, const config::Config& config, const Run
                     config.listeners.size());
       return kExitUsage;
     }
+    if (config.listeners.front().proxy_protocol) {
+      // The header would otherwise be received as the first bytes of the stream.
+      spdlog::error(
+          "--once: proxy_protocol is a daemon feature; one-shot mode reads no PROXY "
+          "header");
+      return kExitUsage;
+    }
     settings.listen = *net::parse_listen_address(config.listeners.front().address.value);
     settings.listener_name = config.listeners.front().name;
   }
