@@ -39,7 +39,7 @@ PATTERN_SIZE = MiB  # the sender's repeating pattern (sender.c)
 SUMMARY = re.compile(r"received (\d+) bytes .* via (\S+) ")
 STATISTICS = re.compile(r"statistics: .*files published=(\d+)")  # the daemon's SIGUSR2 line
 SCENARIOS = {1: "single", 2: "seed", 3: "short", 4: "concurrency", 5: "idle", 6: "stall",
-             7: "durable-short", 8: "durable-stream"}
+             7: "durable-short", 8: "durable-stream", 9: "proxy-short"}
 
 
 class Skip(Exception):
@@ -384,15 +384,16 @@ class Bench:
         cpu, max_rss = usage_of(report)
         return Sample(ended - start, total, cpu, max_rss, path)
 
-    def write_config(self, address, out_dir, sync):
+    def write_config(self, address, out_dir, sync, proxy=False):
         config = os.path.join(self.work, "zcrecv.toml")
+        proxy_keys = 'proxy_protocol = true\nproxy_from = ["127.0.0.1/32"]\n' if proxy else ""
         with open(config, "w") as text:
             text.write(f"""log_level = "info"
 workers = 0
 
 [[listen]]
 address = "{address}"
-
+{proxy_keys}
 [output]
 directory = "{out_dir}"
 name = "{{conn}}-{{seq}}.bin"
@@ -405,13 +406,14 @@ max_connections_per_peer = 16384
 """)
         return config
 
-    def start_daemon(self, name, out_dir, sync):
-        """Starts `zcrecv -c CONFIG` on a fresh output directory; returns (process, report,
-        address, log). A daemon that cannot start means daemon mode is not available: Skip."""
+    def start_daemon(self, name, out_dir, sync, proxy=False):
+        """Starts `zcrecv -c CONFIG` on a fresh output directory, its listener behind a proxy on
+        127.0.0.1 if `proxy`; returns (process, report, address, log). A daemon that cannot
+        start means daemon mode is not available: Skip."""
         shutil.rmtree(out_dir, ignore_errors=True)
         os.makedirs(out_dir)
         address = self.new_address("tcp")
-        config = self.write_config(address, out_dir, sync)
+        config = self.write_config(address, out_dir, sync, proxy)
         log = self.log_path(name)
         with open(log, "w") as log_file:
             daemon, report = self.spawn_measured([self.args.zcrecv, "-c", config],
@@ -434,15 +436,16 @@ max_connections_per_peer = 16384
         return usage_of(report)
 
     def daemon_streams(self, name, out_dir, sync, conns, parallel, per_conn, chunk, checksum,
-                       sample_fds):
+                       sample_fds, proxy=False):
         """`conns` connections of `per_conn` bytes, `parallel` at once, into a daemon; the
-        sender waits for the daemon to close each one. Ends when every file is published."""
-        daemon, report, address, log = self.start_daemon(name, out_dir, sync)
+        sender waits for the daemon to close each one. Ends when every file is published. With
+        `proxy`, each connection starts with a PROXY v2 header, which must not be in its file."""
+        daemon, report, address, log = self.start_daemon(name, out_dir, sync, proxy)
         try:
             pid = self.measured_pid(report)
             sender = self.spawn([self.sender, "--bytes", str(per_conn), "--chunk", str(chunk),
                                  "--conns", str(conns), "--parallel", str(parallel),
-                                 "--await-close", address],
+                                 "--await-close"] + (["--proxy-v2"] if proxy else []) + [address],
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
             most_fds = 0
             deadline = time.monotonic() + RUN_TIMEOUT
@@ -1395,6 +1398,50 @@ class Suite:
                        f"({state_note(zcrecv) or state_note(direct) or 'no samples'})\n")
         return "\n".join(out)
 
+    def scenario_9(self):
+        conns = 2000 if self.quick else 20000
+        parallel = 64
+        out = [f"## Scenario 9: short connections behind a proxy ({conns} × 1 KiB, daemon mode)\n",
+               "Scenario 3's `sync none, tmpfs` twice in each round: once as there, once with "
+               "the sender writing a 28-byte PROXY v2 header before each connection's 1 KiB (in "
+               "the same `writev`, as a proxy forwarding a client's first segment does) into a "
+               "listener with `proxy_protocol = true` and `proxy_from = [\"127.0.0.1/32\"]`. "
+               "Every file is checked for size (1 KiB: the header is not in it) and, in the "
+               f"warm-up, for its bytes. {self.rounds} counted rounds after a warm-up.\n"]
+        plain = self.daemon_contender("without PROXY protocol")
+        proxied = self.daemon_contender("PROXY v2 header")
+        contenders = [plain, proxied]
+
+        def measure(contender, warm):
+            return self.bench.daemon_streams(contender.name,
+                                             os.path.join(self.bench.tmpfs, "out"), "none",
+                                             conns, parallel, KiB, KiB, warm, False,
+                                             proxy=contender is proxied)
+
+        run_rounds(self.bench, "scenario 9", contenders, measure, self.rounds)
+        rows = []
+        for contender in contenders:
+            note = state_note(contender)
+            if note or not contender.samples:
+                rows.append([contender.name, "–", "–", "–", "–", note or "no samples"])
+                continue
+            rates = [s.extra["conns"] / s.seconds for s in contender.samples]
+            cpu_us = [s.cpu / s.extra["conns"] * 1e6 for s in contender.samples]
+            rows.append([contender.name, f"{median(rates):.0f}",
+                         f"{min(rates):.0f}–{max(rates):.0f}", f"{median(cpu_us):.1f}",
+                         f"{max(s.max_rss_kib for s in contender.samples) / 1024:.1f}", ""])
+        out.append(markdown_table(["sender", "median conn/s", "min–max", "receiver CPU µs/conn",
+                                   "peak RSS MiB", "note"], rows) + "\n")
+        if plain.samples and proxied.samples:
+            ratios = per_round_ratios(proxied, plain, lambda s: s.extra["conns"] / s.seconds)
+            out.append("Bar: short connections with a PROXY v2 header ≥ 0.95 × without, same "
+                       "run: " + verdict(median(ratios) >= 0.95,
+                                         f"{ratio_text(median(ratios), 0.95)} (rounds: "
+                                         f"{rounds_text(ratios)})") + "\n")
+        else:
+            out.append("Bar: with a PROXY v2 header ≥ 0.95 × without: not measured "
+                       f"({state_note(proxied) or state_note(plain)})\n")
+        return "\n".join(out)
 
 def percentile(values, q):
     """Nearest-rank percentile (q in 0..100) of `values`; NaN for none."""

@@ -9,6 +9,10 @@
  *   --await-close   after the last byte, shut down the write side and wait until the receiver
  *                   closes: the connection counts as done when the receiver is done with it
  *   --hold          open --conns idle connections, print "ready", wait for EOF on stdin, close
+ *   --proxy-v2      start each connection with a PROXY protocol v2 header (28 bytes, TCP over
+ *                   IPv4) naming client 192.0.2.1, port 1 + the connection's number % 65535,
+ *                   written with the first bytes of the stream in one writev, as a proxy that
+ *                   forwards a client's first segment does; --bytes counts the payload only
  *   --pattern       write the 1 MiB pattern to stdout and exit
  * Byte i of every connection is pattern[i % 1 MiB], so a receiver's output can be checksummed.
  * At the end it prints "start=S end=E bytes=B conns=C" (CLOCK_MONOTONIC seconds: just before
@@ -18,12 +22,13 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "bench_net.h"
 #include "bench_pattern.h"
 
-enum { kPatternSize = kBenchPatternSize, kMaxChunk = 1 << 20, kMaxEvents = 256 };
+enum { kPatternSize = kBenchPatternSize, kMaxChunk = 1 << 20, kMaxEvents = 256, kProxySize = 28 };
 
 enum state { kConnecting, kSending, kDraining };
 
@@ -31,6 +36,8 @@ struct connection {
   int fd;
   enum state state;
   unsigned long long sent;
+  unsigned char header[kProxySize];
+  size_t header_left; /* bytes of the PROXY header not written yet, the last ones of `header` */
 };
 
 struct options {
@@ -42,6 +49,7 @@ struct options {
   int await_close;
   int hold;
   int pattern;
+  int proxy_v2;
 };
 
 /* The pattern, followed by its first kMaxChunk bytes again, so that a write of any chunk size
@@ -71,7 +79,7 @@ static unsigned long long parse_count(const char* name, const char* text) {
 }
 
 static struct options parse_options(int argc, char** argv) {
-  struct options options = {NULL, 0, kMaxChunk, 1, 0, 0, 0, 0};
+  struct options options = {NULL, 0, kMaxChunk, 1, 0, 0, 0, 0, 0};
   for (int i = 1; i < argc; ++i) {
     const char* arg = argv[i];
     int has_value = i + 1 < argc;
@@ -89,6 +97,8 @@ static struct options parse_options(int argc, char** argv) {
       options.hold = 1;
     } else if (strcmp(arg, "--pattern") == 0) {
       options.pattern = 1;
+    } else if (strcmp(arg, "--proxy-v2") == 0) {
+      options.proxy_v2 = 1;
     } else if (arg[0] != '-' && options.address == NULL) {
       options.address = arg;
     } else {
@@ -108,6 +118,21 @@ static struct options parse_options(int argc, char** argv) {
     exit(2);
   }
   return options;
+}
+
+/* The v2 header of connection number `number`: PROXY, TCP over IPv4, from 192.0.2.1 (port
+ * 1 + number % 65535) to 192.0.2.2:9000, no TLV. */
+static void make_proxy_header(unsigned long long number, unsigned char header[kProxySize]) {
+  static const unsigned char kFixed[16] = {'\r', '\n', '\r', '\n', 0,   '\r', '\n', 'Q',
+                                           'U',  'I',  'T',  '\n', 0x21, 0x11, 0,    12};
+  static const unsigned char kAddresses[8] = {192, 0, 2, 1, 192, 0, 2, 2};
+  unsigned port = 1 + (unsigned)(number % 65535);
+  memcpy(header, kFixed, sizeof kFixed);
+  memcpy(header + 16, kAddresses, sizeof kAddresses);
+  header[24] = (unsigned char)(port >> 8);
+  header[25] = (unsigned char)port;
+  header[26] = 9000 >> 8;
+  header[27] = 9000 & 0xff;
 }
 
 /* Unix sockets connect at once or block while the backlog is full, so they connect blocking;
@@ -132,6 +157,27 @@ static void open_connection(const struct bench_address* address, const char* tex
   connection->fd = fd;
   connection->state = connected == 0 ? kSending : kConnecting;
   connection->sent = 0;
+  connection->header_left = 0;
+}
+
+/* Writes up to `length` payload bytes, after what is left of the PROXY header if any, in one
+ * call; returns the payload bytes written, or -1 with errno. */
+static ssize_t write_payload(struct connection* connection, const unsigned char* data,
+                             size_t length) {
+  if (connection->header_left == 0) {
+    return write(connection->fd, data, length);
+  }
+  struct iovec parts[2] = {
+      {connection->header + kProxySize - connection->header_left, connection->header_left},
+      {(void*)data, length}};
+  ssize_t written = writev(connection->fd, parts, 2);
+  if (written < 0) {
+    return written;
+  }
+  size_t header = (size_t)written < connection->header_left ? (size_t)written
+                                                              : connection->header_left;
+  connection->header_left -= header;
+  return written - (ssize_t)header;
 }
 
 static void watch(int epoll_fd, int op, struct connection* connection) {
@@ -158,10 +204,11 @@ static int advance(int epoll_fd, const struct options* options, struct connectio
     connection->state = kSending;
   }
   if (connection->state == kSending) {
-    while (connection->sent < options->bytes) {
+    while (connection->sent < options->bytes || connection->header_left > 0) {
       unsigned long long left = options->bytes - connection->sent;
       size_t length = (size_t)(left < options->chunk ? left : options->chunk);
-      ssize_t written = write(connection->fd, buffer + connection->sent % kPatternSize, length);
+      ssize_t written =
+          write_payload(connection, buffer + connection->sent % kPatternSize, length);
       if (written < 0 && errno == EAGAIN) {
         return 0;
       }
@@ -210,6 +257,10 @@ static void run_streams(const struct options* options, const struct bench_addres
   unsigned long long done = 0;
   for (; started < options->parallel; ++started) {
     open_connection(address, options->address, 0, &slots[started]);
+    if (options->proxy_v2) {
+      make_proxy_header(started, slots[started].header);
+      slots[started].header_left = kProxySize;
+    }
     watch(epoll_fd, EPOLL_CTL_ADD, &slots[started]);
   }
   struct epoll_event events[kMaxEvents];
@@ -228,8 +279,12 @@ static void run_streams(const struct options* options, const struct bench_addres
       }
       ++done;
       if (started < options->conns) {
-        ++started;
         open_connection(address, options->address, 0, connection);
+        if (options->proxy_v2) {
+          make_proxy_header(started, connection->header);
+          connection->header_left = kProxySize;
+        }
+        ++started;
         watch(epoll_fd, EPOLL_CTL_ADD, connection);
       }
     }
