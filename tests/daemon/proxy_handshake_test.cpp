@@ -212,6 +212,10 @@ TEST_CASE("daemon behind a proxy: refused with no file, and the daemon serves on
     CHECK(harness::wait_closed(socket.get()));
     CHECK(std::chrono::steady_clock::now() - start >= 250ms);
   }
+  SUBCASE("a peer that sends nothing and keeps the connection open, cut at proxy_timeout") {
+    sys::UniqueFd socket = test::connect_blocking(addresses[0]);
+    CHECK(harness::wait_closed(socket.get()));
+  }
   SUBCASE("a peer that ends the stream inside the header") {
     sys::UniqueFd socket = test::connect_blocking(addresses[0]);
     harness::send_all(socket.get(), test::bytes_of(good.substr(0, 13)));
