@@ -64,6 +64,7 @@ struct CommandLine {
   std::optional<bool> progress;
   std::optional<std::string> log_level;
   std::optional<std::string> log_format;
+  bool receipt = false;
   bool check_config = false;
 };
 
@@ -173,6 +174,7 @@ sys::Result<config::Config> build_config(const CommandLine& cli) {
         config::ListenerConfig listener;
         listener.address = {address, config::Origin{"--listen"}};
         listener.name = config::default_listener_name(address);
+        listener.receipt = cli.receipt;
         config.listeners.push_back(std::move(listener));
       }
     }
@@ -268,6 +270,15 @@ sys::Result<RunSettings> build_run_settings(const CommandLine& cli) {
   if (cli.from_stdin && !cli.listen.empty()) {
     errors.add("--stdin: the connection is standard input, so --listen does not apply");
   }
+  if (cli.receipt && !one_shot && cli.listen.empty()) {
+    errors.add(
+        "--receipt: applies to the listeners given with --listen; in the configuration file, set "
+        "receipt = true in their [[listen]] tables");
+  }
+  if (cli.receipt && one_shot && cli.out.value_or("-") == "-") {
+    errors.add("--receipt: a receipt says the bytes are on disk, and -o - sends them to standard "
+               "output");
+  }
   if (cli.once && cli.listen.size() > 1) {
     errors.add("--once: receives on exactly one --listen address, got " +
                std::to_string(cli.listen.size()));
@@ -299,7 +310,8 @@ int run_one_shot(const CommandLine& cli, const config::Config& config, const Run
   settings.timeout = run.timeout;
   settings.progress = cli.progress.value_or(::isatty(STDERR_FILENO) == 1);
   settings.copy_mode = run.copy_mode;
-  settings.sync = to_output_sync(config.output.sync);
+  settings.receipt = cli.receipt || (cli.once && config.listeners.front().receipt);
+  settings.sync = settings.receipt ? output::SyncMode::kPublish : to_output_sync(config.output.sync);
   settings.file_mode = config.output.file_mode;
   settings.name_template = config.output.name.value;
   settings.max_file_size = config.output.max_file_size;
@@ -361,6 +373,9 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", cli.log_level, "trace | debug | info | warn | error")
       ->option_text("LEVEL");
   app.add_option("--log-format", cli.log_format, "text | json")->option_text("FORMAT");
+  app.add_flag("--receipt", cli.receipt,
+               "after the sender's half-close, answer OK <bytes> once the stream is durable (or "
+               "ERR <bytes> <reason>), then close; applies to --listen and --once/--stdin");
   app.add_flag("--check-config", cli.check_config,
                "validate, print the effective configuration as TOML, exit");
   try {

@@ -29,8 +29,9 @@ constexpr std::array kOnPublishDone{OnPublishDone::kKeep, OnPublishDone::kRemove
 
 constexpr std::array<std::string_view, 6> kTopKeys{"log_level", "log_format", "workers",
                                                    "listen",    "output",     "limits"};
-constexpr std::array<std::string_view, 7> kListenKeys{"address", "name",  "allow",     "mode",
-                                                      "owner",   "group", "allow_uids"};
+constexpr std::array<std::string_view, 8> kListenKeys{"address", "name",       "allow",
+                                                      "mode",    "owner",      "group",
+                                                      "allow_uids", "receipt"};
 constexpr std::array<std::string_view, 13> kOutputKeys{
     "directory",  "name",       "max_file_size",          "rotate_interval",
     "sync",       "sync_threads", "writeback_bytes",      "file_mode",
@@ -455,6 +456,8 @@ class Reader {
         listener.group = read_id(node, key_path, false);
       } else if (name == "allow_uids") {
         listener.allow_uids = read_uids(node, key_path);
+      } else if (name == "receipt") {
+        listener.receipt = read_bool(node, key_path).value_or(listener.receipt);
       } else {
         unknown_key(key, key_path, "[[listen]]", join(kListenKeys));
       }
@@ -785,6 +788,7 @@ std::string to_toml(const Config& config) {
       append_line(toml, "allow_uids",
                   toml_array(listener.allow_uids, [](uid_t uid) { return std::to_string(uid); }));
     }
+    append_line(toml, "receipt", listener.receipt ? "true" : "false");
   }
   const OutputConfig& output = config.output;
   toml += "\n[output]\n";

@@ -79,6 +79,9 @@ struct ListenerConfig {
   std::optional<gid_t> group;
   /// Unix only: peer uids let in (SO_PEERCRED); empty lets everyone in.
   std::vector<uid_t> allow_uids;
+  /// After the sender's half-close, make the stream durable and answer one line, "OK <bytes>"
+  /// or "ERR <bytes> <reason>", then close (README "Delivery receipts").
+  bool receipt = false;
 
   bool operator==(const ListenerConfig&) const = default;
 };

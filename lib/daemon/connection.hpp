@@ -22,6 +22,19 @@ namespace zcrecv::daemon {
 
 class Worker;
 
+/// Why a connection ended: a clean end of stream, or what cut it. A receipt names the cut
+/// ("ERR <bytes> <reason>"); a reset by the peer gets no receipt (none could arrive).
+enum class EndCause {
+  kEndOfStream,
+  kIdleTimeout,
+  kByteLimit,
+  kDiskFull,
+  kShutdown,
+  kPublishFailed,
+  kPeerReset,
+  kError,
+};
+
 /// One accepted connection, streamed into its own RotatingFile sequence on its worker.
 ///
 /// Readable → pump at most min(kEventBudget, room in the file, bytes left under
@@ -42,8 +55,10 @@ class Connection final : public event::Handler {
   /// Bytes moved per readable event before the loop turns to other connections.
   static constexpr std::uint64_t kEventBudget = std::uint64_t{4} << 20;
 
+  /// `receipt`: answer a delivery receipt at the end (the listener's `receipt`).
   Connection(Worker& worker, std::shared_ptr<const ConnectionSettings> settings,
-             std::string listener, sys::UniqueFd socket, net::PeerIdentity peer, std::string id);
+             std::string listener, bool receipt, sys::UniqueFd socket, net::PeerIdentity peer,
+             std::string id);
   ~Connection() override;
 
   /// Arms the idle timer, takes the bytes already there (a short connection may end here), and
@@ -53,7 +68,7 @@ class Connection final : public event::Handler {
   /// Publishes the current file now (SIGUSR1); the next bytes open the next one.
   void rotate_now();
   /// Ends the connection now, its last file published ".incomplete".
-  void cut(const std::string& reason);
+  void cut(EndCause cause, const std::string& reason);
 
   [[nodiscard]] const net::PeerIdentity& peer() const noexcept { return peer_; }
   [[nodiscard]] const std::string& id() const noexcept { return id_; }
@@ -87,7 +102,10 @@ class Connection final : public event::Handler {
   // The end line, once every file is published: the connection's last act.
   void finalize();
   void check_idle();
-  void end(output::Completion completion, const std::string& reason);
+  void end(EndCause cause, const std::string& reason);
+  // The receipt's line for how the connection ended, sent, and noted for the end line.
+  void answer();
+  void close_socket();
   void log_end() const;
 
   Worker& worker_;
@@ -100,7 +118,11 @@ class Connection final : public event::Handler {
   io::PumpStream stream_;
   State state_ = State::kReading;
   bool registered_ = false;
+  bool receipt_;
   bool finalized_ = false;
+  EndCause cause_ = EndCause::kEndOfStream;
+  // A file of this connection could not be published (durably): never an OK receipt.
+  bool publish_failed_ = false;
   // The end line's reason and level, settled by end() and by publish failures after it.
   std::string end_reason_;
   spdlog::level::level_enum end_level_ = spdlog::level::info;

@@ -42,6 +42,7 @@ sys::Result<std::shared_ptr<const ListenerSettings>> make_listener_settings(
     settings.allow.push_back(*network);
   }
   settings.allow_uids = config.allow_uids;
+  settings.receipt = config.receipt;
   return std::make_shared<const ListenerSettings>(std::move(settings));
 }
 

@@ -24,6 +24,8 @@ struct ListenerSettings {
   std::vector<net::Cidr> allow;
   /// Unix: the peer uids let in (SO_PEERCRED); empty lets everyone in.
   std::vector<uid_t> allow_uids;
+  /// Connections answer a delivery receipt once their stream is durable.
+  bool receipt = false;
 
   /// Why the peer at `address`, described by `peer`, may not connect; std::nullopt if it may.
   [[nodiscard]] std::optional<std::string> refusal(const net::SocketAddress& address,

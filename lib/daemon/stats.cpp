@@ -14,7 +14,8 @@ std::string Stats::summary() const {
          " rejected=" + value(connections_rejected) + ", bytes=" + value(bytes) +
          ", files published=" + value(files_published) + ", splice=" + value(splice_connections) +
          " readwrite=" + value(readwrite_connections) +
-         ", disk-full pauses=" + value(disk_full_pauses) +
+         ", disk-full pauses=" + value(disk_full_pauses) + ", sync pauses=" + value(sync_pauses) +
+         ", receipts ok=" + value(receipts_ok) + " err=" + value(receipts_err) +
          ", hooks started=" + value(hooks.started) + " succeeded=" + value(hooks.succeeded) +
          " failed=" + value(hooks.failed) + " backlog=" + value(hooks.backlog);
 }

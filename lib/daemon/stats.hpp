@@ -23,6 +23,9 @@ struct Stats {
   std::atomic<std::uint64_t> disk_full_pauses{0};
   /// Times a connection stopped reading until the sync stage caught up.
   std::atomic<std::uint64_t> sync_pauses{0};
+  /// Delivery receipts written: "OK" (stored and durable) and "ERR" (cut: send again).
+  std::atomic<std::uint64_t> receipts_ok{0};
+  std::atomic<std::uint64_t> receipts_err{0};
   /// on_publish hooks, counted by the daemon's HookRunner.
   handoff::HookStats hooks;
 

@@ -34,7 +34,7 @@ Worker::Worker(unsigned index, SharedState& shared,
       pipe_(std::move(pipe)),
       buffer_(kBufferSize),
       pump_(pipe_, buffer_),
-      shutdown_timer_(*loop_, [this] { cut_connections("shutdown_timeout passed"); }) {}
+      shutdown_timer_(*loop_, [this] { cut_connections(EndCause::kShutdown, "shutdown_timeout passed"); }) {}
 
 Worker::~Worker() {
   // Normally empty by now (tear_down ran on the thread); a worker never started lets go here.
@@ -113,7 +113,7 @@ void Worker::shut_down(std::chrono::nanoseconds timeout, std::function<void()> l
 }
 
 void Worker::cut_all() {
-  loop_->post([this] { cut_connections("cut by a second stop signal"); });
+  loop_->post([this] { cut_connections(EndCause::kShutdown, "cut by a second stop signal"); });
 }
 
 bool Worker::space_low(const output::OutputDirectory& directory, std::uint64_t min_free_space) {
@@ -154,12 +154,13 @@ void Worker::admit(net::AcceptedConnection accepted, SharedListener& listener,
     return;
   }
   stats.connections_total.fetch_add(1, std::memory_order_relaxed);
-  auto connection = std::make_unique<Connection>(*this, settings_, settings.name,
-                                                 std::move(accepted.fd), peer, shared_.ids.next());
+  auto connection =
+      std::make_unique<Connection>(*this, settings_, settings.name, settings.receipt,
+                                   std::move(accepted.fd), peer, shared_.ids.next());
   Connection& added = *connection;
   connections_.emplace(&added, std::move(connection));
   if (auto started = added.start(); !started) {
-    added.cut(started.error().message());
+    added.cut(EndCause::kError, started.error().message());
   }
 }
 
@@ -189,10 +190,10 @@ void Worker::connection_finished(Connection& connection) {
   });
 }
 
-void Worker::cut_connections(const char* reason) {
+void Worker::cut_connections(EndCause cause, const char* reason) {
   // Ending a connection defers its erasure, so the map does not change under this loop.
   for (auto& [raw, connection] : connections_) {
-    connection->cut(reason);
+    connection->cut(cause, reason);
   }
 }
 
@@ -205,7 +206,7 @@ void Worker::stop_if_drained() {
 void Worker::tear_down() {
   // After a graceful stop nothing is left; after a failure of the loop, the connections are cut
   // here so that their files are published, and the listeners let go.
-  cut_connections("worker stopped");
+  cut_connections(EndCause::kError, "worker stopped");
   connections_.clear();
   acceptors_.clear();
 }

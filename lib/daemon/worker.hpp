@@ -27,6 +27,7 @@ namespace zcrecv::daemon {
 
 class Acceptor;
 class Connection;
+enum class EndCause;
 
 /// One event-loop thread of the daemon: its own EventLoop, pipe, read/write buffer and
 /// SplicePump, the acceptors of every listener, and the connections it accepted, which stay on
@@ -109,7 +110,7 @@ class Worker {
 
   void reject(SharedListener& listener, const ListenerSettings& settings,
               const net::PeerIdentity& peer, const std::string& reason);
-  void cut_connections(const char* reason);
+  void cut_connections(EndCause cause, const char* reason);
   void stop_if_drained();
   // Ends what is left when the loop stops (after a failure): the thread's last act.
   void tear_down();

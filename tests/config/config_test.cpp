@@ -77,6 +77,7 @@ mode = "0660"
 owner = "root"
 group = "root"
 allow_uids = [0, 1000]
+receipt = true
 
 [output]
 directory = "/srv/in"
@@ -116,9 +117,11 @@ min_free_space = "1.5GiB"
   CHECK(local.owner == 0U);
   CHECK(local.group == 0U);
   CHECK(local.allow_uids == std::vector<uid_t>{0, 1000});
+  CHECK(local.receipt);
+  CHECK_FALSE(tcp.receipt);
   CHECK(config.output.directory == "/srv/in");
   CHECK(config.output.name.value == "{listener}/{conn}-{seq}.bin");
-  CHECK(config.output.name.origin.where == "t.toml:19:8: output.name");
+  CHECK(config.output.name.origin.where == "t.toml:20:8: output.name");
   CHECK(config.output.max_file_size == 64 * 1024 * 1024);
   CHECK(config.output.rotate_interval == 90min);
   CHECK(config.output.sync == SyncMode::kNone);
@@ -224,6 +227,8 @@ TEST_CASE(
        "t.toml:1:1: listen: expected at least one [[listen]] table, got a table"},
       {"listen = [1]", "t.toml:1:11: listen[0]: expected a [[listen]] table, got 1"},
       {"[[listen]]\naddress = 9000", "t.toml:2:11: listen[0].address: expected a string, got 9000"},
+      {"[[listen]]\naddress = \":1\"\nreceipt = \"yes\"",
+       R"(t.toml:3:11: listen[0].receipt: expected true or false, got "yes")"},
       {"[[listen]]\naddress = \":9000\"\nname = \"a/b\"",
        R"(t.toml:3:8: listen[0].name: expected a name of letters, digits, '.', '_' and '-' other than "." and "..", got "a/b")"},
       {"[[listen]]\naddress = \":9000\"\nname = \"..\"",
@@ -290,7 +295,7 @@ TEST_CASE("unknown keys are errors at every level") {
         "t.toml:1:1: listen[0].address: expected an address like \":9000\" or "
         "\"unix:/run/x.sock\", got none (every [[listen]] table needs one)\n"
         "t.toml:2:1: listen[0].adress: expected a key of [[listen]] (address, name, allow, mode, "
-        R"(owner, group, allow_uids), got unknown key "adress")");
+        R"(owner, group, allow_uids, receipt), got unknown key "adress")");
   CHECK(errors_of("[limits]\nmax_conns = 1") ==
         "t.toml:2:1: limits.max_conns: expected a key of [limits] (max_connections, "
         "max_connections_per_peer, idle_timeout, max_connection_bytes, shutdown_timeout, "
@@ -313,7 +318,7 @@ idle_timeout = "5"
       R"(t.toml:1:13: log_level: expected one of "trace", "debug", "info", "warn", "error", got "loud"
 t.toml:2:11: workers: expected an integer 0..1024, got 5000
 t.toml:5:9: listen[0].allow: expected only in a TCP [[listen]], got unix address "unix:/x.sock"
-t.toml:6:1: listen[0].typo: expected a key of [[listen]] (address, name, allow, mode, owner, group, allow_uids), got unknown key "typo"
+t.toml:6:1: listen[0].typo: expected a key of [[listen]] (address, name, allow, mode, owner, group, allow_uids, receipt), got unknown key "typo"
 t.toml:8:17: output.max_file_size: expected a size like "64MiB" or "1G", got "big"
 t.toml:10:16: limits.idle_timeout: expected a duration like "30s", "5m" or "1h30m", got "5")");
 }
@@ -442,6 +447,7 @@ workers = 0
 [[listen]]
 address = ":9000"
 name = "tcp-9000"
+receipt = false
 
 [output]
 directory = "./zcrecv-data"
