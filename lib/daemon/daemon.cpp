@@ -409,7 +409,9 @@ void Daemon::start_workers() {
   }
   spdlog::info("started {} workers, output directory {}", workers_.size(),
                directory_->path().string());
-  spdlog::info("{}", describe_hooks(config_.output));
+  if (!config_.output.on_publish.empty()) {
+    spdlog::info("{}", describe_hooks(config_.output));
+  }
   for (const OpenListener& listener : listeners_) {
     announce(listener);
   }
