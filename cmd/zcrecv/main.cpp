@@ -65,6 +65,7 @@ struct CommandLine {
   std::optional<std::string> log_level;
   std::optional<std::string> log_format;
   bool receipt = false;
+  std::optional<std::string> metrics;
   bool check_config = false;
 };
 
@@ -155,6 +156,35 @@ std::optional<Enum> parse_enum(const std::optional<std::string>& text, std::stri
   return value;
 }
 
+// Whether a socket bound to `left` would take the port of one bound to `right`: the same address,
+// or one TCP port where either side is every interface. Port 0 is a new ephemeral port each time.
+bool same_socket_address(const net::ListenAddress& left, const net::ListenAddress& right) {
+  if (left.kind != net::ListenAddress::Kind::kTcp || right.kind != left.kind) {
+    return left == right;
+  }
+  return left.port != 0 && left.port == right.port &&
+         (left.host == right.host || left.host.empty() || right.host.empty());
+}
+
+// The metrics endpoint may not take a data listener's address: one of the two could not bind,
+// and which one would be a matter of order.
+std::optional<std::string> metrics_address_taken(const config::Config& config) {
+  if (!config.metrics.listen) {
+    return std::nullopt;
+  }
+  auto metrics = net::parse_listen_address(config.metrics.listen->value);
+  for (const config::ListenerConfig& listener : config.listeners) {
+    auto address = net::parse_listen_address(listener.address.value);
+    if (metrics && address && same_socket_address(*metrics, *address)) {
+      return config.metrics.listen->origin.where +
+             ": expected an address no [[listen]] entry takes, got " +
+             config::quote(config.metrics.listen->value) + ": listener " + listener.name +
+             " listens on " + config::quote(listener.address.value);
+    }
+  }
+  return std::nullopt;
+}
+
 // The file (or the embedded defaults), with the command line on top, every value checked.
 sys::Result<config::Config> build_config(const CommandLine& cli) {
   auto validators = make_validators();
@@ -239,6 +269,14 @@ sys::Result<config::Config> build_config(const CommandLine& cli) {
                                "text or json", errors)) {
     config.log_format = *format;
   }
+  if (cli.metrics) {
+    if (errors.take(net::parse_listen_address(*cli.metrics), "--metrics")) {
+      config.metrics.listen = config::SourcedString{*cli.metrics, config::Origin{"--metrics"}};
+    }
+  }
+  if (auto taken = metrics_address_taken(config)) {
+    errors.add(std::move(*taken));
+  }
   if (!errors.empty()) {
     return errors.to_error();
   }
@@ -260,6 +298,9 @@ sys::Result<RunSettings> build_run_settings(const CommandLine& cli) {
     } else if (auto timeout = errors.take(config::parse_duration(*cli.timeout, "--timeout"))) {
       run.timeout = *timeout;
     }
+  }
+  if (cli.metrics && one_shot) {
+    errors.add("--metrics: applies to the daemon only, not to --once and --stdin");
   }
   if (cli.progress && !one_shot) {
     errors.add("--progress/--no-progress: apply to --once and --stdin only");
@@ -376,6 +417,9 @@ int main(int argc, char** argv) {
   app.add_flag("--receipt", cli.receipt,
                "after the sender's half-close, answer OK <bytes> once the stream is durable (or "
                "ERR <bytes> <reason>), then close; applies to --listen and --once/--stdin");
+  app.add_option("--metrics", cli.metrics,
+                 "daemon: serve GET /metrics (Prometheus) and /health on this listen address")
+      ->option_text("ADDR");
   app.add_flag("--check-config", cli.check_config,
                "validate, print the effective configuration as TOML, exit");
   try {

@@ -27,8 +27,8 @@ constexpr std::array kLogFormats{LogFormat::kText, LogFormat::kJson};
 constexpr std::array kSyncModes{SyncMode::kNone, SyncMode::kPublish};
 constexpr std::array kOnPublishDone{OnPublishDone::kKeep, OnPublishDone::kRemove};
 
-constexpr std::array<std::string_view, 6> kTopKeys{"log_level", "log_format", "workers",
-                                                   "listen",    "output",     "limits"};
+constexpr std::array<std::string_view, 7> kTopKeys{"log_level", "log_format", "workers", "listen",
+                                                   "output",    "limits",     "metrics"};
 constexpr std::array<std::string_view, 8> kListenKeys{"address", "name",       "allow",
                                                       "mode",    "owner",      "group",
                                                       "allow_uids", "receipt"};
@@ -40,6 +40,7 @@ constexpr std::array<std::string_view, 13> kOutputKeys{
 constexpr std::array<std::string_view, 6> kLimitsKeys{
     "max_connections",      "max_connections_per_peer", "idle_timeout",
     "max_connection_bytes", "shutdown_timeout",         "min_free_space"};
+constexpr std::array<std::string_view, 1> kMetricsKeys{"listen"};
 
 // (uid_t)-1 and (gid_t)-1 mean "leave unchanged" to chown(2), so they cannot name an owner.
 constexpr std::int64_t kMaxId = std::numeric_limits<std::uint32_t>::max() - 1;
@@ -214,6 +215,8 @@ class Reader {
         config.output = read_output(node);
       } else if (path == "limits") {
         config.limits = read_limits(node);
+      } else if (path == "metrics") {
+        config.metrics = read_metrics(node);
       } else {
         unknown_key(key, path, "the top level", join(kTopKeys));
       }
@@ -630,6 +633,25 @@ class Reader {
     return limits;
   }
 
+  MetricsConfig read_metrics(const toml::node& node) {
+    MetricsConfig metrics;
+    const auto* table = node.as_table();
+    if (table == nullptr) {
+      expected(node, "metrics", "a [metrics] table");
+      return metrics;
+    }
+    for (const auto& [key, value] : *table) {
+      const std::string name(key.str());
+      const std::string path = "metrics." + name;
+      if (name == "listen") {
+        metrics.listen = read_checked(value, path, validators_.listen_address);
+      } else {
+        unknown_key(key, path, "[metrics]", join(kMetricsKeys));
+      }
+    }
+    return metrics;
+  }
+
   std::string source_name_;
   const Validators& validators_;
   std::vector<Problem> problems_;
@@ -817,6 +839,10 @@ std::string to_toml(const Config& config) {
   append_line(toml, "max_connection_bytes", quote(format_size(limits.max_connection_bytes)));
   append_line(toml, "shutdown_timeout", quote(format_duration(limits.shutdown_timeout)));
   append_line(toml, "min_free_space", quote(format_size(limits.min_free_space)));
+  if (config.metrics.listen) {
+    toml += "\n[metrics]\n";
+    append_line(toml, "listen", quote(config.metrics.listen->value));
+  }
   return toml;
 }
 

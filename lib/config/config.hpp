@@ -128,6 +128,15 @@ struct LimitsConfig {
   bool operator==(const LimitsConfig&) const = default;
 };
 
+/// The `[metrics]` table: the Prometheus endpoint (README "Metrics").
+struct MetricsConfig {
+  /// Where GET /metrics and /health are served, in any listen address form; std::nullopt (the
+  /// default): no endpoint.
+  std::optional<SourcedString> listen;
+
+  bool operator==(const MetricsConfig&) const = default;
+};
+
 /// Everything DESIGN.md §3 configures; a default-constructed Config is the embedded defaults.
 struct Config {
   LogLevel log_level = LogLevel::kInfo;
@@ -137,6 +146,7 @@ struct Config {
   std::vector<ListenerConfig> listeners{ListenerConfig{}};
   OutputConfig output;
   LimitsConfig limits;
+  MetricsConfig metrics;
 
   bool operator==(const Config&) const = default;
 };
@@ -144,6 +154,7 @@ struct Config {
 /// Checks of values that another layer parses. Each returns the reason a value is wrong, or
 /// std::nullopt if it is fine; an empty std::function accepts everything.
 struct Validators {
+  /// `[[listen]] address` and `metrics.listen`.
   std::function<std::optional<std::string>(std::string_view)> listen_address;
   std::function<std::optional<std::string>(std::string_view)> cidr;
   std::function<std::optional<std::string>(std::string_view)> name_template;

@@ -282,7 +282,7 @@ TEST_CASE("a syntax error is toml++'s description with file, line and column") {
 TEST_CASE("unknown keys are errors at every level") {
   CHECK(errors_of("wrkers = 1") ==
         "t.toml:1:1: wrkers: expected a key of the top level (log_level, log_format, workers, "
-        R"(listen, output, limits), got unknown key "wrkers")");
+        R"(listen, output, limits, metrics), got unknown key "wrkers")");
   CHECK(errors_of("[output]\nnmae = \"x\"") ==
         "t.toml:2:1: output.nmae: expected a key of [output] (directory, name, max_file_size, "
         "rotate_interval, sync, sync_threads, writeback_bytes, file_mode, keep_empty, on_publish, "
@@ -300,6 +300,32 @@ TEST_CASE("unknown keys are errors at every level") {
         "t.toml:2:1: limits.max_conns: expected a key of [limits] (max_connections, "
         "max_connections_per_peer, idle_timeout, max_connection_bytes, shutdown_timeout, "
         R"(min_free_space), got unknown key "max_conns")");
+  CHECK(
+      errors_of("[metrics]\naddress = \":9100\"") ==
+      R"(t.toml:2:1: metrics.address: expected a key of [metrics] (listen), got unknown key "address")");
+}
+
+TEST_CASE("[metrics] listen is absent by default, read with its origin, and checked") {
+  CHECK_FALSE(load("").metrics.listen.has_value());
+  CHECK_FALSE(load("[metrics]\n").metrics.listen.has_value());
+  const Config config = load("[metrics]\nlisten = \"127.0.0.1:9180\"\n");
+  REQUIRE(config.metrics.listen.has_value());
+  CHECK(config.metrics.listen->value == "127.0.0.1:9180");
+  CHECK(config.metrics.listen->origin.where == "t.toml:2:10: metrics.listen");
+
+  Validators validators;
+  validators.listen_address = [](std::string_view address) -> std::optional<std::string> {
+    if (address == "nowhere") {
+      return R"(listen address "nowhere": expected HOST:PORT)";
+    }
+    return std::nullopt;
+  };
+  CHECK(errors_of("[metrics]\nlisten = \"nowhere\"\n", validators) ==
+        R"(t.toml:2:10: metrics.listen: listen address "nowhere": expected HOST:PORT)");
+  CHECK(errors_of("[metrics]\nlisten = 9180\n") ==
+        "t.toml:2:10: metrics.listen: expected a string, got 9180");
+  CHECK(errors_of("metrics = \"127.0.0.1:9180\"\n") ==
+        R"(t.toml:1:11: metrics: expected a [metrics] table, got "127.0.0.1:9180")");
 }
 
 TEST_CASE("every error of a file is reported at once, in the order of the file") {
@@ -512,6 +538,7 @@ TEST_CASE("to_toml round trip: every field set away from its default loads back 
   config.limits.max_connection_bytes = 5ULL * 1024 * 1024 * 1024 * 1024;
   config.limits.shutdown_timeout = 36h + 1ns;
   config.limits.min_free_space = 0;
+  config.metrics.listen = SourcedString{"unix:@zcrecv-metrics", Origin{}};
 
   const std::string toml = to_toml(config);
   CAPTURE(toml);
