@@ -55,8 +55,8 @@ const char* receipt_reason(EndCause cause) {
 }  // namespace
 
 Connection::Connection(Worker& worker, std::shared_ptr<const ConnectionSettings> settings,
-                       std::string listener, bool receipt, sys::UniqueFd socket,
-                       net::PeerIdentity peer, std::string id)
+                       std::shared_ptr<ListenerStats> listener, bool receipt,
+                       sys::UniqueFd socket, net::PeerIdentity peer, std::string id)
     : worker_(worker),
       settings_(std::move(settings)),
       listener_(std::move(listener)),
@@ -64,7 +64,7 @@ Connection::Connection(Worker& worker, std::shared_ptr<const ConnectionSettings>
       peer_(std::move(peer)),
       id_(std::move(id)),
       file_(*settings_->directory, settings_->name_template,
-            output::ConnectionNames{listener_, peer_.file_token, id_, settings_->host},
+            output::ConnectionNames{listener_->name, peer_.file_token, id_, settings_->host},
             rotation_for(*settings_, receipt)),
       // No file yet: the pump opens one when the first bytes arrive.
       stream_(socket_.get(), -1, settings_->copy_mode),
@@ -80,15 +80,20 @@ Connection::Connection(Worker& worker, std::shared_ptr<const ConnectionSettings>
                       }),
       retry_timer_(worker.loop(), [this] { retry_after_pause(); }) {
   stream_.set_file_opener([this] { return open_file(); });
-  if (output::SyncStage* stage = worker_.sync_stage();
-      stage != nullptr && rotation_for(*settings_, receipt_).sync == output::SyncMode::kPublish) {
+  output::SyncStage* stage = worker_.sync_stage();
+  const bool on_stage =
+      stage != nullptr && rotation_for(*settings_, receipt_).sync == output::SyncMode::kPublish;
+  if (on_stage) {
     event::EventLoop& loop = worker_.loop();
     file_.use_sync_stage(*stage, [&loop](std::function<void()> task) { loop.post(std::move(task)); });
     file_.on_sync_progress([this] { sync_progressed(); });
     file_.on_publish_failed([this](const sys::Error& error) { publish_failed(error); });
   }
-  file_.on_published([this](const output::PublishedFile& file) {
-    worker_.file_published(file);
+  file_.on_published([this, on_stage](const output::PublishedFile& file) {
+    listener_->published(file.completion).fetch_add(1, std::memory_order_relaxed);
+    if (on_stage) {
+      worker_.stats().publish_duration.observe(seconds(file.latency));
+    }
     spdlog::debug("connection {}: published {}", id_, file.name);
     if (settings_->hand_off != nullptr) {
       settings_->hand_off->published(settings_->directory, file.name);
@@ -98,13 +103,16 @@ Connection::Connection(Worker& worker, std::shared_ptr<const ConnectionSettings>
     // Marked before the first byte: whatever happens next (publish, a crash and recovery), the
     // file carries what its hook needs.
     file_.on_created([this](int fd, std::uint64_t seq) {
-      return handoff::write_record(fd, handoff::HandoffRecord{handoff::HandoffState::kPending,
-                                                              listener_, peer_.display, id_, seq});
+      return handoff::write_record(
+          fd, handoff::HandoffRecord{handoff::HandoffState::kPending, listener_->name,
+                                     peer_.display, id_, seq});
     });
   }
 }
 
 Connection::~Connection() {
+  // Files still on the sync stage (a worker torn down after a failure) no longer report here.
+  count_sync_queue(0);
   if (registered_) {
     (void)worker_.loop().remove(socket_.get());
   }
@@ -155,7 +163,7 @@ void Connection::pump_some() {
     const std::uint64_t moved = stream_.bytes() - before;
     if (moved > 0) {
       file_.add_written(moved);
-      worker_.stats().bytes.fetch_add(moved, std::memory_order_relaxed);
+      listener_->received(stream_.path()).fetch_add(moved, std::memory_order_relaxed);
       last_activity_ = worker_.loop().now();
       budget -= std::min(budget, moved);
     }
@@ -211,7 +219,9 @@ sys::Result<int> Connection::open_file() {
 
 bool Connection::rotate() {
   rotation_timer_.cancel();
-  if (auto rotated = file_.rotate(); !rotated) {
+  auto rotated = file_.rotate();
+  count_sync_queue(file_.pending_publishes());
+  if (!rotated) {
     publish_failed_ = true;
     end(EndCause::kPublishFailed, rotated.error().message());
     return false;
@@ -271,7 +281,7 @@ void Connection::pause_for_space(const std::string& why, bool disk_full) {
       spdlog::warn(
           "connection {} on {} from {}: {}; reading paused, retrying every {} ms ({} similar "
           "lines suppressed)",
-          id_, listener_, peer_.display, why, output::kDiskFullRetry.count(), *suppressed);
+          id_, listener_->name, peer_.display, why, output::kDiskFullRetry.count(), *suppressed);
     }
   }
   const auto timeout = settings_->limits.shutdown_timeout;
@@ -290,7 +300,30 @@ void Connection::stop_reading(State paused) {
     (void)worker_.loop().remove(socket_.get());
     registered_ = false;
   }
-  state_ = paused;
+  set_state(paused);
+}
+
+void Connection::set_state(State next) {
+  Stats& stats = worker_.stats();
+  auto gauge = [&stats](State state) -> std::atomic<std::uint64_t>* {
+    switch (state) {
+      case State::kPausedForSpace:
+        return &stats.paused_for_output;
+      case State::kPausedForSync:
+        return &stats.paused_for_sync;
+      case State::kReading:
+      case State::kEnded:
+        return nullptr;
+    }
+    return nullptr;
+  };
+  if (std::atomic<std::uint64_t>* left = gauge(state_)) {
+    left->fetch_sub(1, std::memory_order_relaxed);
+  }
+  if (std::atomic<std::uint64_t>* entered = gauge(next)) {
+    entered->fetch_add(1, std::memory_order_relaxed);
+  }
+  state_ = next;
 }
 
 sys::Result<void> Connection::resume() {
@@ -298,7 +331,7 @@ sys::Result<void> Connection::resume() {
     return added;
   }
   registered_ = true;
-  state_ = State::kReading;
+  set_state(State::kReading);
   return {};
 }
 
@@ -327,6 +360,7 @@ void Connection::pause_for_sync() {
 }
 
 void Connection::sync_progressed() {
+  count_sync_queue(file_.pending_publishes());
   if (state_ == State::kEnded) {
     if (file_.pending_publishes() == 0) {
       finalize();
@@ -344,8 +378,18 @@ void Connection::sync_progressed() {
   pump_some();
 }
 
+void Connection::count_sync_queue(std::uint64_t pending) {
+  std::atomic<std::uint64_t>& queue = worker_.stats().sync_queue;
+  if (pending > counted_sync_queue_) {
+    queue.fetch_add(pending - counted_sync_queue_, std::memory_order_relaxed);
+  } else {
+    queue.fetch_sub(counted_sync_queue_ - pending, std::memory_order_relaxed);
+  }
+  counted_sync_queue_ = pending;
+}
+
 void Connection::publish_failed(const sys::Error& error) {
-  spdlog::error("connection {} on {} from {}: {}", id_, listener_, peer_.display,
+  spdlog::error("connection {} on {} from {}: {}", id_, listener_->name, peer_.display,
                 error.message());
   publish_failed_ = true;
   if (state_ != State::kEnded) {
@@ -378,7 +422,7 @@ void Connection::end(EndCause cause, const std::string& reason) {
   if (state_ == State::kEnded) {
     return;
   }
-  state_ = State::kEnded;
+  set_state(State::kEnded);
   cause_ = cause;
   idle_timer_.cancel();
   rotation_timer_.cancel();
@@ -400,8 +444,10 @@ void Connection::end(EndCause cause, const std::string& reason) {
     end_level_ = spdlog::level::err;
     publish_failed_ = true;
   }
+  count_sync_queue(file_.pending_publishes());
   if (stream_.pending() > 0) {
     end_level_ = spdlog::level::err;
+    worker_.stats().lost_bytes.fetch_add(stream_.pending(), std::memory_order_relaxed);
   }
   auto& counter = stream_.path() == io::DataPath::kReadWrite ? worker_.stats().readwrite_connections
                                                              : worker_.stats().splice_connections;
@@ -492,8 +538,8 @@ void Connection::log_end() const {
   }
   spdlog::log(end_level_,
               "connection {} on {} from {}: {} bytes, {} files, {:.3f} s, {:.1f} MiB/s, {}, {}",
-              id_, listener_, peer_.display, stream_.bytes(), file_.files_published(), duration,
-              rate, path, end_reason_);
+              id_, listener_->name, peer_.display, stream_.bytes(), file_.files_published(),
+              duration, rate, path, end_reason_);
 }
 
 }  // namespace zcrecv::daemon

@@ -31,7 +31,7 @@ std::optional<std::string> ListenerSettings::refusal(const net::SocketAddress& a
 }
 
 sys::Result<std::shared_ptr<const ListenerSettings>> make_listener_settings(
-    const config::ListenerConfig& config) {
+    const config::ListenerConfig& config, std::shared_ptr<ListenerStats> stats) {
   ListenerSettings settings;
   settings.name = config.name;
   for (const config::SourcedString& entry : config.allow) {
@@ -43,6 +43,7 @@ sys::Result<std::shared_ptr<const ListenerSettings>> make_listener_settings(
   }
   settings.allow_uids = config.allow_uids;
   settings.receipt = config.receipt;
+  settings.stats = std::move(stats);
   return std::make_shared<const ListenerSettings>(std::move(settings));
 }
 

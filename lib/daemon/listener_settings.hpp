@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "daemon/listener_stats.hpp"
 #include "net/cidr.hpp"
 #include "net/peer_identity.hpp"
 #include "net/socket_address.hpp"
@@ -26,15 +27,18 @@ struct ListenerSettings {
   std::vector<uid_t> allow_uids;
   /// Connections answer a delivery receipt once their stream is durable.
   bool receipt = false;
+  /// The counters of the listener's name, which its connections keep counting into.
+  std::shared_ptr<ListenerStats> stats;
 
   /// Why the peer at `address`, described by `peer`, may not connect; std::nullopt if it may.
   [[nodiscard]] std::optional<std::string> refusal(const net::SocketAddress& address,
                                                    const net::PeerIdentity& peer) const;
 };
 
-/// The settings of one `[[listen]]` table. Fails only on an allow entry that is not a CIDR (the
-/// configuration loader validates them first); the error names its origin.
+/// The settings of one `[[listen]]` table, counting into `stats`. Fails only on an allow entry
+/// that is not a CIDR (the configuration loader validates them first); the error names its
+/// origin.
 sys::Result<std::shared_ptr<const ListenerSettings>> make_listener_settings(
-    const config::ListenerConfig& config);
+    const config::ListenerConfig& config, std::shared_ptr<ListenerStats> stats);
 
 }  // namespace zcrecv::daemon

@@ -135,27 +135,28 @@ void Worker::admit(net::AcceptedConnection accepted, SharedListener& listener,
                    const ListenerSettings& settings) {
   net::PeerIdentity peer = net::identify_peer(accepted.fd.get(), accepted.peer);
   if (auto refusal = settings.refusal(accepted.peer, peer)) {
-    reject(listener, settings, peer, *refusal);
+    reject(listener, settings, peer, RejectReason::kAllow, *refusal);
     return;
   }
   const config::LimitsConfig& limits = settings_->limits;
   Stats& stats = shared_.stats;
   if (stats.connections_open.fetch_add(1, std::memory_order_relaxed) >= limits.max_connections) {
     stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
-    reject(listener, settings, peer,
+    reject(listener, settings, peer, RejectReason::kMaxConnections,
            "max_connections (" + std::to_string(limits.max_connections) + ") reached");
     return;
   }
   if (!shared_.peers.acquire(peer.key, limits.max_connections_per_peer)) {
     stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
-    reject(listener, settings, peer,
+    reject(listener, settings, peer, RejectReason::kPerPeer,
            "max_connections_per_peer (" + std::to_string(limits.max_connections_per_peer) +
                ") reached");
     return;
   }
-  stats.connections_total.fetch_add(1, std::memory_order_relaxed);
+  settings.stats->accepted.fetch_add(1, std::memory_order_relaxed);
+  settings.stats->open.fetch_add(1, std::memory_order_relaxed);
   auto connection =
-      std::make_unique<Connection>(*this, settings_, settings.name, settings.receipt,
+      std::make_unique<Connection>(*this, settings_, settings.stats, settings.receipt,
                                    std::move(accepted.fd), peer, shared_.ids.next());
   Connection& added = *connection;
   connections_.emplace(&added, std::move(connection));
@@ -165,21 +166,18 @@ void Worker::admit(net::AcceptedConnection accepted, SharedListener& listener,
 }
 
 void Worker::reject(SharedListener& listener, const ListenerSettings& settings,
-                    const net::PeerIdentity& peer, const std::string& reason) {
-  shared_.stats.connections_rejected.fetch_add(1, std::memory_order_relaxed);
+                    const net::PeerIdentity& peer, RejectReason reason, const std::string& detail) {
+  settings.stats->rejections(reason).fetch_add(1, std::memory_order_relaxed);
   if (auto suppressed = listener.rejections.admit(loop_->now())) {
     spdlog::warn("listener {}: rejected {}: {} ({} similar lines suppressed)", settings.name,
-                 peer.display, reason, *suppressed);
+                 peer.display, detail, *suppressed);
   }
-}
-
-void Worker::file_published(const output::PublishedFile& /*file*/) {
-  shared_.stats.files_published.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Worker::connection_closed(Connection& connection) {
   shared_.peers.release(connection.peer().key);
   shared_.stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
+  connection.listener().open.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void Worker::connection_finished(Connection& connection) {

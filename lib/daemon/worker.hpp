@@ -94,8 +94,6 @@ class Worker {
   /// then starts it or closes it.
   void admit(net::AcceptedConnection accepted, SharedListener& listener,
              const ListenerSettings& settings);
-  /// Counts a file a connection published.
-  void file_published(const output::PublishedFile& file);
   /// Called by a connection whose socket is closed: it no longer counts as open.
   void connection_closed(Connection& connection);
   /// Called by a connection that has published its last file: it is destroyed after the
@@ -108,8 +106,10 @@ class Worker {
   Worker(unsigned index, SharedState& shared, std::shared_ptr<const ConnectionSettings> settings,
          std::unique_ptr<event::EventLoop> loop, io::Pipe pipe);
 
+  // Counts a refused connection under `reason` and logs `detail` (rate-limited); the caller
+  // drops its socket.
   void reject(SharedListener& listener, const ListenerSettings& settings,
-              const net::PeerIdentity& peer, const std::string& reason);
+              const net::PeerIdentity& peer, RejectReason reason, const std::string& detail);
   void cut_connections(EndCause cause, const char* reason);
   void stop_if_drained();
   // Ends what is left when the loop stops (after a failure): the thread's last act.

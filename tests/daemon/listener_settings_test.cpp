@@ -20,7 +20,7 @@ TEST_CASE("ListenerSettings lets in only the allowed networks") {
   config::ListenerConfig config;
   config.name = "ingest";
   config.allow = {{"10.0.0.0/8", {}}, {"2001:db8::/32", {}}};
-  auto settings = make_listener_settings(config);
+  auto settings = make_listener_settings(config, nullptr);
   REQUIRE(settings.ok());
   CHECK((*settings)->name == "ingest");
   net::PeerIdentity peer;
@@ -33,7 +33,7 @@ TEST_CASE("ListenerSettings lets in only the allowed networks") {
 }
 
 TEST_CASE("ListenerSettings without allow entries lets everyone in") {
-  auto settings = make_listener_settings(config::ListenerConfig{});
+  auto settings = make_listener_settings(config::ListenerConfig{}, nullptr);
   REQUIRE(settings.ok());
   CHECK_FALSE(
       (*settings)->refusal(*net::SocketAddress::from_ip("192.0.2.1", 5), net::PeerIdentity{}));
@@ -43,7 +43,7 @@ TEST_CASE("ListenerSettings without allow entries lets everyone in") {
 TEST_CASE("ListenerSettings checks Unix peers against allow_uids") {
   config::ListenerConfig config;
   config.allow_uids = {0, 1000};
-  auto settings = make_listener_settings(config);
+  auto settings = make_listener_settings(config, nullptr);
   REQUIRE(settings.ok());
   auto address = net::SocketAddress::unix_path("/run/x.sock");
   CHECK_FALSE((*settings)->refusal(address, unix_peer(1000)));
@@ -56,7 +56,7 @@ TEST_CASE("ListenerSettings checks Unix peers against allow_uids") {
 TEST_CASE("make_listener_settings names the origin of a bad allow entry") {
   config::ListenerConfig config;
   config.allow = {{"10.0.0.0/99", {"zcrecv.toml:4:10: listen[0].allow[0]"}}};
-  auto settings = make_listener_settings(config);
+  auto settings = make_listener_settings(config, nullptr);
   REQUIRE_FALSE(settings.ok());
   CHECK(settings.error().message().find("zcrecv.toml:4:10: listen[0].allow[0]") == 0);
   CHECK(settings.error().message().find("10.0.0.0/99") != std::string::npos);
