@@ -13,12 +13,9 @@
 #include <unistd.h>
 
 #include <array>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <span>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -85,19 +82,6 @@ class AccessDaemon {
   net::SocketAddress open_;
   net::SocketAddress root_only_;
 };
-
-// A TCP socket bound to `source_ip` (any port) before it connects to `address`: every address
-// of 127.0.0.0/8 is loopback on Linux, so a test can be a client from 127.0.0.2.
-sys::UniqueFd connect_from(const char* source_ip, const net::SocketAddress& address) {
-  sys::UniqueFd socket(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  const auto source = net::SocketAddress::from_ip(source_ip, 0);
-  if (!socket || !source || ::bind(socket.get(), source->data(), source->size()) != 0 ||
-      ::connect(socket.get(), address.data(), address.size()) != 0) {
-    throw std::runtime_error(std::string("connect from ") + source_ip + " to " +
-                             address.to_string() + ": " + std::strerror(errno));
-  }
-  return socket;
-}
 
 // After the daemon logged its rejection: it closed the connection, so the client reads the end
 // of the stream (or a reset), never data.

@@ -5,7 +5,10 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <cerrno>
 #include <cstddef>
+#include <cstring>
+#include <string>
 
 #include <stdexcept>
 #include <utility>
@@ -29,6 +32,17 @@ sys::UniqueFd connect_blocking(const net::SocketAddress& address) {
                              connected.error().message());
   }
   return std::move(*fd);
+}
+
+sys::UniqueFd connect_from(const char* source_ip, const net::SocketAddress& address) {
+  sys::UniqueFd socket(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  const auto source = net::SocketAddress::from_ip(source_ip, 0);
+  if (!socket || !source || ::bind(socket.get(), source->data(), source->size()) != 0 ||
+      ::connect(socket.get(), address.data(), address.size()) != 0) {
+    throw std::runtime_error(std::string("connect from ") + source_ip + " to " +
+                             address.to_string() + ": " + std::strerror(errno));
+  }
+  return socket;
 }
 
 net::SocketAddress ip(const char* text, std::uint16_t port) {
