@@ -102,7 +102,7 @@ TEST_CASE("metrics: the counters say what the test did, as Prometheus' own parse
   TempDir dir;
   constexpr std::size_t kConnections = 10;
   constexpr std::size_t kBytes = 10000;
-  constexpr std::size_t kLimit = 64 * 1024;
+  constexpr std::size_t kLimit = std::size_t{64} * 1024;
   const fs::path config = dir / "zcrecv.toml";
   write_text(config,
              "[[listen]]\naddress = \"127.0.0.1:0\"\nname = \"main\"\n\n"
@@ -168,11 +168,12 @@ TEST_CASE("metrics: the counters say what the test did, as Prometheus' own parse
   const std::map<std::string, std::map<std::string, double>> rejections{
       {"main", {{"allow", 0}, {"per_peer", 1}, {"max_connections", 1}, {"proxy", 0}}},
       {"guarded", {{"allow", 1}, {"per_peer", 0}, {"max_connections", 0}, {"proxy", 0}}}};
-  for (const auto& [listener, reasons] : rejections) {
-    for (const auto& [reason, expected] : reasons) {
-      INFO(listener, " ", reason);
+  for (const auto& listener : rejections) {
+    for (const auto& reason : listener.second) {
+      INFO(listener.first, " ", reason.first);
       CHECK(scrape.value("zcrecv_connections_rejected_total",
-                         {{"listener", listener}, {"reason", reason}}) == expected);
+                         {{"listener", listener.first}, {"reason", reason.first}}) ==
+            reason.second);
     }
   }
   CHECK(scrape.value("zcrecv_received_bytes_total", {{"listener", "main"}, {"path", "splice"}}) +
@@ -289,11 +290,12 @@ TEST_CASE("metrics: scrapes are answered while 100 streams run, and every stream
   DaemonProcess daemon(dir, {"--metrics", "127.0.0.1:0", "--sync", "none"});
   const auto endpoint = metrics_endpoint(daemon.process());
   constexpr std::size_t kStreams = 100;
-  constexpr std::size_t kHead = 16 * 1024;
+  constexpr std::size_t kHead = std::size_t{16} * 1024;
+  constexpr std::size_t kTail = std::size_t{256} * 1024;
   std::vector<std::vector<std::byte>> sent;
   std::vector<sys::UniqueFd> sockets;
   for (std::size_t i = 0; i < kStreams; ++i) {
-    sent.push_back(random_bytes(kHead + 256 * 1024 + i, 500 + i));
+    sent.push_back(random_bytes(kHead + kTail + i, 500 + i));
     sockets.push_back(connect_blocking(daemon.tcp()));
     write_all(sockets.back(), prefix(sent.back(), kHead));
   }
@@ -340,11 +342,12 @@ TEST_CASE("metrics: scrapes are answered while 100 streams run, and every stream
   const auto streams = reassemble(daemon.out());
   REQUIRE(streams.size() == kStreams);
   std::vector<bool> matched(kStreams, false);
-  for (const auto& [conn, stream] : streams) {
-    INFO("connection ", conn);
+  for (const auto& each : streams) {
+    INFO("connection ", each.first);
+    const StreamFiles& stream = each.second;
     CHECK_FALSE(stream.incomplete);
     // Each stream has its own length.
-    const std::size_t index = stream.bytes.size() - kHead - 256 * 1024;
+    const std::size_t index = stream.bytes.size() - kHead - kTail;
     REQUIRE(index < kStreams);
     CHECK(stream.bytes == sent[index]);
     matched[index] = true;
