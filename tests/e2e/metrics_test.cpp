@@ -306,6 +306,15 @@ TEST_CASE("metrics: scrapes are answered while 100 streams run, and every stream
                kStreams;
       },
       "all 100 streams are open");
+  // Bytes count as they arrive, not at a connection's end.
+  const std::string received = R"(zcrecv_received_bytes_total{listener="tcp-127.0.0.1-0",path=)";
+  poll_until(
+      [&] {
+        return quick_value(endpoint, received + R"("splice"})") +
+                   quick_value(endpoint, received + R"("readwrite"})") ==
+               static_cast<double>(kStreams * kHead);
+      },
+      "the first 16 KiB of every stream are counted");
 
   std::atomic<bool> done{false};
   std::atomic<std::size_t> answered{0};
