@@ -64,6 +64,8 @@ struct CommandLine {
   std::optional<bool> progress;
   std::optional<std::string> log_level;
   std::optional<std::string> log_format;
+  bool receipt = false;
+  std::optional<std::string> metrics;
   bool check_config = false;
 };
 
@@ -154,6 +156,35 @@ std::optional<Enum> parse_enum(const std::optional<std::string>& text, std::stri
   return value;
 }
 
+// Whether a socket bound to `left` would take the port of one bound to `right`: the same address,
+// or one TCP port where either side is every interface. Port 0 is a new ephemeral port each time.
+bool same_socket_address(const net::ListenAddress& left, const net::ListenAddress& right) {
+  if (left.kind != net::ListenAddress::Kind::kTcp || right.kind != left.kind) {
+    return left == right;
+  }
+  return left.port != 0 && left.port == right.port &&
+         (left.host == right.host || left.host.empty() || right.host.empty());
+}
+
+// The metrics endpoint may not take a data listener's address: one of the two could not bind,
+// and which one would be a matter of order.
+std::optional<std::string> metrics_address_taken(const config::Config& config) {
+  if (!config.metrics.listen) {
+    return std::nullopt;
+  }
+  auto metrics = net::parse_listen_address(config.metrics.listen->value);
+  for (const config::ListenerConfig& listener : config.listeners) {
+    auto address = net::parse_listen_address(listener.address.value);
+    if (metrics && address && same_socket_address(*metrics, *address)) {
+      return config.metrics.listen->origin.where +
+             ": expected an address no [[listen]] entry takes, got " +
+             config::quote(config.metrics.listen->value) + ": listener " + listener.name +
+             " listens on " + config::quote(listener.address.value);
+    }
+  }
+  return std::nullopt;
+}
+
 // The file (or the embedded defaults), with the command line on top, every value checked.
 sys::Result<config::Config> build_config(const CommandLine& cli) {
   auto validators = make_validators();
@@ -173,6 +204,7 @@ sys::Result<config::Config> build_config(const CommandLine& cli) {
         config::ListenerConfig listener;
         listener.address = {address, config::Origin{"--listen"}};
         listener.name = config::default_listener_name(address);
+        listener.receipt = cli.receipt;
         config.listeners.push_back(std::move(listener));
       }
     }
@@ -237,6 +269,14 @@ sys::Result<config::Config> build_config(const CommandLine& cli) {
                                "text or json", errors)) {
     config.log_format = *format;
   }
+  if (cli.metrics) {
+    if (errors.take(net::parse_listen_address(*cli.metrics), "--metrics")) {
+      config.metrics.listen = config::SourcedString{*cli.metrics, config::Origin{"--metrics"}};
+    }
+  }
+  if (auto taken = metrics_address_taken(config)) {
+    errors.add(std::move(*taken));
+  }
   if (!errors.empty()) {
     return errors.to_error();
   }
@@ -259,6 +299,9 @@ sys::Result<RunSettings> build_run_settings(const CommandLine& cli) {
       run.timeout = *timeout;
     }
   }
+  if (cli.metrics && one_shot) {
+    errors.add("--metrics: applies to the daemon only, not to --once and --stdin");
+  }
   if (cli.progress && !one_shot) {
     errors.add("--progress/--no-progress: apply to --once and --stdin only");
   }
@@ -267,6 +310,15 @@ sys::Result<RunSettings> build_run_settings(const CommandLine& cli) {
   }
   if (cli.from_stdin && !cli.listen.empty()) {
     errors.add("--stdin: the connection is standard input, so --listen does not apply");
+  }
+  if (cli.receipt && !one_shot && cli.listen.empty()) {
+    errors.add(
+        "--receipt: applies to the listeners given with --listen; in the configuration file, set "
+        "receipt = true in their [[listen]] tables");
+  }
+  if (cli.receipt && one_shot && cli.out.value_or("-") == "-") {
+    errors.add("--receipt: a receipt says the bytes are on disk, and -o - sends them to standard "
+               "output");
   }
   if (cli.once && cli.listen.size() > 1) {
     errors.add("--once: receives on exactly one --listen address, got " +
@@ -306,7 +358,8 @@ int run_one_shot(const CommandLine& cli, const config::Config& config, const Run
   settings.timeout = run.timeout;
   settings.progress = cli.progress.value_or(::isatty(STDERR_FILENO) == 1);
   settings.copy_mode = run.copy_mode;
-  settings.sync = to_output_sync(config.output.sync);
+  settings.receipt = cli.receipt || (cli.once && config.listeners.front().receipt);
+  settings.sync = settings.receipt ? output::SyncMode::kPublish : to_output_sync(config.output.sync);
   settings.file_mode = config.output.file_mode;
   settings.name_template = config.output.name.value;
   settings.max_file_size = config.output.max_file_size;
@@ -368,6 +421,12 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", cli.log_level, "trace | debug | info | warn | error")
       ->option_text("LEVEL");
   app.add_option("--log-format", cli.log_format, "text | json")->option_text("FORMAT");
+  app.add_flag("--receipt", cli.receipt,
+               "after the sender's half-close, answer OK <bytes> once the stream is durable (or "
+               "ERR <bytes> <reason>), then close; applies to --listen and --once/--stdin");
+  app.add_option("--metrics", cli.metrics,
+                 "daemon: serve GET /metrics (Prometheus) and /health on this listen address")
+      ->option_text("ADDR");
   app.add_flag("--check-config", cli.check_config,
                "validate, print the effective configuration as TOML, exit");
   try {

@@ -27,11 +27,11 @@ constexpr std::array kLogFormats{LogFormat::kText, LogFormat::kJson};
 constexpr std::array kSyncModes{SyncMode::kNone, SyncMode::kPublish};
 constexpr std::array kOnPublishDone{OnPublishDone::kKeep, OnPublishDone::kRemove};
 
-constexpr std::array<std::string_view, 6> kTopKeys{"log_level", "log_format", "workers",
-                                                   "listen",    "output",     "limits"};
-constexpr std::array<std::string_view, 10> kListenKeys{
-    "address", "name",       "allow",          "mode",       "owner",
-    "group",   "allow_uids", "proxy_protocol", "proxy_from", "proxy_timeout"};
+constexpr std::array<std::string_view, 7> kTopKeys{"log_level", "log_format", "workers", "listen",
+                                                   "output",    "limits",     "metrics"};
+constexpr std::array<std::string_view, 11> kListenKeys{
+    "address",    "name",    "allow",          "mode",       "owner",        "group",
+    "allow_uids", "receipt", "proxy_protocol", "proxy_from", "proxy_timeout"};
 constexpr std::array<std::string_view, 13> kOutputKeys{
     "directory",  "name",       "max_file_size",          "rotate_interval",
     "sync",       "sync_threads", "writeback_bytes",      "file_mode",
@@ -40,6 +40,7 @@ constexpr std::array<std::string_view, 13> kOutputKeys{
 constexpr std::array<std::string_view, 6> kLimitsKeys{
     "max_connections",      "max_connections_per_peer", "idle_timeout",
     "max_connection_bytes", "shutdown_timeout",         "min_free_space"};
+constexpr std::array<std::string_view, 1> kMetricsKeys{"listen"};
 
 // (uid_t)-1 and (gid_t)-1 mean "leave unchanged" to chown(2), so they cannot name an owner.
 constexpr std::int64_t kMaxId = std::numeric_limits<std::uint32_t>::max() - 1;
@@ -214,6 +215,8 @@ class Reader {
         config.output = read_output(node);
       } else if (path == "limits") {
         config.limits = read_limits(node);
+      } else if (path == "metrics") {
+        config.metrics = read_metrics(node);
       } else {
         unknown_key(key, path, "the top level", join(kTopKeys));
       }
@@ -476,6 +479,8 @@ class Reader {
         listener.group = read_id(node, key_path, false);
       } else if (name == "allow_uids") {
         listener.allow_uids = read_uids(node, key_path);
+      } else if (name == "receipt") {
+        listener.receipt = read_bool(node, key_path).value_or(listener.receipt);
       } else {
         unknown_key(key, key_path, "[[listen]]", join(kListenKeys));
       }
@@ -682,6 +687,25 @@ class Reader {
     return limits;
   }
 
+  MetricsConfig read_metrics(const toml::node& node) {
+    MetricsConfig metrics;
+    const auto* table = node.as_table();
+    if (table == nullptr) {
+      expected(node, "metrics", "a [metrics] table");
+      return metrics;
+    }
+    for (const auto& [key, value] : *table) {
+      const std::string name(key.str());
+      const std::string path = "metrics." + name;
+      if (name == "listen") {
+        metrics.listen = read_checked(value, path, validators_.listen_address);
+      } else {
+        unknown_key(key, path, "[metrics]", join(kMetricsKeys));
+      }
+    }
+    return metrics;
+  }
+
   std::string source_name_;
   const Validators& validators_;
   std::vector<Problem> problems_;
@@ -840,6 +864,7 @@ std::string to_toml(const Config& config) {
       append_line(toml, "allow_uids",
                   toml_array(listener.allow_uids, [](uid_t uid) { return std::to_string(uid); }));
     }
+    append_line(toml, "receipt", listener.receipt ? "true" : "false");
     append_line(toml, "proxy_protocol", listener.proxy_protocol ? "true" : "false");
     if (!listener.proxy_from.empty()) {
       append_line(toml, "proxy_from",
@@ -877,6 +902,10 @@ std::string to_toml(const Config& config) {
   append_line(toml, "max_connection_bytes", quote(format_size(limits.max_connection_bytes)));
   append_line(toml, "shutdown_timeout", quote(format_duration(limits.shutdown_timeout)));
   append_line(toml, "min_free_space", quote(format_size(limits.min_free_space)));
+  if (config.metrics.listen) {
+    toml += "\n[metrics]\n";
+    append_line(toml, "listen", quote(config.metrics.listen->value));
+  }
   return toml;
 }
 

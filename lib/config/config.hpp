@@ -89,6 +89,9 @@ struct ListenerConfig {
   std::vector<SourcedString> proxy_from;
   /// With proxy_protocol: how long a connection may take to send its whole header; above 0.
   std::chrono::nanoseconds proxy_timeout = kDefaultProxyTimeout;
+  /// After the sender's half-close, make the stream durable and answer one line, "OK <bytes>"
+  /// or "ERR <bytes> <reason>", then close (README "Delivery receipts").
+  bool receipt = false;
 
   bool operator==(const ListenerConfig&) const = default;
 };
@@ -135,6 +138,15 @@ struct LimitsConfig {
   bool operator==(const LimitsConfig&) const = default;
 };
 
+/// The `[metrics]` table: the Prometheus endpoint (README "Metrics").
+struct MetricsConfig {
+  /// Where GET /metrics and /health are served, in any listen address form; std::nullopt (the
+  /// default): no endpoint.
+  std::optional<SourcedString> listen;
+
+  bool operator==(const MetricsConfig&) const = default;
+};
+
 /// Everything DESIGN.md §3 configures; a default-constructed Config is the embedded defaults.
 struct Config {
   LogLevel log_level = LogLevel::kInfo;
@@ -144,6 +156,7 @@ struct Config {
   std::vector<ListenerConfig> listeners{ListenerConfig{}};
   OutputConfig output;
   LimitsConfig limits;
+  MetricsConfig metrics;
 
   bool operator==(const Config&) const = default;
 };
@@ -151,6 +164,7 @@ struct Config {
 /// Checks of values that another layer parses. Each returns the reason a value is wrong, or
 /// std::nullopt if it is fine; an empty std::function accepts everything.
 struct Validators {
+  /// `[[listen]] address` and `metrics.listen`.
   std::function<std::optional<std::string>(std::string_view)> listen_address;
   std::function<std::optional<std::string>(std::string_view)> cidr;
   std::function<std::optional<std::string>(std::string_view)> name_template;

@@ -12,6 +12,7 @@
 #include "output/output_faults.hpp"
 #include "daemon/worker.hpp"
 #include "handoff/handoff_record.hpp"
+#include "net/receipt.hpp"
 #include "sys/syscalls.hpp"
 
 namespace zcrecv::daemon {
@@ -21,20 +22,45 @@ double seconds(std::chrono::nanoseconds duration) {
   return std::chrono::duration<double>(duration).count();
 }
 
-// A proxy's own connections (health checks) leave no empty file, whatever keep_empty says: a
-// check every second would leave 86 400 of them a day.
-output::RotationSettings rotation_of(const ConnectionSettings& settings,
-                                     const net::PeerIdentity& peer) {
+// A receipt promises durable bytes: a receipt listener syncs whatever `sync` says. A proxy's
+// own connections (health checks) leave no empty file, whatever keep_empty says: a check every
+// second would leave 86 400 of them a day.
+output::RotationSettings rotation_for(const ConnectionSettings& settings, bool receipt,
+                                      const net::PeerIdentity& peer) {
   output::RotationSettings rotation = settings.rotation;
+  if (receipt) {
+    rotation.sync = output::SyncMode::kPublish;
+  }
   rotation.keep_empty = rotation.keep_empty && !peer.proxy_itself;
   return rotation;
+}
+
+// The word a receipt gives for a cut.
+const char* receipt_reason(EndCause cause) {
+  switch (cause) {
+    case EndCause::kIdleTimeout:
+      return "idle_timeout";
+    case EndCause::kByteLimit:
+      return "max_connection_bytes";
+    case EndCause::kDiskFull:
+      return "disk_full";
+    case EndCause::kShutdown:
+      return "shutdown";
+    case EndCause::kPublishFailed:
+      return "publish_failed";
+    case EndCause::kEndOfStream:
+    case EndCause::kPeerReset:
+    case EndCause::kError:
+      break;
+  }
+  return "error";
 }
 
 }  // namespace
 
 Connection::Connection(Worker& worker, std::shared_ptr<const ConnectionSettings> settings,
-                       std::string listener, sys::UniqueFd socket, net::PeerIdentity peer,
-                       std::string id)
+                       std::shared_ptr<ListenerStats> listener, bool receipt,
+                       sys::UniqueFd socket, net::PeerIdentity peer, std::string id)
     : worker_(worker),
       settings_(std::move(settings)),
       listener_(std::move(listener)),
@@ -42,11 +68,12 @@ Connection::Connection(Worker& worker, std::shared_ptr<const ConnectionSettings>
       peer_(std::move(peer)),
       id_(std::move(id)),
       file_(*settings_->directory, settings_->name_template,
-            output::ConnectionNames{listener_, peer_.file_token, id_, settings_->host,
+            output::ConnectionNames{listener_->name, peer_.file_token, id_, settings_->host,
                                     peer_.client_cn},
-            rotation_of(*settings_, peer_)),
+            rotation_for(*settings_, receipt, peer_)),
       // No file yet: the pump opens one when the first bytes arrive.
       stream_(socket_.get(), -1, settings_->copy_mode),
+      receipt_(receipt),
       started_(worker.loop().now()),
       last_activity_(started_),
       idle_timer_(worker.loop(), [this] { check_idle(); }),
@@ -58,15 +85,20 @@ Connection::Connection(Worker& worker, std::shared_ptr<const ConnectionSettings>
                       }),
       retry_timer_(worker.loop(), [this] { retry_after_pause(); }) {
   stream_.set_file_opener([this] { return open_file(); });
-  if (output::SyncStage* stage = worker_.sync_stage();
-      stage != nullptr && settings_->rotation.sync == output::SyncMode::kPublish) {
+  output::SyncStage* stage = worker_.sync_stage();
+  const bool on_stage = stage != nullptr && rotation_for(*settings_, receipt_, peer_).sync ==
+                                                output::SyncMode::kPublish;
+  if (on_stage) {
     event::EventLoop& loop = worker_.loop();
     file_.use_sync_stage(*stage, [&loop](std::function<void()> task) { loop.post(std::move(task)); });
     file_.on_sync_progress([this] { sync_progressed(); });
     file_.on_publish_failed([this](const sys::Error& error) { publish_failed(error); });
   }
-  file_.on_published([this](const output::PublishedFile& file) {
-    worker_.file_published(file);
+  file_.on_published([this, on_stage](const output::PublishedFile& file) {
+    listener_->published(file.completion).fetch_add(1, std::memory_order_relaxed);
+    if (on_stage) {
+      worker_.stats().publish_duration.observe(seconds(file.latency));
+    }
     spdlog::debug("connection {}: published {}", id_, file.name);
     if (settings_->hand_off != nullptr) {
       settings_->hand_off->published(settings_->directory, file.name);
@@ -76,13 +108,16 @@ Connection::Connection(Worker& worker, std::shared_ptr<const ConnectionSettings>
     // Marked before the first byte: whatever happens next (publish, a crash and recovery), the
     // file carries what its hook needs.
     file_.on_created([this](int fd, std::uint64_t seq) {
-      return handoff::write_record(fd, handoff::HandoffRecord{handoff::HandoffState::kPending,
-                                                              listener_, peer_.display, id_, seq});
+      return handoff::write_record(
+          fd, handoff::HandoffRecord{handoff::HandoffState::kPending, listener_->name,
+                                     peer_.display, id_, seq});
     });
   }
 }
 
 Connection::~Connection() {
+  // Files still on the sync stage (a worker torn down after a failure) no longer report here.
+  count_sync_queue(0);
   if (registered_) {
     (void)worker_.loop().remove(socket_.get());
   }
@@ -133,7 +168,7 @@ void Connection::pump_some() {
     const std::uint64_t moved = stream_.bytes() - before;
     if (moved > 0) {
       file_.add_written(moved);
-      worker_.stats().bytes.fetch_add(moved, std::memory_order_relaxed);
+      listener_->received(stream_.path()).fetch_add(moved, std::memory_order_relaxed);
       last_activity_ = worker_.loop().now();
       budget -= std::min(budget, moved);
     }
@@ -148,7 +183,7 @@ void Connection::pump_some() {
       case io::PumpStatus::kSinkFull:
         return;
       case io::PumpStatus::kEndOfStream:
-        end(output::Completion::kComplete, "end of stream");
+        end(EndCause::kEndOfStream, "end of stream");
         return;
       case io::PumpStatus::kLimit:
         break;
@@ -189,8 +224,11 @@ sys::Result<int> Connection::open_file() {
 
 bool Connection::rotate() {
   rotation_timer_.cancel();
-  if (auto rotated = file_.rotate(); !rotated) {
-    end(output::Completion::kIncomplete, rotated.error().message());
+  auto rotated = file_.rotate();
+  count_sync_queue(file_.pending_publishes());
+  if (!rotated) {
+    publish_failed_ = true;
+    end(EndCause::kPublishFailed, rotated.error().message());
     return false;
   }
   stream_.clear_sink();
@@ -203,7 +241,7 @@ void Connection::rotate_now() {
   }
 }
 
-void Connection::cut(const std::string& reason) { end(output::Completion::kIncomplete, reason); }
+void Connection::cut(EndCause cause, const std::string& reason) { end(cause, reason); }
 
 void Connection::handle_pump_error(const sys::Error& error) {
   if (output::is_disk_full(error)) {
@@ -217,19 +255,21 @@ void Connection::handle_pump_error(const sys::Error& error) {
     pause_for_space(error.message(), false);
     return;
   }
-  end(output::Completion::kIncomplete, error.message());
+  const int err = error.errno_value();
+  end(err == ECONNRESET || err == EPIPE ? EndCause::kPeerReset : EndCause::kError,
+      error.message());
 }
 
 void Connection::end_at_byte_limit() {
   // A sender that stopped exactly at the limit and closed has sent a complete stream.
   auto more = peek();
   if (more && more->has_value() && !**more) {
-    end(output::Completion::kComplete, "end of stream");
+    end(EndCause::kEndOfStream, "end of stream");
     return;
   }
-  end(output::Completion::kIncomplete, "max_connection_bytes (" +
-                                           std::to_string(settings_->limits.max_connection_bytes) +
-                                           ") reached");
+  end(EndCause::kByteLimit, "max_connection_bytes (" +
+                                std::to_string(settings_->limits.max_connection_bytes) +
+                                ") reached");
 }
 
 void Connection::pause_for_space(const std::string& why, bool disk_full) {
@@ -246,12 +286,13 @@ void Connection::pause_for_space(const std::string& why, bool disk_full) {
       spdlog::warn(
           "connection {} on {} from {}: {}; reading paused, retrying every {} ms ({} similar "
           "lines suppressed)",
-          id_, listener_, peer_.described(), why, output::kDiskFullRetry.count(), *suppressed);
+          id_, listener_->name, peer_.described(), why, output::kDiskFullRetry.count(),
+          *suppressed);
     }
   }
   const auto timeout = settings_->limits.shutdown_timeout;
   if (now - *paused_since_ >= timeout) {
-    end(output::Completion::kIncomplete,
+    end(disk_full ? EndCause::kDiskFull : EndCause::kError,
         fmt::format("the output took no byte for {} s ({})", seconds(timeout), why));
     return;
   }
@@ -265,7 +306,30 @@ void Connection::stop_reading(State paused) {
     (void)worker_.loop().remove(socket_.get());
     registered_ = false;
   }
-  state_ = paused;
+  set_state(paused);
+}
+
+void Connection::set_state(State next) {
+  Stats& stats = worker_.stats();
+  auto gauge = [&stats](State state) -> std::atomic<std::uint64_t>* {
+    switch (state) {
+      case State::kPausedForSpace:
+        return &stats.paused_for_output;
+      case State::kPausedForSync:
+        return &stats.paused_for_sync;
+      case State::kReading:
+      case State::kEnded:
+        return nullptr;
+    }
+    return nullptr;
+  };
+  if (std::atomic<std::uint64_t>* left = gauge(state_)) {
+    left->fetch_sub(1, std::memory_order_relaxed);
+  }
+  if (std::atomic<std::uint64_t>* entered = gauge(next)) {
+    entered->fetch_add(1, std::memory_order_relaxed);
+  }
+  state_ = next;
 }
 
 sys::Result<void> Connection::resume() {
@@ -273,7 +337,7 @@ sys::Result<void> Connection::resume() {
     return added;
   }
   registered_ = true;
-  state_ = State::kReading;
+  set_state(State::kReading);
   return {};
 }
 
@@ -282,7 +346,7 @@ void Connection::retry_after_pause() {
     return;
   }
   if (auto resumed = resume(); !resumed) {
-    end(output::Completion::kIncomplete, resumed.error().message());
+    end(EndCause::kError, resumed.error().message());
     return;
   }
   pump_some();
@@ -302,6 +366,7 @@ void Connection::pause_for_sync() {
 }
 
 void Connection::sync_progressed() {
+  count_sync_queue(file_.pending_publishes());
   if (state_ == State::kEnded) {
     if (file_.pending_publishes() == 0) {
       finalize();
@@ -313,18 +378,29 @@ void Connection::sync_progressed() {
   }
   spdlog::debug("connection {}: reading resumed", id_);
   if (auto resumed = resume(); !resumed) {
-    end(output::Completion::kIncomplete, resumed.error().message());
+    end(EndCause::kError, resumed.error().message());
     return;
   }
   pump_some();
 }
 
+void Connection::count_sync_queue(std::uint64_t pending) {
+  std::atomic<std::uint64_t>& queue = worker_.stats().sync_queue;
+  if (pending > counted_sync_queue_) {
+    queue.fetch_add(pending - counted_sync_queue_, std::memory_order_relaxed);
+  } else {
+    queue.fetch_sub(counted_sync_queue_ - pending, std::memory_order_relaxed);
+  }
+  counted_sync_queue_ = pending;
+}
+
 void Connection::publish_failed(const sys::Error& error) {
-  spdlog::error("connection {} on {} from {}: {}", id_, listener_, peer_.described(),
+  spdlog::error("connection {} on {} from {}: {}", id_, listener_->name, peer_.described(),
                 error.message());
+  publish_failed_ = true;
   if (state_ != State::kEnded) {
     // Later files would follow a hole: the stream is cut here.
-    end(output::Completion::kIncomplete, "a file could not be published");
+    end(EndCause::kPublishFailed, "a file could not be published");
     return;
   }
   end_reason_ += "; not published: " + error.message();
@@ -341,18 +417,19 @@ void Connection::check_idle() {
   }
   const auto deadline = last_activity_ + idle_timeout;
   if (event::EventLoop::Clock::now() >= deadline) {
-    end(output::Completion::kIncomplete,
+    end(EndCause::kIdleTimeout,
         "idle for " + std::to_string(seconds(idle_timeout)) + " s (idle_timeout)");
     return;
   }
   idle_timer_.arm_at(deadline);
 }
 
-void Connection::end(output::Completion completion, const std::string& reason) {
+void Connection::end(EndCause cause, const std::string& reason) {
   if (state_ == State::kEnded) {
     return;
   }
-  state_ = State::kEnded;
+  set_state(State::kEnded);
+  cause_ = cause;
   idle_timer_.cancel();
   rotation_timer_.cancel();
   retry_timer_.cancel();
@@ -360,6 +437,9 @@ void Connection::end(output::Completion completion, const std::string& reason) {
   if (stream_.pending() > 0) {
     end_reason_ += "; " + std::to_string(stream_.pending()) + " bytes received but never written";
   }
+  const output::Completion completion = cause == EndCause::kEndOfStream
+                                            ? output::Completion::kComplete
+                                            : output::Completion::kIncomplete;
   // A cut stream is worth the operator's attention; a file left unpublished (its bytes stay in
   // the partial file, for recovery) or bytes read but never written are errors.
   if (completion == output::Completion::kIncomplete) {
@@ -368,13 +448,28 @@ void Connection::end(output::Completion completion, const std::string& reason) {
   if (auto finished = file_.finish(completion); !finished) {
     end_reason_ += "; not published: " + finished.error().message();
     end_level_ = spdlog::level::err;
+    publish_failed_ = true;
   }
+  count_sync_queue(file_.pending_publishes());
   if (stream_.pending() > 0) {
     end_level_ = spdlog::level::err;
+    worker_.stats().lost_bytes.fetch_add(stream_.pending(), std::memory_order_relaxed);
   }
   auto& counter = stream_.path() == io::DataPath::kReadWrite ? worker_.stats().readwrite_connections
                                                              : worker_.stats().splice_connections;
   counter.fetch_add(1, std::memory_order_relaxed);
+  if (receipt_) {
+    // The socket stays open for the receipt, written once every file is durable; nothing more
+    // is read from it.
+    if (registered_) {
+      (void)worker_.loop().remove(socket_.get());
+      registered_ = false;
+    }
+    if (file_.pending_publishes() == 0) {
+      finalize();
+    }
+    return;
+  }
   worker_.connection_closed(*this);
   if (file_.pending_publishes() == 0) {
     finalize();
@@ -384,12 +479,7 @@ void Connection::end(output::Completion completion, const std::string& reason) {
   // sync = none) the file in place. With files on the sync stage it is closed now, not when they
   // are durable: a plain close tells the sender nothing about the disk either way, so it does
   // not wait for the disk. finalize() destroys this object only after the current batch.
-  if (registered_) {
-    (void)worker_.loop().close(std::move(socket_));
-    registered_ = false;
-  } else {
-    socket_.reset();
-  }
+  close_socket();
 }
 
 void Connection::finalize() {
@@ -397,9 +487,51 @@ void Connection::finalize() {
     return;
   }
   finalized_ = true;
+  if (receipt_) {
+    answer();
+    worker_.connection_closed(*this);
+  }
   log_end();
   // connection_finished destroys this object only after the current batch.
   worker_.connection_finished(*this);
+  if (receipt_) {
+    close_socket();
+  }
+}
+
+void Connection::answer() {
+  if (cause_ == EndCause::kPeerReset) {
+    end_reason_ += "; no receipt (the peer reset the connection)";
+    return;
+  }
+  const bool stored = cause_ == EndCause::kEndOfStream && !publish_failed_;
+  const std::string line =
+      stored ? net::receipt_ok(stream_.bytes())
+             : net::receipt_err(stream_.bytes(), receipt_reason(publish_failed_
+                                                                     ? EndCause::kPublishFailed
+                                                                     : cause_));
+  auto& counter = stored ? worker_.stats().receipts_ok : worker_.stats().receipts_err;
+  counter.fetch_add(1, std::memory_order_relaxed);
+  const std::string shown = line.substr(0, line.size() - 1);
+  if (auto sent = net::send_receipt(socket_.get(), line); !sent) {
+    // The peer closed its read side or went away: it learns nothing, which means "send again".
+    spdlog::debug("connection {}: {} not delivered: {}", id_, shown, sent.error().message());
+    end_reason_ += "; receipt " + shown + " not delivered";
+    return;
+  }
+  // The line goes before the end of the stream, even if bytes the sender wrote after the limit
+  // are still unread, which makes the close a reset.
+  (void)sys::shutdown(socket_.get(), SHUT_WR);
+  end_reason_ += "; receipt " + shown;
+}
+
+void Connection::close_socket() {
+  if (registered_) {
+    (void)worker_.loop().close(std::move(socket_));
+    registered_ = false;
+  } else {
+    socket_.reset();
+  }
 }
 
 void Connection::log_end() const {
@@ -415,8 +547,8 @@ void Connection::log_end() const {
   const bool quiet = peer_.proxy_itself && stream_.bytes() == 0 && end_level_ < spdlog::level::err;
   spdlog::log(quiet ? spdlog::level::debug : end_level_,
               "connection {} on {} from {}: {} bytes, {} files, {:.3f} s, {:.1f} MiB/s, {}, {}",
-              id_, listener_, peer_.described(), stream_.bytes(), file_.files_published(), duration,
-              rate, path, end_reason_);
+              id_, listener_->name, peer_.described(), stream_.bytes(), file_.files_published(),
+              duration, rate, path, end_reason_);
 }
 
 }  // namespace zcrecv::daemon

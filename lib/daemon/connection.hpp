@@ -9,6 +9,7 @@
 #include <string>
 
 #include "daemon/connection_settings.hpp"
+#include "daemon/listener_stats.hpp"
 #include "event/event_loop.hpp"
 #include "event/timer.hpp"
 #include "io/splice_pump.hpp"
@@ -21,6 +22,19 @@
 namespace zcrecv::daemon {
 
 class Worker;
+
+/// Why a connection ended: a clean end of stream, or what cut it. A receipt names the cut
+/// ("ERR <bytes> <reason>"); a reset by the peer gets no receipt (none could arrive).
+enum class EndCause {
+  kEndOfStream,
+  kIdleTimeout,
+  kByteLimit,
+  kDiskFull,
+  kShutdown,
+  kPublishFailed,
+  kPeerReset,
+  kError,
+};
 
 /// One accepted connection, streamed into its own RotatingFile sequence on its worker.
 ///
@@ -42,10 +56,15 @@ class Connection final : public event::Handler {
   /// Bytes moved per readable event before the loop turns to other connections.
   static constexpr std::uint64_t kEventBudget = std::uint64_t{4} << 20;
 
-  /// A proxy's own connection (`peer.proxy_itself`: a health check) that sends nothing leaves
-  /// no file, even with keep_empty, and logs its end at debug level, however it ended.
+  /// A connection accepted on the listener whose counters are `listener` (its name is the
+  /// {listener} of file names and logs); `receipt`: answer a delivery receipt at the end (the
+  /// listener's `receipt`). A proxy's own connection (`peer.proxy_itself`: a health check) that
+  /// sends nothing leaves no file, even with keep_empty, and logs its end at debug level,
+  /// however it ended.
   Connection(Worker& worker, std::shared_ptr<const ConnectionSettings> settings,
-             std::string listener, sys::UniqueFd socket, net::PeerIdentity peer, std::string id);
+             std::shared_ptr<ListenerStats> listener, bool receipt, sys::UniqueFd socket,
+             net::PeerIdentity peer,
+             std::string id);
   ~Connection() override;
 
   /// Arms the idle timer, takes the bytes already there (a short connection may end here), and
@@ -55,10 +74,12 @@ class Connection final : public event::Handler {
   /// Publishes the current file now (SIGUSR1); the next bytes open the next one.
   void rotate_now();
   /// Ends the connection now, its last file published ".incomplete".
-  void cut(const std::string& reason);
+  void cut(EndCause cause, const std::string& reason);
 
   [[nodiscard]] const net::PeerIdentity& peer() const noexcept { return peer_; }
   [[nodiscard]] const std::string& id() const noexcept { return id_; }
+  /// The counters of the listener that accepted it.
+  [[nodiscard]] ListenerStats& listener() const noexcept { return *listener_; }
 
  private:
   // kEnded: no more reading, the socket is closed; the object waits for its publishes.
@@ -77,6 +98,8 @@ class Connection final : public event::Handler {
   // shutdown_timeout). `disk_full` counts the pause in the statistics' disk-full pauses.
   void pause_for_space(const std::string& why, bool disk_full = true);
   void retry_after_pause();
+  // Moves to `next`, keeping the daemon's paused-connection gauges in step.
+  void set_state(State next);
   // Leaves the loop's set: no reading until resume() puts the socket back.
   void stop_reading(State paused);
   sys::Result<void> resume();
@@ -85,16 +108,22 @@ class Connection final : public event::Handler {
   void pause_for_sync();
   // The sync stage reported back (on_sync_progress).
   void sync_progressed();
+  // Brings the daemon's sync queue gauge in line with this connection's files on the sync
+  // stage: called wherever that number may have changed.
+  void count_sync_queue(std::uint64_t pending);
   void publish_failed(const sys::Error& error);
   // The end line, once every file is published: the connection's last act.
   void finalize();
   void check_idle();
-  void end(output::Completion completion, const std::string& reason);
+  void end(EndCause cause, const std::string& reason);
+  // The receipt's line for how the connection ended, sent, and noted for the end line.
+  void answer();
+  void close_socket();
   void log_end() const;
 
   Worker& worker_;
   std::shared_ptr<const ConnectionSettings> settings_;
-  std::string listener_;
+  std::shared_ptr<ListenerStats> listener_;
   sys::UniqueFd socket_;
   net::PeerIdentity peer_;
   std::string id_;
@@ -102,7 +131,13 @@ class Connection final : public event::Handler {
   io::PumpStream stream_;
   State state_ = State::kReading;
   bool registered_ = false;
+  bool receipt_;
   bool finalized_ = false;
+  EndCause cause_ = EndCause::kEndOfStream;
+  // A file of this connection could not be published (durably): never an OK receipt.
+  bool publish_failed_ = false;
+  // Files on the sync stage as last counted in the daemon's sync queue gauge.
+  std::uint64_t counted_sync_queue_ = 0;
   // The end line's reason and level, settled by end() and by publish failures after it.
   std::string end_reason_;
   spdlog::level::level_enum end_level_ = spdlog::level::info;

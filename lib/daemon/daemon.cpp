@@ -24,11 +24,14 @@
 #include "daemon/notifier.hpp"
 #include "daemon/shared_listener.hpp"
 #include "daemon/shared_state.hpp"
+#include "daemon/stats_exposition.hpp"
 #include "daemon/worker.hpp"
 #include "event/event_loop.hpp"
 #include "event/timer.hpp"
 #include "handoff/handoff_record.hpp"
 #include "handoff/hook_runner.hpp"
+#include "metrics/metrics_server.hpp"
+#include "metrics/process_metrics.hpp"
 #include "net/listen_address.hpp"
 #include "net/listener.hpp"
 #include "output/output_directory.hpp"
@@ -52,38 +55,6 @@ bool same_socket(const OpenListener& open, const net::ListenAddress& address,
                  const config::ListenerConfig& config) {
   return open.address == address && open.config.mode == config.mode &&
          open.config.owner == config.owner && open.config.group == config.group;
-}
-
-// Opens the listener `config` describes, or serves the socket the service manager passed for it.
-sys::Result<OpenListener> open_listener(std::uint64_t id, const config::ListenerConfig& config,
-                                        net::SocketActivation& inherited) {
-  auto address = net::parse_listen_address(config.address.value);
-  if (!address) {
-    return std::move(address).error().with_context(config.address.origin.where);
-  }
-  auto settings = make_listener_settings(config);
-  if (!settings) {
-    return std::move(settings).error();
-  }
-  auto taken = inherited.take(config.name, *address);
-  if (!taken) {
-    return std::move(taken).error();
-  }
-  if (taken->has_value()) {
-    spdlog::info("listener {}: using the socket passed by the service manager ({}, fd {})",
-                 config.name, (*taken)->name, (*taken)->fd.get());
-  }
-  net::ListenerOptions options;
-  options.mode = config.mode;
-  options.owner = config.owner;
-  options.group = config.group;
-  auto listener = taken->has_value() ? net::Listener::adopt(std::move((*taken)->fd), *address)
-                                     : net::Listener::open(*address, options);
-  if (!listener) {
-    return std::move(listener).error();
-  }
-  return OpenListener{id, config, std::move(*address),
-                      std::make_shared<SharedListener>(std::move(*listener)), std::move(*settings)};
 }
 
 // A [[listen]] entry for an inherited socket that no entry of the configuration took.
@@ -188,6 +159,19 @@ double seconds(std::chrono::nanoseconds duration) {
   return std::chrono::duration<double>(duration).count();
 }
 
+// Where [metrics] listen says the endpoint goes; std::nullopt for no endpoint.
+sys::Result<std::optional<net::ListenAddress>> metrics_address(
+    const config::MetricsConfig& config) {
+  if (!config.listen) {
+    return std::optional<net::ListenAddress>();
+  }
+  auto address = net::parse_listen_address(config.listen->value);
+  if (!address) {
+    return std::move(address).error().with_context(config.listen->origin.where);
+  }
+  return std::optional<net::ListenAddress>(std::move(*address));
+}
+
 // The daemon's main thread: owns the listeners, the workers and the signalfd, and runs an
 // EventLoop of its own in which signals arrive and workers report their exit.
 class Daemon final : public event::Handler {
@@ -217,6 +201,13 @@ class Daemon final : public event::Handler {
   // A worker has taken the settings of the reload that `apply` started.
   void on_reload_applied();
   void announce(const OpenListener& listener) const;
+  // Opens the metrics endpoint on `address`, served on loop_.
+  sys::Result<std::unique_ptr<metrics::MetricsServer>> open_metrics(
+      const net::ListenAddress& address);
+  void announce_metrics() const;
+  // Opens the listener `config` describes, or serves the socket the service manager passed for
+  // it; its connections count into the counters of its name.
+  sys::Result<OpenListener> open_listener(const config::ListenerConfig& config);
   void report_listening() const;
   void on_worker_exit(unsigned index, const sys::Result<void>& result);
   // Stops the loop once the workers have stopped and no hook runs.
@@ -233,6 +224,8 @@ class Daemon final : public event::Handler {
   std::vector<config::ListenerConfig> inherited_entries_;
   config::Config config_;
   std::unique_ptr<event::EventLoop> loop_;
+  // The Prometheus endpoint ([metrics] listen) on loop_, or null; after loop_, so it goes first.
+  std::unique_ptr<metrics::MetricsServer> metrics_;
   Notifier notifier_;
   // Sends WATCHDOG=1 when the service manager asks for it.
   std::optional<event::Timer> watchdog_;
@@ -282,6 +275,8 @@ int Daemon::run(const config::Config& config) {
       worker->shut_down(std::chrono::nanoseconds(0), [] {});
     }
   }
+  // Nothing serves it any more: a scraper gets a refusal rather than a connection left hanging.
+  metrics_.reset();
   for (auto& worker : workers_) {
     worker->join();
   }
@@ -354,7 +349,7 @@ int Daemon::start(const config::Config& config) {
   }
 
   for (const config::ListenerConfig& listener_config : config.listeners) {
-    auto opened = open_listener(next_listener_id_++, listener_config, options_.inherited);
+    auto opened = open_listener(listener_config);
     if (!opened) {
       spdlog::error("{}", opened.error().message());
       return 1;
@@ -369,7 +364,7 @@ int Daemon::start(const config::Config& config) {
         "the socket {} passed by the service manager matches no [[listen]] entry; "
         "serving it as listener {}",
         entry.address.value, entry.name);
-    auto opened = open_listener(next_listener_id_++, entry, options_.inherited);
+    auto opened = open_listener(entry);
     if (!opened) {
       spdlog::error("{}", opened.error().message());
       return 1;
@@ -377,6 +372,22 @@ int Daemon::start(const config::Config& config) {
     listeners_.push_back(std::move(*opened));
     config_.listeners.push_back(entry);
     inherited_entries_.push_back(std::move(entry));
+  }
+  for (const OpenListener& listener : listeners_) {
+    shared_->stats.listeners.add(listener.settings->stats);
+  }
+  auto metrics = metrics_address(config.metrics);
+  if (!metrics) {
+    spdlog::error("{}", metrics.error().message());
+    return 1;
+  }
+  if (metrics->has_value()) {
+    auto opened = open_metrics(**metrics);
+    if (!opened) {
+      spdlog::error("{}", opened.error().message());
+      return 1;
+    }
+    metrics_ = std::move(*opened);
   }
 
   unsigned count = config.workers != 0 ? config.workers : std::thread::hardware_concurrency();
@@ -409,10 +420,13 @@ void Daemon::start_workers() {
   }
   spdlog::info("started {} workers, output directory {}", workers_.size(),
                directory_->path().string());
-  spdlog::info("{}", describe_hooks(config_.output));
+  if (!config_.output.on_publish.empty()) {
+    spdlog::info("{}", describe_hooks(config_.output));
+  }
   for (const OpenListener& listener : listeners_) {
     announce(listener);
   }
+  announce_metrics();
   report_listening();
   notify("READY=1", notifier_.ready());
   if (auto interval = notifier_.watchdog_interval()) {
@@ -474,6 +488,10 @@ void Daemon::handle_signal(int signal_number) {
 
 void Daemon::begin_stop() {
   stopping_ = true;
+  // Load balancers take the daemon out while it drains; the endpoint serves until it exits.
+  if (metrics_) {
+    metrics_->set_stopping();
+  }
   // The stop takes shutdown_timeout, plus the time to publish what was cut.
   notify("STOPPING=1", notifier_.stopping(std::chrono::duration_cast<std::chrono::microseconds>(
                            config_.limits.shutdown_timeout + kPublishMargin)));
@@ -563,7 +581,8 @@ sys::Result<void> Daemon::apply(const config::Config& config) {
     });
     if (same != listeners_.end()) {
       kept[static_cast<std::size_t>(same - listeners_.begin())] = true;
-      auto listener_settings = make_listener_settings(listener_config);
+      auto listener_settings = make_listener_settings(
+          listener_config, shared_->stats.listeners.find_or_make(listener_config.name));
       if (!listener_settings) {
         return std::move(listener_settings).error();
       }
@@ -572,12 +591,31 @@ sys::Result<void> Daemon::apply(const config::Config& config) {
       opened_now.push_back(false);
       continue;
     }
-    auto opened = open_listener(next_listener_id_++, listener_config, options_.inherited);
+    auto opened = open_listener(listener_config);
     if (!opened) {
       return std::move(opened).error();
     }
     next.push_back(std::move(*opened));
     opened_now.push_back(true);
+  }
+
+  // The metrics endpoint moves by opening the new one first: if it cannot open, the old one
+  // stays with everything else. std::nullopt: the endpoint stays as it is.
+  std::optional<std::unique_ptr<metrics::MetricsServer>> metrics;
+  auto metrics_now = metrics_address(config_.metrics);
+  auto metrics_next = metrics_address(config.metrics);
+  if (!metrics_next) {
+    return std::move(metrics_next).error();
+  }
+  if (!metrics_now || *metrics_now != *metrics_next) {
+    metrics.emplace();
+    if (metrics_next->has_value()) {
+      auto opened = open_metrics(**metrics_next);
+      if (!opened) {
+        return std::move(opened).error();
+      }
+      *metrics = std::move(*opened);
+    }
   }
 
   std::size_t closed = 0;
@@ -627,6 +665,16 @@ sys::Result<void> Daemon::apply(const config::Config& config) {
     spdlog::info("{}; applies to the hooks started from now on", describe_hooks(config.output));
   }
   hand_off_->configure(std::move(*hooks), directory);
+  for (const OpenListener& listener : next) {
+    shared_->stats.listeners.add(listener.settings->stats);
+  }
+  if (metrics) {
+    if (metrics_) {
+      spdlog::info("metrics endpoint {} closed", metrics_->listener().local_address().to_string());
+    }
+    metrics_ = std::move(*metrics);
+    announce_metrics();
+  }
   listeners_ = std::move(next);
   directory_ = std::move(directory);
   config_ = config;
@@ -653,6 +701,49 @@ void Daemon::on_reload_applied() {
 void Daemon::announce(const OpenListener& listener) const {
   spdlog::info("listening on {} ({})", listener.shared->listener.local_address().to_string(),
                listener.config.name);
+}
+
+sys::Result<std::unique_ptr<metrics::MetricsServer>> Daemon::open_metrics(
+    const net::ListenAddress& address) {
+  return metrics::MetricsServer::open(
+      *loop_, address, [this] { return expose(shared_->stats, metrics::ProcessMetrics::read()); });
+}
+
+void Daemon::announce_metrics() const {
+  if (metrics_) {
+    spdlog::info("metrics listening on {}", metrics_->listener().local_address().to_string());
+  }
+}
+
+sys::Result<OpenListener> Daemon::open_listener(const config::ListenerConfig& config) {
+  auto address = net::parse_listen_address(config.address.value);
+  if (!address) {
+    return std::move(address).error().with_context(config.address.origin.where);
+  }
+  auto settings =
+      make_listener_settings(config, shared_->stats.listeners.find_or_make(config.name));
+  if (!settings) {
+    return std::move(settings).error();
+  }
+  auto taken = options_.inherited.take(config.name, *address);
+  if (!taken) {
+    return std::move(taken).error();
+  }
+  if (taken->has_value()) {
+    spdlog::info("listener {}: using the socket passed by the service manager ({}, fd {})",
+                 config.name, (*taken)->name, (*taken)->fd.get());
+  }
+  net::ListenerOptions options;
+  options.mode = config.mode;
+  options.owner = config.owner;
+  options.group = config.group;
+  auto listener = taken->has_value() ? net::Listener::adopt(std::move((*taken)->fd), *address)
+                                     : net::Listener::open(*address, options);
+  if (!listener) {
+    return std::move(listener).error();
+  }
+  return OpenListener{next_listener_id_++, config, std::move(*address),
+                      std::make_shared<SharedListener>(std::move(*listener)), std::move(*settings)};
 }
 
 void Daemon::report_listening() const {

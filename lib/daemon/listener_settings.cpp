@@ -65,7 +65,7 @@ std::optional<std::string> ListenerSettings::client_refusal(
 }
 
 sys::Result<std::shared_ptr<const ListenerSettings>> make_listener_settings(
-    const config::ListenerConfig& config) {
+    const config::ListenerConfig& config, std::shared_ptr<ListenerStats> stats) {
   ListenerSettings settings;
   settings.name = config.name;
   auto allow = parse_cidrs(config.allow);
@@ -81,6 +81,8 @@ sys::Result<std::shared_ptr<const ListenerSettings>> make_listener_settings(
   }
   settings.proxy_from = std::move(*proxy_from);
   settings.proxy_timeout = config.proxy_timeout;
+  settings.receipt = config.receipt;
+  settings.stats = std::move(stats);
   return std::make_shared<const ListenerSettings>(std::move(settings));
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "daemon/listener_stats.hpp"
 #include "net/cidr.hpp"
 #include "net/peer_identity.hpp"
 #include "net/socket_address.hpp"
@@ -25,6 +26,10 @@ struct ListenerSettings {
   std::vector<net::Cidr> allow;
   /// Unix: the peer uids let in (SO_PEERCRED); empty lets everyone in.
   std::vector<uid_t> allow_uids;
+  /// Connections answer a delivery receipt once their stream is durable.
+  bool receipt = false;
+  /// The counters of the listener's name, which its connections keep counting into.
+  std::shared_ptr<ListenerStats> stats;
   /// Every connection starts with a PROXY header naming the client; the socket's peer is a
   /// proxy.
   bool proxy_protocol = false;
@@ -50,9 +55,10 @@ struct ListenerSettings {
       const std::optional<net::SocketAddress>& client) const;
 };
 
-/// The settings of one `[[listen]]` table. Fails only on an allow or proxy_from entry that is not
-/// a CIDR (the configuration loader validates them first); the error names its origin.
+/// The settings of one `[[listen]]` table, counting into `stats`. Fails only on an allow or
+/// proxy_from entry that is not a CIDR (the configuration loader validates them first); the error
+/// names its origin.
 sys::Result<std::shared_ptr<const ListenerSettings>> make_listener_settings(
-    const config::ListenerConfig& config);
+    const config::ListenerConfig& config, std::shared_ptr<ListenerStats> stats);
 
 }  // namespace zcrecv::daemon

@@ -35,7 +35,7 @@ Worker::Worker(unsigned index, SharedState& shared,
       pipe_(std::move(pipe)),
       buffer_(kBufferSize),
       pump_(pipe_, buffer_),
-      shutdown_timer_(*loop_, [this] { cut_connections("shutdown_timeout passed"); }) {}
+      shutdown_timer_(*loop_, [this] { cut_connections(EndCause::kShutdown, "shutdown_timeout passed"); }) {}
 
 Worker::~Worker() {
   // Normally empty by now (tear_down ran on the thread); a worker never started lets go here.
@@ -115,7 +115,7 @@ void Worker::shut_down(std::chrono::nanoseconds timeout, std::function<void()> l
 }
 
 void Worker::cut_all() {
-  loop_->post([this] { cut_connections("cut by a second stop signal"); });
+  loop_->post([this] { cut_connections(EndCause::kShutdown, "cut by a second stop signal"); });
 }
 
 bool Worker::space_low(const output::OutputDirectory& directory, std::uint64_t min_free_space) {
@@ -138,19 +138,19 @@ void Worker::admit(net::AcceptedConnection accepted,
                    const std::shared_ptr<const ListenerSettings>& settings) {
   net::PeerIdentity peer = net::identify_peer(accepted.fd.get(), accepted.peer);
   if (auto refusal = settings->refusal(accepted.peer, peer)) {
-    reject(*listener, *settings, peer, *refusal);
+    reject(*listener, *settings, peer, RejectReason::kAllow, *refusal);
     return;
   }
   Stats& stats = shared_.stats;
   if (auto refusal = settings->proxy_refusal(accepted.peer)) {
     stats.proxy_header_not_allowed.fetch_add(1, std::memory_order_relaxed);
-    reject(*listener, *settings, peer, *refusal);
+    reject(*listener, *settings, peer, RejectReason::kProxy, *refusal);
     return;
   }
   const std::uint32_t max_connections = settings_->limits.max_connections;
   if (stats.connections_open.fetch_add(1, std::memory_order_relaxed) >= max_connections) {
     stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
-    reject(*listener, *settings, peer,
+    reject(*listener, *settings, peer, RejectReason::kMaxConnections,
            "max_connections (" + std::to_string(max_connections) + ") reached");
     return;
   }
@@ -176,7 +176,7 @@ void Worker::proxied(sys::UniqueFd socket, net::PeerIdentity client, const net::
                      SharedListener& listener, const ListenerSettings& settings) {
   if (auto refusal = settings.client_refusal(client.proxy_itself ? std::nullopt : header.source)) {
     shared_.stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
-    reject(listener, settings, client, *refusal);
+    reject(listener, settings, client, RejectReason::kAllow, *refusal);
     return;
   }
   start_connection(std::move(socket), std::move(client), listener, settings);
@@ -187,7 +187,7 @@ void Worker::proxy_ended(SharedListener& listener, const ListenerSettings& setti
                          const std::optional<std::string>& refusal) {
   shared_.stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
   if (refusal) {
-    reject(listener, settings, proxy, *refusal);
+    reject(listener, settings, proxy, RejectReason::kProxy, *refusal);
   }
 }
 
@@ -201,40 +201,38 @@ void Worker::handshake_finished(ProxyHandshake& handshake) {
 
 void Worker::start_connection(sys::UniqueFd socket, net::PeerIdentity peer,
                               SharedListener& listener, const ListenerSettings& settings) {
-  Stats& stats = shared_.stats;
   const std::uint32_t per_peer = settings_->limits.max_connections_per_peer;
   if (!shared_.peers.acquire(peer.key, per_peer)) {
-    stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
-    reject(listener, settings, peer,
+    shared_.stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
+    reject(listener, settings, peer, RejectReason::kPerPeer,
            "max_connections_per_peer (" + std::to_string(per_peer) + ") reached");
     return;
   }
-  stats.connections_total.fetch_add(1, std::memory_order_relaxed);
-  auto connection = std::make_unique<Connection>(*this, settings_, settings.name, std::move(socket),
-                                                 std::move(peer), shared_.ids.next());
+  settings.stats->accepted.fetch_add(1, std::memory_order_relaxed);
+  settings.stats->open.fetch_add(1, std::memory_order_relaxed);
+  auto connection =
+      std::make_unique<Connection>(*this, settings_, settings.stats, settings.receipt,
+                                   std::move(socket), std::move(peer), shared_.ids.next());
   Connection& added = *connection;
   connections_.emplace(&added, std::move(connection));
   if (auto started = added.start(); !started) {
-    added.cut(started.error().message());
+    added.cut(EndCause::kError, started.error().message());
   }
 }
 
 void Worker::reject(SharedListener& listener, const ListenerSettings& settings,
-                    const net::PeerIdentity& peer, const std::string& reason) {
-  shared_.stats.connections_rejected.fetch_add(1, std::memory_order_relaxed);
+                    const net::PeerIdentity& peer, RejectReason reason, const std::string& detail) {
+  settings.stats->rejections(reason).fetch_add(1, std::memory_order_relaxed);
   if (auto suppressed = listener.rejections.admit(loop_->now())) {
     spdlog::warn("listener {}: rejected {}: {} ({} similar lines suppressed)", settings.name,
-                 peer.described(), reason, *suppressed);
+                 peer.described(), detail, *suppressed);
   }
-}
-
-void Worker::file_published(const output::PublishedFile& /*file*/) {
-  shared_.stats.files_published.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Worker::connection_closed(Connection& connection) {
   shared_.peers.release(connection.peer().key);
   shared_.stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
+  connection.listener().open.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void Worker::connection_finished(Connection& connection) {
@@ -245,14 +243,14 @@ void Worker::connection_finished(Connection& connection) {
   });
 }
 
-void Worker::cut_connections(const char* reason) {
+void Worker::cut_connections(EndCause cause, const char* reason) {
   // Ending a connection or a handshake defers its erasure, so the maps do not change under
   // these loops.
   for (auto& [raw, handshake] : handshakes_) {
     handshake->cut(reason);
   }
   for (auto& [raw, connection] : connections_) {
-    connection->cut(reason);
+    connection->cut(cause, reason);
   }
 }
 
@@ -265,7 +263,7 @@ void Worker::stop_if_drained() {
 void Worker::tear_down() {
   // After a graceful stop nothing is left; after a failure of the loop, the connections are cut
   // here so that their files are published, and the listeners let go.
-  cut_connections("worker stopped");
+  cut_connections(EndCause::kError, "worker stopped");
   handshakes_.clear();
   connections_.clear();
   acceptors_.clear();

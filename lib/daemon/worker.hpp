@@ -32,6 +32,7 @@ namespace zcrecv::daemon {
 class Acceptor;
 class Connection;
 class ProxyHandshake;
+enum class EndCause;
 
 /// One event-loop thread of the daemon: its own EventLoop, pipe, read/write buffer and
 /// SplicePump, the acceptors of every listener, and the connections it accepted, which stay on
@@ -110,8 +111,6 @@ class Worker {
   /// Called by a ProxyHandshake that waited and is over: it is destroyed after the current
   /// batch of events.
   void handshake_finished(ProxyHandshake& handshake);
-  /// Counts a file a connection published.
-  void file_published(const output::PublishedFile& file);
   /// Called by a connection whose socket is closed: it no longer counts as open.
   void connection_closed(Connection& connection);
   /// Called by a connection that has published its last file: it is destroyed after the
@@ -124,13 +123,15 @@ class Worker {
   Worker(unsigned index, SharedState& shared, std::shared_ptr<const ConnectionSettings> settings,
          std::unique_ptr<event::EventLoop> loop, io::Pipe pipe);
 
+  // Counts a refused connection under `reason` and logs `detail` (rate-limited); the caller
+  // drops its socket.
   void reject(SharedListener& listener, const ListenerSettings& settings,
-              const net::PeerIdentity& peer, const std::string& reason);
+              const net::PeerIdentity& peer, RejectReason reason, const std::string& detail);
   // Checks `peer` against max_connections_per_peer, then starts its Connection on `socket`; the
   // connection counts as open already.
   void start_connection(sys::UniqueFd socket, net::PeerIdentity peer, SharedListener& listener,
                         const ListenerSettings& settings);
-  void cut_connections(const char* reason);
+  void cut_connections(EndCause cause, const char* reason);
   void stop_if_drained();
   // Ends what is left when the loop stops (after a failure): the thread's last act.
   void tear_down();

@@ -4,17 +4,14 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
-#include <cstring>
-#include <span>
 #include <utility>
 
 #include "handoff/handoff_record.hpp"
+#include "sys/directory.hpp"
 #include "sys/syscalls.hpp"
 
 namespace zcrecv::handoff {
 namespace {
-
-constexpr std::size_t kDirectoryBufferSize = std::size_t{32} * 1024;
 
 std::string join(const std::string& directory, const std::string& name) {
   return directory.empty() ? name : directory + "/" + name;
@@ -65,57 +62,35 @@ void PendingScan::run() {
 }
 
 bool PendingScan::walk(int dir_fd, const std::string& prefix) {
-  std::vector<std::byte> buffer(kDirectoryBufferSize);
-  for (;;) {
-    auto filled = sys::getdents64(dir_fd, buffer);
-    if (!filled) {
-      add_error(std::move(filled).error().with_context("directory " + in_quotes(prefix)));
-      return true;
-    }
-    if (*filled == 0) {
-      return true;
-    }
-    // Packed linux_dirent64 records, read field by field: the buffer has byte alignment only.
-    for (std::size_t offset = 0; offset < *filled;) {
-      const std::byte* record = buffer.data() + offset;
-      unsigned short length = 0;
-      std::memcpy(&length, record + offsetof(dirent64, d_reclen), sizeof length);
-      unsigned char type = 0;
-      std::memcpy(&type, record + offsetof(dirent64, d_type), sizeof type);
-      const char* raw = reinterpret_cast<const char*>(record + offsetof(dirent64, d_name));
-      const std::string name(raw, ::strnlen(raw, length - offsetof(dirent64, d_name)));
-      offset += length;
-      if (name == "." || name == "..") {
-        continue;
+  auto walked = sys::for_each_entry(dir_fd, [&](std::string_view entry, unsigned char type) {
+    const std::string name(entry);
+    const std::string path = join(prefix, name);
+    if (type == DT_UNKNOWN) {
+      // Some filesystems (XFS without ftype, some FUSE) do not fill d_type.
+      auto info = sys::fstatat(dir_fd, name.c_str(), AT_SYMLINK_NOFOLLOW);
+      if (!info) {
+        add_error(std::move(info).error().with_context(in_quotes(path)));
+        return true;
       }
-      const std::string path = join(prefix, name);
-      if (type == DT_UNKNOWN) {
-        // Some filesystems (XFS without ftype, some FUSE) do not fill d_type.
-        auto info = sys::fstatat(dir_fd, name.c_str(), AT_SYMLINK_NOFOLLOW);
-        if (!info) {
-          add_error(std::move(info).error().with_context(in_quotes(path)));
-          continue;
-        }
-        type = S_ISDIR(info->st_mode) ? DT_DIR : S_ISREG(info->st_mode) ? DT_REG : DT_UNKNOWN;
-      }
-      if (type == DT_DIR) {
-        auto child =
-            sys::openat(dir_fd, name.c_str(), O_DIRECTORY | O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (!child) {
-          add_error(std::move(child).error().with_context("directory " + in_quotes(path)));
-          continue;
-        }
-        if (!walk(child->get(), path)) {
-          return false;
-        }
-      } else if (type == DT_REG) {
-        // Dot-files are partial files (or nothing of zcrecv's): never handed off.
-        if (name.front() != '.' && !consider(dir_fd, name, path)) {
-          return false;
-        }
-      }
+      type = S_ISDIR(info->st_mode) ? DT_DIR : S_ISREG(info->st_mode) ? DT_REG : DT_UNKNOWN;
     }
+    if (type == DT_DIR) {
+      auto child =
+          sys::openat(dir_fd, name.c_str(), O_DIRECTORY | O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      if (!child) {
+        add_error(std::move(child).error().with_context("directory " + in_quotes(path)));
+        return true;
+      }
+      return walk(child->get(), path);
+    }
+    // Dot-files are partial files (or nothing of zcrecv's): never handed off.
+    return type != DT_REG || name.front() == '.' || consider(dir_fd, name, path);
+  });
+  if (!walked) {
+    add_error(std::move(walked).error().with_context("directory " + in_quotes(prefix)));
+    return true;
   }
+  return *walked;
 }
 
 bool PendingScan::consider(int dir_fd, const std::string& name, const std::string& path) {

@@ -95,6 +95,19 @@ std::optional<std::uint64_t> boot_time(std::string_view text) {
   return std::nullopt;
 }
 
+// When the system booted, in seconds since the epoch, from the clocks: the wall-clock time less
+// the time since the boot, which is what the kernel's btime is. For a process that cannot read
+// /proc/stat: systemd's ProcSubset=pid, in the shipped unit, hides it.
+sys::Result<double> boot_time_from_clocks() {
+  auto real = sys::clock_gettime(CLOCK_REALTIME);
+  auto since_boot = sys::clock_gettime(CLOCK_BOOTTIME);
+  if (!real || !since_boot) {
+    return real ? since_boot.error() : real.error();
+  }
+  return static_cast<double>(real->tv_sec - since_boot->tv_sec) +
+         static_cast<double>(real->tv_nsec - since_boot->tv_nsec) / 1e9;
+}
+
 // The entries of the directory `path` but "." and "..". In /proc/self/fd the descriptor that
 // reads the directory is listed too; it is not counted, being there only while counting.
 sys::Result<std::uint64_t> count_descriptors(const std::string& path) {
@@ -177,13 +190,17 @@ ProcessMetrics ProcessMetrics::read(const std::string& proc) {
   }
 
   auto start_ticks = stat_field(fields, kStartTimeField);
-  auto system = read_text(proc + "/stat");
-  if (!system) {
-    log_failure(system.error());
-  } else if (auto booted = boot_time(*system); booted && start_ticks && ticks_per_second) {
+  std::optional<double> booted;
+  if (auto system = read_text(proc + "/stat")) {
+    booted = boot_time(*system);
+  } else if (auto from_clocks = boot_time_from_clocks()) {
+    booted = *from_clocks;
+  } else {
+    log_failure(from_clocks.error());
+  }
+  if (booted && start_ticks && ticks_per_second) {
     metrics.start_time_seconds =
-        static_cast<double>(*booted) +
-        static_cast<double>(*start_ticks) / static_cast<double>(*ticks_per_second);
+        *booted + static_cast<double>(*start_ticks) / static_cast<double>(*ticks_per_second);
   }
   return metrics;
 }

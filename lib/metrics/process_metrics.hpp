@@ -23,8 +23,9 @@ struct ProcessMetrics {
   std::optional<std::uint64_t> open_fds;
   /// process_max_fds: the soft RLIMIT_NOFILE.
   std::optional<std::uint64_t> max_fds;
-  /// process_start_time_seconds, since the Unix epoch: the boot time (/proc/stat btime) plus
-  /// /proc/self/stat starttime.
+  /// process_start_time_seconds, since the Unix epoch: the boot time (/proc/stat btime, or where
+  /// /proc/stat cannot be read, the wall clock less CLOCK_BOOTTIME) plus /proc/self/stat
+  /// starttime.
   std::optional<double> start_time_seconds;
 
   /// Reads this process's values. `proc` is where procfs is mounted; tests point it at a

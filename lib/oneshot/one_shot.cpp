@@ -13,14 +13,15 @@
 #include <memory>
 #include <utility>
 
-#include "output/output_faults.hpp"
-#include "oneshot/progress_meter.hpp"
 #include "io/pipe.hpp"
 #include "io/splice_pump.hpp"
 #include "net/listener.hpp"
 #include "net/peer_identity.hpp"
+#include "net/receipt.hpp"
 #include "net/socket_address.hpp"
+#include "oneshot/progress_meter.hpp"
 #include "output/name_template.hpp"
+#include "output/output_faults.hpp"
 #include "output/rotating_file.hpp"
 #include "sys/syscalls.hpp"
 
@@ -227,6 +228,8 @@ class Receiver {
     return settings_.timeout.count() > 0 && now - last_activity_ >= settings_.timeout;
   }
   void log_summary() const;
+  // Writes the receipt for how the receive ended on `socket`; none after a reset.
+  void answer(int socket, bool publish_failed);
   void end(OneShotEnd how, std::string reason) {
     report_.end = how;
     report_.reason = std::move(reason);
@@ -315,6 +318,10 @@ sys::Result<sys::UniqueFd> Receiver::accept_one() {
       return sys::Error::from_errno(errno, "fcntl(F_DUPFD_CLOEXEC) standard input");
     }
     auto peer = net::SocketAddress::peer_of(duplicate.get());
+    if (!peer && settings_.receipt) {
+      return std::move(peer).error().with_context(
+          "--receipt: a receipt goes back on the connection, and standard input is not one");
+    }
     if (peer) {
       auto identity = net::identify_peer(duplicate.get(), *peer);
       report_.peer = identity.display;
@@ -537,21 +544,61 @@ sys::Result<OneShotReport> Receiver::run() {
   if (auto received = receive(connection->get(), **destination); !received) {
     end(OneShotEnd::kFailed, received.error().message());
   }
-  // Closing the socket now, before the files are synced and renamed, tells the sender at once.
-  connection->reset();
+  if (!settings_.receipt) {
+    // Closing the socket now, before the files are synced and renamed, tells the sender at
+    // once. A receipt waits for them.
+    connection->reset();
+  }
   auto completion = report_.end == OneShotEnd::kComplete ? output::Completion::kComplete
                                                          : output::Completion::kIncomplete;
   auto published = (*destination)->finish(completion);
+  bool publish_failed = false;
   if (published) {
     report_.outputs = std::move(published).value();
   } else {
     end(OneShotEnd::kFailed, published.error().message());
+    publish_failed = true;
+  }
+  if (settings_.receipt) {
+    answer(connection->get(), publish_failed);
   }
   auto finished = Clock::now();
   progress_.finish(report_.bytes, finished);
   report_.elapsed = finished - started_;
   log_summary();
   return report_;
+}
+
+void Receiver::answer(int socket, bool publish_failed) {
+  const char* reason = nullptr;
+  switch (report_.end) {
+    case OneShotEnd::kComplete:
+      break;
+    case OneShotEnd::kReset:
+      // Nothing can reach a peer that reset the connection.
+      return;
+    case OneShotEnd::kLimitExceeded:
+      reason = "max_connection_bytes";
+      break;
+    case OneShotEnd::kTimedOut:
+      reason = "timeout";
+      break;
+    case OneShotEnd::kInterrupted:
+      reason = "shutdown";
+      break;
+    case OneShotEnd::kFailed:
+      reason = publish_failed ? "publish_failed" : "error";
+      break;
+  }
+  const std::string line = reason == nullptr ? net::receipt_ok(report_.bytes)
+                                             : net::receipt_err(report_.bytes, reason);
+  report_.receipt = line.substr(0, line.size() - 1);
+  if (auto sent = net::send_receipt(socket, line); !sent) {
+    spdlog::debug("{} not delivered: {}", report_.receipt, sent.error().message());
+    report_.receipt += " (not delivered)";
+    return;
+  }
+  (void)sys::shutdown(socket, SHUT_WR);
 }
 
 void Receiver::log_summary() const {
@@ -569,10 +616,11 @@ void Receiver::log_summary() const {
     lost = "; " + std::to_string(report_.unwritten) + " bytes received but never written";
   }
   spdlog::log(level,
-              "received {} bytes in {:.3f} s ({:.1f} MiB/s) via {} from {} into {}: {}{}{}{}",
+              "received {} bytes in {:.3f} s ({:.1f} MiB/s) via {} from {} into {}: {}{}{}{}{}{}",
               report_.bytes, seconds, mib_per_second, io::to_string(report_.path), report_.peer,
               into.empty() ? "nothing" : into, to_string(report_.end),
-              report_.reason.empty() ? "" : ", ", report_.reason, lost);
+              report_.reason.empty() ? "" : ", ", report_.reason, lost,
+              report_.receipt.empty() ? "" : "; receipt ", report_.receipt);
 }
 
 }  // namespace

@@ -39,6 +39,10 @@ struct OneShotSettings {
   std::uint64_t max_file_size = 0;
   std::chrono::nanoseconds rotate_interval{0};
   bool keep_empty = true;
+  /// Answer a delivery receipt on the connection once the stream is stored ("OK <bytes>") or
+  /// cut ("ERR <bytes> <reason>"), then close it (README "Delivery receipts"). Files are synced
+  /// whatever `sync` says; the output must be a file or a directory.
+  bool receipt = false;
 };
 
 /// How a one-shot receive ended.
@@ -76,6 +80,8 @@ struct OneShotReport {
   /// Bytes taken from the connection that never reached the output (the output failed while
   /// they waited for it); the summary line reports them as lost.
   std::size_t unwritten = 0;
+  /// The receipt sent, without its newline ("OK 42"); empty when there was none to send.
+  std::string receipt;
 };
 
 /// Receives one stream into `settings.out`. Errors found before any byte can arrive (the

@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstddef>
-#include <cstring>
 
+#include "sys/directory.hpp"
 #include "sys/syscalls.hpp"
 #include "sys/umask.hpp"
 
@@ -17,7 +17,6 @@ namespace {
 
 constexpr std::string_view kPartialSuffix = ".part";
 constexpr std::string_view kIncompleteSuffix = ".incomplete";
-constexpr std::size_t kDirectoryBufferSize = std::size_t{32} * 1024;
 
 std::string join(const std::string& directory, const std::string& name) {
   return directory.empty() ? name : directory + "/" + name;
@@ -112,30 +111,12 @@ struct DirectoryEntry {
 
 sys::Result<std::vector<DirectoryEntry>> read_entries(int dir_fd) {
   std::vector<DirectoryEntry> entries;
-  std::vector<std::byte> buffer(kDirectoryBufferSize);
-  for (;;) {
-    auto filled = sys::getdents64(dir_fd, buffer);
-    if (!filled) {
-      return std::move(filled).error();
-    }
-    if (*filled == 0) {
-      break;
-    }
-    // The records are packed linux_dirent64 structs, whose layout glibc's dirent64 shares;
-    // fields are copied out because the buffer only has byte alignment.
-    for (std::size_t offset = 0; offset < *filled;) {
-      const std::byte* record = buffer.data() + offset;
-      unsigned short length = 0;
-      std::memcpy(&length, record + offsetof(dirent64, d_reclen), sizeof length);
-      unsigned char type = 0;
-      std::memcpy(&type, record + offsetof(dirent64, d_type), sizeof type);
-      const char* name = reinterpret_cast<const char*>(record + offsetof(dirent64, d_name));
-      std::string_view view(name, ::strnlen(name, length - offsetof(dirent64, d_name)));
-      if (view != "." && view != "..") {
-        entries.push_back(DirectoryEntry{std::string(view), type});
-      }
-      offset += length;
-    }
+  auto read = sys::for_each_entry(dir_fd, [&entries](std::string_view name, unsigned char type) {
+    entries.push_back(DirectoryEntry{std::string(name), type});
+    return true;
+  });
+  if (!read) {
+    return std::move(read).error();
   }
   // Sorted, so that recovery logs and handles files in a stable order.
   std::sort(entries.begin(), entries.end(),

@@ -29,6 +29,10 @@ class PartialFile {
   /// The descriptor, for work on the file that may outlast this object (early writeback on a
   /// sync thread): it closes when the last holder lets go.
   [[nodiscard]] std::shared_ptr<const sys::UniqueFd> shared_fd() const noexcept { return file_; }
+  /// The descriptor of the directory the file is in (its final name's too).
+  [[nodiscard]] const std::shared_ptr<const sys::UniqueFd>& directory_fd() const noexcept {
+    return directory_fd_;
+  }
   /// False once published or discarded.
   [[nodiscard]] bool is_open() const noexcept { return file_ != nullptr; }
   /// The final name, relative to the output directory ("ingest/2026-11-24/x.bin").

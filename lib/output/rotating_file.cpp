@@ -201,8 +201,8 @@ void RotatingFile::hand_to_stage(PartialFile&& file, Completion completion) {
   PublishedFile published{{}, next_seq_ - 1, file.bytes_written(), completion, {}};
   auto owned = std::make_shared<PartialFile>(std::move(file));
   SyncStage& stage = *stage_;
-  stage.submit(publishes_, [&stage, owned, published, handed, shared = shared_,
-                            post = post_]() mutable {
+  stage.submit(publishes_, [&stage, strand = publishes_, owned, published, handed,
+                            shared = shared_, post = post_]() mutable {
     // Reported on the owner's thread: the file published durably, or the error that stopped it.
     auto done = [shared, post](sys::Result<PublishedFile> outcome) {
       post([shared, outcome = std::move(outcome)] {
@@ -236,20 +236,26 @@ void RotatingFile::hand_to_stage(PartialFile&& file, Completion completion) {
       done(sys::Error::invalid(message));
       return;
     }
-    auto renamed = OutputDirectory::rename_into_place(*owned, published.completion);
-    if (!renamed) {
-      done(std::move(renamed).error());
-      return;
-    }
-    published.name = renamed->name;
-    auto directory = renamed->directory_fd;
-    stage.commit_directory(
-        std::move(directory), [done, published, handed, renamed = std::move(*renamed)](
-                                  const sys::Result<void>& committed) mutable {
+    // The rename runs in its directory's batch, with the others due there; this connection's
+    // next publish waits for it, so the names appear in {seq} order.
+    auto renamed = std::make_shared<std::optional<OutputDirectory::Renamed>>();
+    stage.commit_in_directory(
+        strand, owned->directory_fd(),
+        [owned, renamed, done, completion = published.completion] {
+          auto moved = OutputDirectory::rename_into_place(*owned, completion);
+          if (!moved) {
+            done(std::move(moved).error());
+            return false;
+          }
+          renamed->emplace(std::move(*moved));
+          return true;
+        },
+        [done, published, handed, renamed](const sys::Result<void>& committed) mutable {
           if (!committed) {
-            done(OutputDirectory::directory_sync_failed(renamed, committed.error()));
+            done(OutputDirectory::directory_sync_failed(**renamed, committed.error()));
             return;
           }
+          published.name = (*renamed)->name;
           published.latency = std::chrono::steady_clock::now() - handed;
           done(std::move(published));
         });

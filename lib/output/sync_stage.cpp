@@ -48,19 +48,19 @@ std::shared_ptr<SyncStage::Strand> SyncStage::make_strand() const {
 }
 
 void SyncStage::submit(const std::shared_ptr<Strand>& strand, Job job) {
-  {
-    std::lock_guard lock(mutex_);
-    if (strand->running_) {
-      strand->waiting_.push_back(std::move(job));
-      return;
-    }
-    strand->running_ = true;
-    enqueue(Task{strand, std::move(job)});
+  std::lock_guard lock(mutex_);
+  if (strand->busy_) {
+    strand->waiting_.push_back(std::move(job));
+    return;
   }
+  strand->busy_ = true;
+  strand->job_running_ = true;
+  enqueue(Task{strand, std::move(job)});
 }
 
-void SyncStage::commit_directory(std::shared_ptr<const sys::UniqueFd> directory,
-                                 Committed committed) {
+void SyncStage::commit_in_directory(const std::shared_ptr<Strand>& strand,
+                                    std::shared_ptr<const sys::UniqueFd> directory, Step step,
+                                    Committed committed) {
   auto info = sys::fstat(directory->get());
   if (!info) {
     committed(std::move(info).error());
@@ -68,11 +68,13 @@ void SyncStage::commit_directory(std::shared_ptr<const sys::UniqueFd> directory,
   }
   const DirectoryKey key{info->st_dev, info->st_ino};
   std::lock_guard lock(mutex_);
-  DirectoryCommits& commits = directories_[key];
-  commits.waiting.push_back(Waiter{std::move(directory), std::move(committed)});
-  if (!commits.running) {
-    commits.running = true;
-    enqueue(Task{nullptr, [this, key] { fsync_directory(key); }});
+  ++strand->steps_held_;
+  DirectoryBatch& batch = directories_[key];
+  batch.waiting.push_back(Waiter{strand, std::move(directory), std::move(step),
+                                 std::move(committed)});
+  if (!batch.running) {
+    batch.running = true;
+    enqueue(Task{nullptr, [this, key] { run_batch(key); }});
   }
 }
 
@@ -81,11 +83,25 @@ void SyncStage::enqueue(Task task) {
   ready_changed_.notify_one();
 }
 
+void SyncStage::advance(const std::shared_ptr<Strand>& strand) {
+  if (strand->job_running_ || strand->steps_held_ > 0) {
+    return;
+  }
+  if (strand->waiting_.empty()) {
+    strand->busy_ = false;
+    return;
+  }
+  strand->job_running_ = true;
+  ready_.push_back(Task{strand, std::move(strand->waiting_.front())});
+  strand->waiting_.pop_front();
+  ready_changed_.notify_one();
+}
+
 void SyncStage::run_thread() {
   std::unique_lock lock(mutex_);
   for (;;) {
     // A stop waits for the queue to empty: a running job may still queue the next of its strand
-    // or a directory fsync, and the thread that ran it takes that up.
+    // or a directory batch, and the thread that ran it takes that up.
     ready_changed_.wait(lock, [this] { return !ready_.empty() || stopping_; });
     if (ready_.empty()) {
       return;
@@ -97,35 +113,45 @@ void SyncStage::run_thread() {
     task.job = nullptr;
     lock.lock();
     if (task.strand) {
-      Strand& strand = *task.strand;
-      if (strand.waiting_.empty()) {
-        strand.running_ = false;
-      } else {
-        ready_.push_back(Task{std::move(task.strand), std::move(strand.waiting_.front())});
-        strand.waiting_.pop_front();
-      }
+      task.strand->job_running_ = false;
+      advance(task.strand);
     }
   }
 }
 
-void SyncStage::fsync_directory(DirectoryKey key) {
+void SyncStage::run_batch(DirectoryKey key) {
   std::vector<Waiter> batch;
   {
     std::lock_guard lock(mutex_);
     batch.swap(directories_[key].waiting);
   }
-  // Every waiter of the batch renamed before this fsync starts; those that come while it runs
-  // wait for the next one.
-  const sys::Result<void> synced = calls_.fsync_directory(batch.front().directory->get());
-  for (Waiter& waiter : batch) {
-    waiter.committed(synced);
+  // One thread renames them all, in the order they came: no two contend for the directory's
+  // lock, and each strand may go on as soon as its rename is done.
+  std::vector<bool> done(batch.size());
+  std::size_t renamed = 0;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    done[i] = batch[i].step();
+    renamed += done[i] ? 1 : 0;
+    std::lock_guard lock(mutex_);
+    --batch[i].strand->steps_held_;
+    advance(batch[i].strand);
+  }
+  // Every rename of the batch came before this fsync starts; the ones that come while it runs
+  // wait for the next.
+  if (renamed > 0) {
+    const sys::Result<void> synced = calls_.fsync_directory(batch.front().directory->get());
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (done[i]) {
+        batch[i].committed(synced);
+      }
+    }
   }
   std::lock_guard lock(mutex_);
   auto found = directories_.find(key);
   if (found->second.waiting.empty()) {
     directories_.erase(found);
   } else {
-    enqueue(Task{nullptr, [this, key] { fsync_directory(key); }});
+    enqueue(Task{nullptr, [this, key] { run_batch(key); }});
   }
 }
 

@@ -38,13 +38,18 @@ struct SyncCalls {
 /// completion through uv_async).
 ///
 /// Jobs of one Strand run one at a time, in the order they were submitted (a connection's files
-/// publish in {seq} order); different strands run side by side. Directory fsyncs are shared:
-/// commit_directory() waits for the first fsync of the directory that starts after the call,
-/// so the renames that land in one directory together pay for one fsync (group commit).
+/// publish in {seq} order); different strands run side by side. Publishes into one directory
+/// are batched (group commit): commit_in_directory() queues a step (the rename) on the
+/// directory, and one thread runs every step queued there, in order, then fsyncs the directory
+/// once for all of them. The renames never contend for the directory's lock with each other, and
+/// each publish waits for the first fsync of its directory that starts after its rename.
 /// Thread-safe.
 class SyncStage {
  public:
   using Job = std::function<void()>;
+  /// A publish's work inside its directory's batch, before the shared fsync: the rename. Returns
+  /// false when it failed (having reported it): it then waits for no fsync.
+  using Step = std::function<bool()>;
   using Committed = std::function<void(const sys::Result<void>&)>;
 
   /// A queue of jobs that run one at a time, in order. It may be dropped with jobs queued:
@@ -53,7 +58,11 @@ class SyncStage {
    private:
     friend class SyncStage;
     std::deque<Job> waiting_;
-    bool running_ = false;
+    // A job of the strand is queued or running, or holds it (below).
+    bool busy_ = false;
+    bool job_running_ = false;
+    // Steps queued by the strand's job that have not run yet: the next job waits for them.
+    std::size_t steps_held_ = 0;
   };
 
   /// Starts `threads` (at least 1) sync threads. They inherit the caller's signal mask.
@@ -66,12 +75,17 @@ class SyncStage {
   ~SyncStage();
 
   [[nodiscard]] std::shared_ptr<Strand> make_strand() const;
-  /// Runs `job` on a sync thread once the jobs submitted to `strand` before it have run.
+  /// Runs `job` on a sync thread once the jobs submitted to `strand` before it, and the steps
+  /// they queued, have run.
   void submit(const std::shared_ptr<Strand>& strand, Job job);
-  /// fsyncs the directory `directory` is open on — the first fsync of that directory to start
-  /// after this call — then calls `committed` with its result, on a sync thread. Directories are
-  /// told apart by device and inode, so two descriptors of one directory share fsyncs.
-  void commit_directory(std::shared_ptr<const sys::UniqueFd> directory, Committed committed);
+  /// From a job of `strand`: queues `step` on the directory `directory` is open on, and holds
+  /// the strand until it has run. The directory's batch runs it, fsyncs the directory (the first
+  /// fsync there to start after the step), and calls `committed` with the result if the step
+  /// succeeded, on a sync thread. Directories are told apart by device and inode, so two
+  /// descriptors of one directory share batches.
+  void commit_in_directory(const std::shared_ptr<Strand>& strand,
+                           std::shared_ptr<const sys::UniqueFd> directory, Step step,
+                           Committed committed);
 
   [[nodiscard]] const SyncCalls& calls() const noexcept { return calls_; }
 
@@ -81,12 +95,14 @@ class SyncStage {
     Job job;
   };
   struct Waiter {
+    std::shared_ptr<Strand> strand;
     std::shared_ptr<const sys::UniqueFd> directory;
+    Step step;
     Committed committed;
   };
-  // The fsyncs of one directory: at most one runs; the waiters that came meanwhile share the
+  // The batches of one directory: at most one runs; the waiters that come meanwhile make the
   // next.
-  struct DirectoryCommits {
+  struct DirectoryBatch {
     bool running = false;
     std::vector<Waiter> waiting;
   };
@@ -97,13 +113,15 @@ class SyncStage {
   void run_thread();
   // Queues a task for the threads; the caller holds mutex_.
   void enqueue(Task task);
-  void fsync_directory(DirectoryKey key);
+  // Starts the strand's next job, or marks it idle, once nothing holds it; mutex_ held.
+  void advance(const std::shared_ptr<Strand>& strand);
+  void run_batch(DirectoryKey key);
 
   SyncCalls calls_;
   std::mutex mutex_;
   std::condition_variable ready_changed_;
   std::deque<Task> ready_;
-  std::map<DirectoryKey, DirectoryCommits> directories_;
+  std::map<DirectoryKey, DirectoryBatch> directories_;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };

@@ -393,6 +393,14 @@ Result<UniqueFd> eventfd(unsigned int initial, int flags) {
   return fd_result(::eventfd(initial, flags), "eventfd");
 }
 
+Result<timespec> clock_gettime(clockid_t clock) {
+  timespec now{};
+  if (::clock_gettime(clock, &now) == -1) {
+    return Error::from_errno(errno, "clock_gettime");
+  }
+  return now;
+}
+
 Result<rlimit> getrlimit(int resource) {
   rlimit limit{};
   if (::getrlimit(static_cast<__rlimit_resource>(resource), &limit) == -1) {

@@ -12,10 +12,11 @@
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 
+#include <signal.h>
 #include <cstddef>
 #include <cstdint>
+#include <ctime>
 #include <optional>
-#include <signal.h>
 #include <span>
 #include <string>
 #include <string_view>
@@ -119,6 +120,7 @@ Result<UniqueFd> timerfd_create(int clock_id, int flags);
 Result<void> timerfd_settime(int fd, std::uint64_t initial_ns, std::uint64_t interval_ns);
 Result<UniqueFd> eventfd(unsigned int initial, int flags);
 
+Result<timespec> clock_gettime(clockid_t clock);
 Result<rlimit> getrlimit(int resource);
 Result<void> setrlimit(int resource, const rlimit& limit);
 

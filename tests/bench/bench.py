@@ -34,12 +34,13 @@ C_PROGRAMS = ("sender", "splice_loop", "readwrite_loop", "rusage_exec", "probe",
               "durable_writer")
 RUN_TIMEOUT = 300.0  # seconds one measurement may take before its processes are killed
 LISTEN_TIMEOUT = 10.0  # seconds a receiver may take to listen
+SCRAPE_INTERVAL = 0.1  # seconds between scrapes in scenario 9 (issue 12; Prometheus's default: 60)
 POLL = 0.005  # seconds between looks at /proc while waiting for a condition with no fd to wait on
 PATTERN_SIZE = MiB  # the sender's repeating pattern (sender.c)
 SUMMARY = re.compile(r"received (\d+) bytes .* via (\S+) ")
 STATISTICS = re.compile(r"statistics: .*files published=(\d+)")  # the daemon's SIGUSR2 line
 SCENARIOS = {1: "single", 2: "seed", 3: "short", 4: "concurrency", 5: "idle", 6: "stall",
-             7: "durable-short", 8: "durable-stream", 9: "proxy-short"}
+             7: "durable-short", 8: "durable-stream", 9: "metrics", 10: "proxy-short"}
 
 
 class Skip(Exception):
@@ -384,7 +385,7 @@ class Bench:
         cpu, max_rss = usage_of(report)
         return Sample(ended - start, total, cpu, max_rss, path)
 
-    def write_config(self, address, out_dir, sync, proxy=False):
+    def write_config(self, address, out_dir, sync, metrics=None, proxy=False):
         config = os.path.join(self.work, "zcrecv.toml")
         proxy_keys = 'proxy_protocol = true\nproxy_from = ["127.0.0.1/32"]\n' if proxy else ""
         with open(config, "w") as text:
@@ -404,22 +405,27 @@ sync = "{sync}"
 max_connections = 16384
 max_connections_per_peer = 16384
 """)
+            if metrics:
+                text.write(f'\n[metrics]\nlisten = "{metrics}"\n')
         return config
 
-    def start_daemon(self, name, out_dir, sync, proxy=False):
-        """Starts `zcrecv -c CONFIG` on a fresh output directory, its listener behind a proxy on
-        127.0.0.1 if `proxy`; returns (process, report, address, log). A daemon that cannot
-        start means daemon mode is not available: Skip."""
+    def start_daemon(self, name, out_dir, sync, metrics=None, proxy=False):
+        """Starts `zcrecv -c CONFIG` on a fresh output directory, with its metrics endpoint on
+        `metrics` if given, its listener behind a proxy on 127.0.0.1 if `proxy`; returns
+        (process, report, address, log). A daemon that cannot start means daemon mode (or the
+        endpoint) is not available: Skip."""
         shutil.rmtree(out_dir, ignore_errors=True)
         os.makedirs(out_dir)
         address = self.new_address("tcp")
-        config = self.write_config(address, out_dir, sync, proxy)
+        config = self.write_config(address, out_dir, sync, metrics, proxy)
         log = self.log_path(name)
         with open(log, "w") as log_file:
             daemon, report = self.spawn_measured([self.args.zcrecv, "-c", config],
                                                  stdout=log_file, stderr=log_file)
         try:
             self.wait_listening(address, daemon, log)
+            if metrics:
+                self.wait_listening(metrics, daemon, log)
         except RunError as error:
             if daemon.returncode is None:
                 daemon.kill()
@@ -436,13 +442,19 @@ max_connections_per_peer = 16384
         return usage_of(report)
 
     def daemon_streams(self, name, out_dir, sync, conns, parallel, per_conn, chunk, checksum,
-                       sample_fds, proxy=False):
+                       sample_fds, scrape=False, proxy=False):
         """`conns` connections of `per_conn` bytes, `parallel` at once, into a daemon; the
         sender waits for the daemon to close each one. Ends when every file is published. With
-        `proxy`, each connection starts with a PROXY v2 header, which must not be in its file."""
-        daemon, report, address, log = self.start_daemon(name, out_dir, sync, proxy)
+        `scrape`, the daemon has a metrics endpoint and a Scraper GETs /metrics every 100 ms
+        while the sender runs. With `proxy`, each connection starts with a PROXY v2 header,
+        which must not be in its file."""
+        metrics = self.new_address("tcp") if scrape else None
+        daemon, report, address, log = self.start_daemon(name, out_dir, sync, metrics, proxy)
+        scraper = Scraper(metrics, SCRAPE_INTERVAL) if scrape else None
         try:
             pid = self.measured_pid(report)
+            if scraper:
+                scraper.start()
             sender = self.spawn([self.sender, "--bytes", str(per_conn), "--chunk", str(chunk),
                                  "--conns", str(conns), "--parallel", str(parallel),
                                  "--await-close"] + (["--proxy-v2"] if proxy else []) + [address],
@@ -463,8 +475,12 @@ max_connections_per_peer = 16384
                                    f"sender finished: {tail(log)}")
                 time.sleep(POLL * 4)
                 files = published_files(out_dir)
+            if scraper:
+                scraper.stop()
             cpu, max_rss = self.stop_daemon(daemon, report, log)
         finally:
+            if scraper:
+                scraper.stop()
             if daemon.returncode is None:
                 daemon.kill()
                 daemon.wait()
@@ -477,9 +493,12 @@ max_connections_per_peer = 16384
             bad = [f.name for f in files if self.file_hash(f.path) != expected]
             if bad:
                 raise RunError(f"{len(bad)} files differ from what was sent (e.g. {bad[:3]})")
+        if scraper and (scraper.failed or not scraper.answered):
+            raise RunError(f"{scraper.answered} scrapes answered, {scraper.failed} failed "
+                           f"({scraper.error})")
         shutil.rmtree(out_dir, ignore_errors=True)
         return Sample(end - start, per_conn * conns, cpu, max_rss, fds=most_fds,
-                      extra={"conns": conns})
+                      extra={"conns": conns, "scrapes": scraper.answered if scraper else 0})
 
     def idle(self, name, out_dir, conns):
         """Holds `conns` idle connections open against a daemon; measures its resident memory
@@ -843,6 +862,50 @@ max_connections_per_peer = 16384
         return Sample(ended - started, total, cpu, max_rss)
 
 
+class Scraper:
+    """What Prometheus does to a target: GET /metrics every `interval` seconds (on a fixed
+    schedule, each with a 5 s timeout), from a thread, between start() and stop(). Counts the
+    answers: 200 with the zcrecv families in the body, or anything else (failed)."""
+
+    def __init__(self, address, interval):
+        host, port = address.rsplit(":", 1)
+        self.address = (host, int(port))
+        self.interval = interval
+        self.answered = 0
+        self.failed = 0
+        self.error = ""
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def start(self):
+        self.thread.start()
+
+    def stop(self):
+        self.stopping.set()
+        if self.thread.is_alive():
+            self.thread.join()
+
+    def run(self):
+        due = time.monotonic()
+        while not self.stopping.wait(max(0.0, due - time.monotonic())):
+            due += self.interval
+            try:
+                with socket.create_connection(self.address, timeout=5) as client:
+                    client.sendall(b"GET /metrics HTTP/1.1\r\nHost: zcrecv\r\n"
+                                   b"Connection: close\r\n\r\n")
+                    answer = b""
+                    while chunk := client.recv(65536):
+                        answer += chunk
+                if (answer.startswith(b"HTTP/1.1 200 ")
+                        and b"zcrecv_connections_accepted_total" in answer):
+                    self.answered += 1
+                    continue
+                self.error = answer[:80].decode(errors="replace")
+            except OSError as error:
+                self.error = str(error)
+            self.failed += 1
+
+
 def run_rounds(bench, label, contenders, measure, rounds):
     """One warm-up round, then `rounds` counted ones; each round runs every contender once, the
     starting contender rotating so none always runs first. The warm-up round also checksums."""
@@ -1178,6 +1241,52 @@ class Suite:
                    + verdict(rss < 64, f"{rss:.1f} MiB") + "\n")
         return "\n".join(out)
 
+    def scenario_9(self):
+        conns = 2000 if self.quick else 20000
+        parallel = 64
+        out = [f"## Scenario 9: short connections while /metrics is scraped ({conns} × 1 KiB, "
+               "daemon mode, issue 12)\n",
+               "Scenario 3's `sync = none` tmpfs run twice per round: once with no metrics "
+               "endpoint, once with `[metrics] listen` set and a scraper (in the driver) sending "
+               f"`GET /metrics` every {SCRAPE_INTERVAL * 1000:.0f} ms from the first connect to "
+               "the last file published; every scrape must answer 200 with the zcrecv families. "
+               f"{self.rounds} counted rounds after a warm-up (which also checks every file's "
+               "bytes); the ratio is the median of the per-round ratios.\n"]
+        plain = self.daemon_contender("no metrics endpoint")
+        scraped = self.daemon_contender(f"scraped every {SCRAPE_INTERVAL * 1000:.0f} ms")
+        directory = os.path.join(self.bench.tmpfs, "out")
+
+        def measure(contender, warm):
+            return self.bench.daemon_streams(contender.name, directory, "none", conns, parallel,
+                                             KiB, KiB, warm, False, contender is scraped)
+
+        run_rounds(self.bench, "scenario 9", [plain, scraped], measure, self.rounds)
+        rows = []
+        for contender in (plain, scraped):
+            note = state_note(contender)
+            if note or not contender.samples:
+                rows.append([contender.name, "–", "–", "–", "–", note or "no samples"])
+                continue
+            rates = [s.extra["conns"] / s.seconds for s in contender.samples]
+            cpu_us = [s.cpu / s.extra["conns"] * 1e6 for s in contender.samples]
+            scrapes = [s.extra["scrapes"] for s in contender.samples]
+            rows.append([contender.name, f"{median(rates):.0f}",
+                         f"{min(rates):.0f}–{max(rates):.0f}", f"{median(cpu_us):.1f}",
+                         f"{median(scrapes):.0f}", ""])
+        out.append(markdown_table(["daemon", "median conn/s", "min–max", "receiver CPU µs/conn",
+                                   "scrapes per round", "note"], rows) + "\n")
+        if plain.samples and scraped.samples:
+            ratios = per_round_ratios(scraped, plain, lambda s: s.extra["conns"] / s.seconds)
+            ratio = median(ratios)
+            out.append(f"Scraped ÷ not scraped, per round: {rounds_text(ratios)}.\n")
+            out.append("Bar (issue 12): short connections with /metrics scraped every 100 ms ≥ "
+                       "0.97 × without the endpoint: " + verdict(ratio >= 0.97, f"{ratio:.3f} ×")
+                       + "\n")
+        else:
+            out.append("Bar (issue 12): ≥ 0.97 × without the endpoint: not measured ("
+                       + (state_note(plain) or state_note(scraped) or "no samples") + ")\n")
+        return "\n".join(out)
+
 
     def extra_args_note(self):
         extra = [f"`{' '.join(self.args.zcrecv_arg)}`"] if self.args.zcrecv_arg else []
@@ -1398,10 +1507,11 @@ class Suite:
                        f"({state_note(zcrecv) or state_note(direct) or 'no samples'})\n")
         return "\n".join(out)
 
-    def scenario_9(self):
+    def scenario_10(self):
         conns = 2000 if self.quick else 20000
         parallel = 64
-        out = [f"## Scenario 9: short connections behind a proxy ({conns} × 1 KiB, daemon mode)\n",
+        out = [f"## Scenario 10: short connections behind a proxy ({conns} × 1 KiB, daemon "
+               "mode, issue 11)\n",
                "Scenario 3's `sync none, tmpfs` twice in each round: once as there, once with "
                "the sender writing a 28-byte PROXY v2 header before each connection's 1 KiB (in "
                "the same `writev`, as a proxy forwarding a client's first segment does) into a "
@@ -1418,7 +1528,7 @@ class Suite:
                                              conns, parallel, KiB, KiB, warm, False,
                                              proxy=contender is proxied)
 
-        run_rounds(self.bench, "scenario 9", contenders, measure, self.rounds)
+        run_rounds(self.bench, "scenario 10", contenders, measure, self.rounds)
         rows = []
         for contender in contenders:
             note = state_note(contender)
@@ -1442,6 +1552,7 @@ class Suite:
             out.append("Bar: with a PROXY v2 header ≥ 0.95 × without: not measured "
                        f"({state_note(proxied) or state_note(plain)})\n")
         return "\n".join(out)
+
 
 def percentile(values, q):
     """Nearest-rank percentile (q in 0..100) of `values`; NaN for none."""

@@ -84,6 +84,7 @@ owner = "root"
 group = "root"
 allow_uids = [0, 1000]
 proxy_protocol = true
+receipt = true
 
 [output]
 directory = "/srv/in"
@@ -131,9 +132,11 @@ min_free_space = "1.5GiB"
   CHECK(local.proxy_protocol);
   CHECK(local.proxy_from.empty());
   CHECK(local.proxy_timeout == 5s);
+  CHECK(local.receipt);
+  CHECK_FALSE(tcp.receipt);
   CHECK(config.output.directory == "/srv/in");
   CHECK(config.output.name.value == "{listener}/{conn}-{seq}.bin");
-  CHECK(config.output.name.origin.where == "t.toml:23:8: output.name");
+  CHECK(config.output.name.origin.where == "t.toml:24:8: output.name");
   CHECK(config.output.max_file_size == 64 * 1024 * 1024);
   CHECK(config.output.rotate_interval == 90min);
   CHECK(config.output.sync == SyncMode::kNone);
@@ -239,6 +242,8 @@ TEST_CASE(
        "t.toml:1:1: listen: expected at least one [[listen]] table, got a table"},
       {"listen = [1]", "t.toml:1:11: listen[0]: expected a [[listen]] table, got 1"},
       {"[[listen]]\naddress = 9000", "t.toml:2:11: listen[0].address: expected a string, got 9000"},
+      {"[[listen]]\naddress = \":1\"\nreceipt = \"yes\"",
+       R"(t.toml:3:11: listen[0].receipt: expected true or false, got "yes")"},
       {"[[listen]]\naddress = \":9000\"\nname = \"a/b\"",
        R"(t.toml:3:8: listen[0].name: expected a name of letters, digits, '.', '_' and '-' other than "." and "..", got "a/b")"},
       {"[[listen]]\naddress = \":9000\"\nname = \"..\"",
@@ -315,7 +320,7 @@ TEST_CASE("a syntax error is toml++'s description with file, line and column") {
 TEST_CASE("unknown keys are errors at every level") {
   CHECK(errors_of("wrkers = 1") ==
         "t.toml:1:1: wrkers: expected a key of the top level (log_level, log_format, workers, "
-        R"(listen, output, limits), got unknown key "wrkers")");
+        R"(listen, output, limits, metrics), got unknown key "wrkers")");
   CHECK(errors_of("[output]\nnmae = \"x\"") ==
         "t.toml:2:1: output.nmae: expected a key of [output] (directory, name, max_file_size, "
         "rotate_interval, sync, sync_threads, writeback_bytes, file_mode, keep_empty, on_publish, "
@@ -328,12 +333,38 @@ TEST_CASE("unknown keys are errors at every level") {
         "t.toml:1:1: listen[0].address: expected an address like \":9000\" or "
         "\"unix:/run/x.sock\", got none (every [[listen]] table needs one)\n"
         "t.toml:2:1: listen[0].adress: expected a key of [[listen]] (address, name, allow, mode, "
-        "owner, group, allow_uids, proxy_protocol, proxy_from, proxy_timeout), got unknown key "
-        "\"adress\"");
+        "owner, group, allow_uids, receipt, proxy_protocol, proxy_from, proxy_timeout), got "
+        "unknown key \"adress\"");
   CHECK(errors_of("[limits]\nmax_conns = 1") ==
         "t.toml:2:1: limits.max_conns: expected a key of [limits] (max_connections, "
         "max_connections_per_peer, idle_timeout, max_connection_bytes, shutdown_timeout, "
         R"(min_free_space), got unknown key "max_conns")");
+  CHECK(
+      errors_of("[metrics]\naddress = \":9100\"") ==
+      R"(t.toml:2:1: metrics.address: expected a key of [metrics] (listen), got unknown key "address")");
+}
+
+TEST_CASE("[metrics] listen is absent by default, read with its origin, and checked") {
+  CHECK_FALSE(load("").metrics.listen.has_value());
+  CHECK_FALSE(load("[metrics]\n").metrics.listen.has_value());
+  const Config config = load("[metrics]\nlisten = \"127.0.0.1:9180\"\n");
+  REQUIRE(config.metrics.listen.has_value());
+  CHECK(config.metrics.listen->value == "127.0.0.1:9180");
+  CHECK(config.metrics.listen->origin.where == "t.toml:2:10: metrics.listen");
+
+  Validators validators;
+  validators.listen_address = [](std::string_view address) -> std::optional<std::string> {
+    if (address == "nowhere") {
+      return R"(listen address "nowhere": expected HOST:PORT)";
+    }
+    return std::nullopt;
+  };
+  CHECK(errors_of("[metrics]\nlisten = \"nowhere\"\n", validators) ==
+        R"(t.toml:2:10: metrics.listen: listen address "nowhere": expected HOST:PORT)");
+  CHECK(errors_of("[metrics]\nlisten = 9180\n") ==
+        "t.toml:2:10: metrics.listen: expected a string, got 9180");
+  CHECK(errors_of("metrics = \"127.0.0.1:9180\"\n") ==
+        R"(t.toml:1:11: metrics: expected a [metrics] table, got "127.0.0.1:9180")");
 }
 
 TEST_CASE("every error of a file is reported at once, in the order of the file") {
@@ -352,7 +383,7 @@ idle_timeout = "5"
       R"(t.toml:1:13: log_level: expected one of "trace", "debug", "info", "warn", "error", got "loud"
 t.toml:2:11: workers: expected an integer 0..1024, got 5000
 t.toml:5:9: listen[0].allow: expected only in a TCP [[listen]], got unix address "unix:/x.sock"
-t.toml:6:1: listen[0].typo: expected a key of [[listen]] (address, name, allow, mode, owner, group, allow_uids, proxy_protocol, proxy_from, proxy_timeout), got unknown key "typo"
+t.toml:6:1: listen[0].typo: expected a key of [[listen]] (address, name, allow, mode, owner, group, allow_uids, receipt, proxy_protocol, proxy_from, proxy_timeout), got unknown key "typo"
 t.toml:8:17: output.max_file_size: expected a size like "64MiB" or "1G", got "big"
 t.toml:10:16: limits.idle_timeout: expected a duration like "30s", "5m" or "1h30m", got "5")");
 }
@@ -483,6 +514,7 @@ workers = 0
 [[listen]]
 address = ":9000"
 name = "tcp-9000"
+receipt = false
 proxy_protocol = false
 
 [output]
@@ -552,6 +584,7 @@ TEST_CASE("to_toml round trip: every field set away from its default loads back 
   config.limits.max_connection_bytes = 5ULL * 1024 * 1024 * 1024 * 1024;
   config.limits.shutdown_timeout = 36h + 1ns;
   config.limits.min_free_space = 0;
+  config.metrics.listen = SourcedString{"unix:@zcrecv-metrics", Origin{}};
 
   const std::string toml = to_toml(config);
   CAPTURE(toml);

@@ -407,6 +407,47 @@ TEST_CASE("daemon: a connection whose publish is held does not hold another on i
   }
 }
 
+TEST_CASE("daemon: with sync = none a receipt listener still syncs, and a plain one does not") {
+  TempDir dir;
+  config::ListenerConfig with_receipt = harness::unix_listener("receipt", dir / "r.sock");
+  with_receipt.receipt = true;
+  config::Config config =
+      harness::test_config(dir, {harness::tcp_listener("plain"), with_receipt});
+  std::atomic<int> fdatasyncs{0};
+  std::atomic<int> directory_fsyncs{0};
+  DaemonHooks hooks;
+  hooks.sync_calls = output::SyncCalls::system();
+  hooks.sync_calls->fdatasync = [&](int fd) {
+    ++fdatasyncs;
+    return sys::fdatasync(fd);
+  };
+  hooks.sync_calls->fsync_directory = [&](int fd) {
+    ++directory_fsyncs;
+    return sys::fsync(fd);
+  };
+  RunningDaemon daemon(config, {}, hooks);
+  REQUIRE(daemon.wait_listening());
+
+  auto plain = test::random_bytes(20'000, 33);
+  harness::send_stream(daemon.addresses()[0], plain);
+  CHECK(fdatasyncs.load() == 0);
+  CHECK(directory_fsyncs.load() == 0);
+
+  auto durable = test::random_bytes(30'000, 34);
+  sys::UniqueFd socket = test::connect_blocking(daemon.addresses()[1]);
+  harness::send_all(socket.get(), durable);
+  REQUIRE(sys::shutdown(socket.get(), SHUT_WR).ok());
+  CHECK(test::read_until_closed(socket) == "OK 30000\n");
+  CHECK(fdatasyncs.load() == 1);
+  CHECK(directory_fsyncs.load() == 1);
+  REQUIRE(daemon.stop() == 0);
+  auto streams = test::reassemble(dir / "out");
+  REQUIRE(streams.size() == 2);
+  for (const auto& [conn, stream] : streams) {
+    CHECK(stream.bytes == (stream.listener == "plain" ? plain : durable));
+  }
+}
+
 TEST_CASE("daemon: a listener that cannot be opened makes run_daemon return 1") {
   auto address = net::parse_listen_address("127.0.0.1:0");
   REQUIRE(address.ok());

@@ -23,7 +23,7 @@ TEST_CASE("ListenerSettings lets in only the allowed networks") {
   config::ListenerConfig config;
   config.name = "ingest";
   config.allow = {{"10.0.0.0/8", {}}, {"2001:db8::/32", {}}};
-  auto settings = make_listener_settings(config);
+  auto settings = make_listener_settings(config, nullptr);
   REQUIRE(settings.ok());
   CHECK((*settings)->name == "ingest");
   net::PeerIdentity peer;
@@ -36,7 +36,7 @@ TEST_CASE("ListenerSettings lets in only the allowed networks") {
 }
 
 TEST_CASE("ListenerSettings without allow entries lets everyone in") {
-  auto settings = make_listener_settings(config::ListenerConfig{});
+  auto settings = make_listener_settings(config::ListenerConfig{}, nullptr);
   REQUIRE(settings.ok());
   CHECK_FALSE(
       (*settings)->refusal(*net::SocketAddress::from_ip("192.0.2.1", 5), net::PeerIdentity{}));
@@ -46,7 +46,7 @@ TEST_CASE("ListenerSettings without allow entries lets everyone in") {
 TEST_CASE("ListenerSettings checks Unix peers against allow_uids") {
   config::ListenerConfig config;
   config.allow_uids = {0, 1000};
-  auto settings = make_listener_settings(config);
+  auto settings = make_listener_settings(config, nullptr);
   REQUIRE(settings.ok());
   auto address = net::SocketAddress::unix_path("/run/x.sock");
   CHECK_FALSE((*settings)->refusal(address, unix_peer(1000)));
@@ -59,7 +59,7 @@ TEST_CASE("ListenerSettings checks Unix peers against allow_uids") {
 TEST_CASE("make_listener_settings names the origin of a bad allow entry") {
   config::ListenerConfig config;
   config.allow = {{"10.0.0.0/99", {"zcrecv.toml:4:10: listen[0].allow[0]"}}};
-  auto settings = make_listener_settings(config);
+  auto settings = make_listener_settings(config, nullptr);
   REQUIRE_FALSE(settings.ok());
   CHECK(settings.error().message().find("zcrecv.toml:4:10: listen[0].allow[0]") == 0);
   CHECK(settings.error().message().find("10.0.0.0/99") != std::string::npos);
@@ -72,7 +72,7 @@ TEST_CASE("with proxy_protocol, proxy_from is for the socket's peer and allow fo
   config.proxy_protocol = true;
   config.proxy_from = {{"127.0.0.1/32", {}}, {"fd00::/8", {}}};
   config.proxy_timeout = 750ms;
-  auto settings = make_listener_settings(config);
+  auto settings = make_listener_settings(config, nullptr);
   REQUIRE(settings.ok());
   const ListenerSettings& proxied = **settings;
   CHECK(proxied.proxy_protocol);
@@ -98,14 +98,14 @@ TEST_CASE("with proxy_protocol, proxy_from is for the socket's peer and allow fo
 }
 
 TEST_CASE("without proxy_protocol nobody is refused as a proxy; Unix proxies keep allow_uids") {
-  auto plain = make_listener_settings(config::ListenerConfig{});
+  auto plain = make_listener_settings(config::ListenerConfig{}, nullptr);
   REQUIRE(plain.ok());
   CHECK_FALSE((*plain)->proxy_refusal(*net::SocketAddress::from_ip("192.0.2.1", 5)));
 
   config::ListenerConfig config;
   config.proxy_protocol = true;
   config.allow_uids = {0};
-  auto unix_proxied = make_listener_settings(config);
+  auto unix_proxied = make_listener_settings(config, nullptr);
   REQUIRE(unix_proxied.ok());
   auto address = net::SocketAddress::unix_path("/run/x.sock");
   CHECK_FALSE((*unix_proxied)->proxy_refusal(address));
@@ -117,7 +117,7 @@ TEST_CASE("make_listener_settings names the origin of a bad proxy_from entry") {
   config::ListenerConfig config;
   config.proxy_protocol = true;
   config.proxy_from = {{"10.0.0.0/8", {}}, {"nope", {"zcrecv.toml:5:30: listen[0].proxy_from[1]"}}};
-  auto settings = make_listener_settings(config);
+  auto settings = make_listener_settings(config, nullptr);
   REQUIRE_FALSE(settings.ok());
   CHECK(settings.error().message().find("zcrecv.toml:5:30: listen[0].proxy_from[1]") == 0);
 }

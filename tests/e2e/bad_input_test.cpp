@@ -80,6 +80,13 @@ std::vector<BadInput> bad_command_lines() {
       {{"--timeout", "1s"}, "", "--timeout", "--once and --stdin only"},
       {{"--progress"}, "", "--progress", "--once and --stdin only"},
       {{"--no-such-option"}, "", "--no-such-option", "--no-such-option"},
+      {{"--metrics", "127.0.0.1:70001"}, "", "--metrics", "\"127.0.0.1:70001\""},
+      {{"--metrics", "unix:"}, "", "--metrics", "listen address \"unix:\""},
+      {{"-l", "127.0.0.1:19181", "--metrics", "127.0.0.1:19181"},
+       "",
+       "--metrics",
+       "no [[listen]] entry takes, got \"127.0.0.1:19181\""},
+      {{"--once", "--metrics", "127.0.0.1:0"}, "", "--metrics", "the daemon only"},
   };
 }
 
@@ -208,6 +215,14 @@ std::vector<BadInput> bad_config_files() {
        "proxy_from = [\"127.0.0.1/32\"]\n",
        "listen[0].proxy_from",
        "got unix address \"unix:@zcrecv-bad-proxy\""},
+      {{}, "[metrics]\nlisten = \"127.0.0.1:65536\"\n", "metrics.listen", "\"127.0.0.1:65536\""},
+      {{}, "[metrics]\nlisten = 9180\n", "metrics.listen", "got 9180"},
+      {{}, "[metrics]\nport = 9180\n", "metrics.port", "unknown key \"port\""},
+      {{}, "metrics = true\n", "metrics", "a [metrics] table, got true"},
+      {{},
+       "[[listen]]\naddress = \"127.0.0.1:19182\"\n\n[metrics]\nlisten = \":19182\"\n",
+       "metrics.listen",
+       "got \":19182\""},
       {{}, "workers = \n", "zcrecv.toml:1:", "key-value pair: expected value"},
       {{}, "workers = 1\nworkers = 2\n", "zcrecv.toml:2:", "redefine existing integer 'workers'"},
       {{}, "log_level = \"info\n", "zcrecv.toml:1:", "parsing string"},

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -80,6 +81,19 @@ TEST_CASE("metrics process: what cannot be read is left out, not written as zero
   CHECK_FALSE(partial.virtual_memory_bytes.has_value());
   CHECK_FALSE(partial.resident_memory_bytes.has_value());
   CHECK_FALSE(partial.start_time_seconds.has_value());
+
+  // No /proc/stat at all (systemd's ProcSubset=pid): the boot time comes from the clocks.
+  write_text(proc / "self/stat",
+             "1 (x) S 1 1 1 0 -1 0 0 0 0 0 250 50 0 0 20 0 3 0 0 104857600 2560\n");
+  fs::remove(proc / "stat");
+  const auto from_clocks = ProcessMetrics::read(proc.path()).start_time_seconds;
+  REQUIRE(from_clocks.has_value());
+  const double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  timespec since_boot{};
+  REQUIRE(::clock_gettime(CLOCK_BOOTTIME, &since_boot) == 0);
+  CHECK(*from_clocks ==
+        doctest::Approx(now - static_cast<double>(since_boot.tv_sec)).epsilon(1e-8));
 
   write_text(proc / "self/stat", "garbage\n");
   CHECK_FALSE(ProcessMetrics::read(proc.path()).cpu_seconds.has_value());

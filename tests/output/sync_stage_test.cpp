@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "support/error_text.hpp"
@@ -101,34 +102,90 @@ TEST_CASE("sync stage: strands run side by side: a held job does not hold anothe
   CHECK(done.values() == std::vector<int>{3, 1, 2});
 }
 
-TEST_CASE("sync stage: renames that wait together share one directory fsync (group commit)") {
+// What the stage's threads did, in order.
+class Events {
+ public:
+  void add(std::string event) {
+    std::lock_guard lock(mutex_);
+    events_.push_back(std::move(event));
+  }
+  std::vector<std::string> list() {
+    std::lock_guard lock(mutex_);
+    return events_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::string> events_;
+};
+
+TEST_CASE("sync stage: steps queued on a directory together share one fsync (group commit)") {
   test::TempDir dir;
   test::Gate first_fsync;
+  Events events;
   std::atomic<int> fsyncs{0};
   SyncCalls calls = SyncCalls::system();
   calls.fsync_directory = [&](int fd) {
-    if (++fsyncs == 1) {
+    const int n = ++fsyncs;
+    events.add("fsync " + std::to_string(n));
+    if (n == 1) {
       first_fsync.pass();
     }
     return sys::fsync(fd);
   };
   auto stage = start_stage(4, calls);
   Outcomes committed;
-  // The first rename's fsync starts and is held; two more renames land meanwhile (through
-  // descriptors of their own, as files in a subdirectory have): they must wait for an fsync
-  // that starts after them, and share it.
-  stage->commit_directory(open_directory(dir.path()),
-                          [&](const sys::Result<void>& result) { committed.add(result ? 1 : -1); });
+  auto commit = [&](int i) {
+    // Each through a descriptor of its own, as files in a subdirectory have.
+    stage->commit_in_directory(
+        stage->make_strand(), open_directory(dir.path()),
+        [&events, i] {
+          events.add("step " + std::to_string(i));
+          return true;
+        },
+        [&committed, i](const sys::Result<void>& result) { committed.add(result ? i : -i); });
+  };
+  // The first step's fsync is held; two more steps come meanwhile: they wait for an fsync that
+  // starts after them, and share it.
+  commit(1);
   REQUIRE(first_fsync.wait_for_arrivals(1));
-  stage->commit_directory(open_directory(dir.path()),
-                          [&](const sys::Result<void>& result) { committed.add(result ? 2 : -2); });
-  stage->commit_directory(open_directory(dir.path()),
-                          [&](const sys::Result<void>& result) { committed.add(result ? 3 : -3); });
+  commit(2);
+  commit(3);
   CHECK(committed.values().empty());
   first_fsync.open();
   REQUIRE(committed.wait_for(3));
   CHECK(committed.values() == std::vector<int>{1, 2, 3});
-  CHECK(fsyncs.load() == 2);
+  CHECK(events.list() ==
+        std::vector<std::string>{"step 1", "fsync 1", "step 2", "step 3", "fsync 2"});
+}
+
+TEST_CASE("sync stage: a strand's next job waits until the step its job queued has run") {
+  test::TempDir dir;
+  auto stage = start_stage(3);
+  auto strand = stage->make_strand();
+  test::Gate step_gate;
+  Events events;
+  Outcomes done;
+  stage->submit(strand, [&, raw = stage.get()] {
+    raw->commit_in_directory(
+        strand, open_directory(dir.path()),
+        [&] {
+          step_gate.pass();
+          events.add("step");
+          return true;
+        },
+        [&](const sys::Result<void>&) { done.add(1); });
+    events.add("job 1");
+  });
+  stage->submit(strand, [&] {
+    events.add("job 2");
+    done.add(2);
+  });
+  REQUIRE(step_gate.wait_for_arrivals(1));
+  CHECK(events.list() == std::vector<std::string>{"job 1"});
+  step_gate.open();
+  REQUIRE(done.wait_for(2));
+  CHECK(events.list() == std::vector<std::string>{"job 1", "step", "job 2"});
 }
 
 TEST_CASE("sync stage: different directories are fsynced separately, each once") {
@@ -147,27 +204,38 @@ TEST_CASE("sync stage: different directories are fsynced separately, each once")
   Outcomes committed;
   auto a = open_directory(dir / "a");
   auto b = open_directory(dir / "b");
-  stage->commit_directory(a, [&](const sys::Result<void>&) { committed.add(1); });
-  stage->commit_directory(b, [&](const sys::Result<void>&) { committed.add(2); });
+  stage->commit_in_directory(stage->make_strand(), a, [] { return true; },
+                             [&](const sys::Result<void>&) { committed.add(1); });
+  stage->commit_in_directory(stage->make_strand(), b, [] { return true; },
+                             [&](const sys::Result<void>&) { committed.add(2); });
   REQUIRE(committed.wait_for(2));
   std::lock_guard lock(mutex);
   REQUIRE(synced.size() == 2);
   CHECK(synced[0] != synced[1]);
 }
 
-TEST_CASE("sync stage: a failed directory fsync is reported to every waiter of its batch") {
+TEST_CASE("sync stage: a failed directory fsync is reported; a failed step waits for none") {
   test::TempDir dir;
+  std::atomic<int> fsyncs{0};
   SyncCalls calls = SyncCalls::system();
-  calls.fsync_directory = [](int /*fd*/) -> sys::Result<void> {
+  calls.fsync_directory = [&](int /*fd*/) -> sys::Result<void> {
+    ++fsyncs;
     return sys::Error::from_errno(EIO, "fsync");
   };
   auto stage = start_stage(1, calls);
   Outcomes committed;
-  stage->commit_directory(open_directory(dir.path()), [&](const sys::Result<void>& result) {
-    committed.add(result ? 0 : result.error().errno_value());
-  });
+  auto strand = stage->make_strand();
+  stage->commit_in_directory(strand, open_directory(dir.path()), [] { return false; },
+                             [&](const sys::Result<void>&) { committed.add(-1); });
+  stage->submit(strand, [&] { committed.add(0); });
   REQUIRE(committed.wait_for(1));
-  CHECK(committed.values() == std::vector<int>{EIO});
+  CHECK(fsyncs.load() == 0);
+  stage->commit_in_directory(strand, open_directory(dir.path()), [] { return true; },
+                             [&](const sys::Result<void>& result) {
+                               committed.add(result ? 1 : result.error().errno_value());
+                             });
+  REQUIRE(committed.wait_for(2));
+  CHECK(committed.values() == std::vector<int>{0, EIO});
 }
 
 TEST_CASE("sync stage: destroying it runs every job queued first, and what they lead to") {
@@ -179,11 +247,12 @@ TEST_CASE("sync stage: destroying it runs every job queued first, and what they 
     std::vector<std::shared_ptr<SyncStage::Strand>> strands{stage->make_strand(),
                                                             stage->make_strand()};
     for (int i = 0; i < 40; ++i) {
-      stage->submit(strands[static_cast<std::size_t>(i % 2)], [&, raw = stage.get()] {
+      const auto& strand = strands[static_cast<std::size_t>(i % 2)];
+      stage->submit(strand, [&, strand, raw = stage.get()] {
         std::this_thread::sleep_for(1ms);  // Work that takes time: most jobs are still queued.
         ++ran;
-        raw->commit_directory(open_directory(dir.path()),
-                              [&](const sys::Result<void>&) { ++committed; });
+        raw->commit_in_directory(strand, open_directory(dir.path()), [] { return true; },
+                                 [&](const sys::Result<void>&) { ++committed; });
       });
     }
   }

@@ -1,5 +1,7 @@
 #include "support/daemon_process.hpp"
 
+#include <doctest/doctest.h>
+
 #include <algorithm>
 
 namespace zcrecv::test {
@@ -27,6 +29,13 @@ std::vector<std::string> DaemonProcess::args(const TempDir& dir,
   }
   argv.insert(argv.end(), extra.begin(), extra.end());
   return argv;
+}
+
+StreamFiles recovered_stream(const TempDir& dir, const std::vector<std::string>& extra) {
+  DaemonProcess restarted(dir, extra);
+  restarted.process().wait_for_stderr("recovered a partial file");
+  CHECK(restarted.stop() == 0);
+  return only_stream(restarted.out());
 }
 
 }  // namespace zcrecv::test

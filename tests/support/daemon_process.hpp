@@ -9,6 +9,7 @@
 
 #include "net/socket_address.hpp"
 #include "support/process.hpp"
+#include "support/stream_files.hpp"
 #include "support/temp_dir.hpp"
 
 namespace zcrecv::test {
@@ -48,5 +49,10 @@ class DaemonProcess {
   net::SocketAddress tcp_;
   net::SocketAddress unix_;
 };
+
+/// Starts zcrecv on `dir` again (with `extra`) after a daemon there was killed, waits until it
+/// has recovered the partial file that one left, stops it (exit 0 checked), and returns the only
+/// stream under dir/out.
+StreamFiles recovered_stream(const TempDir& dir, const std::vector<std::string>& extra);
 
 }  // namespace zcrecv::test

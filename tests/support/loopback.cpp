@@ -5,10 +5,12 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <cerrno>
 #include <cstddef>
+#include <cstring>
+#include <string>
 
 #include <stdexcept>
-#include <string>
 #include <utility>
 
 #include "sys/syscalls.hpp"
@@ -33,20 +35,14 @@ sys::UniqueFd connect_blocking(const net::SocketAddress& address) {
 }
 
 sys::UniqueFd connect_from(const char* source_ip, const net::SocketAddress& address) {
+  sys::UniqueFd socket(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   const auto source = net::SocketAddress::from_ip(source_ip, 0);
-  auto fd = sys::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
-  const std::string what =
-      std::string("connect from ") + source_ip + " to " + address.to_string() + ": ";
-  if (!source || !fd) {
-    throw std::runtime_error(what + (fd ? "not an IP address" : fd.error().message()));
+  if (!socket || !source || ::bind(socket.get(), source->data(), source->size()) != 0 ||
+      ::connect(socket.get(), address.data(), address.size()) != 0) {
+    throw std::runtime_error(std::string("connect from ") + source_ip + " to " +
+                             address.to_string() + ": " + std::strerror(errno));
   }
-  if (auto bound = sys::bind(fd->get(), source->data(), source->size()); !bound) {
-    throw std::runtime_error(what + bound.error().message());
-  }
-  if (auto connected = sys::connect(fd->get(), address.data(), address.size()); !connected) {
-    throw std::runtime_error(what + connected.error().message());
-  }
-  return std::move(*fd);
+  return socket;
 }
 
 net::SocketAddress ip(const char* text, std::uint16_t port) {

@@ -15,9 +15,9 @@ namespace zcrecv::test {
 /// `listener.local_address()` straight in and never reach beyond the machine.
 sys::UniqueFd connect_blocking(const net::SocketAddress& address);
 
-/// A blocking TCP socket bound to `source_ip` (any port) and connected to `address`: every
-/// address of 127.0.0.0/8 is loopback on Linux, so a test can be a client from 127.0.0.2.
-/// Throws std::runtime_error naming both on failure.
+/// A TCP socket bound to `source_ip` (any port) before it connects to `address`: every address
+/// of 127.0.0.0/8 is loopback on Linux, so a test can be a client from 127.0.0.2. Throws
+/// std::runtime_error on failure.
 sys::UniqueFd connect_from(const char* source_ip, const net::SocketAddress& address);
 
 /// The IP address `text` ("127.0.0.1", "::1") with `port`; fails the current test if `text` is

@@ -1,0 +1,30 @@
+#include "daemon/listener_stats.hpp"
+
+namespace zcrecv::daemon {
+
+std::string_view to_string(RejectReason reason) {
+  switch (reason) {
+    case RejectReason::kAllow:
+      return "allow";
+    case RejectReason::kPerPeer:
+      return "per_peer";
+    case RejectReason::kMaxConnections:
+      return "max_connections";
+    case RejectReason::kProxy:
+      return "proxy";
+  }
+  return "allow";
+}
+
+std::shared_ptr<ListenerStats> ListenerStatsTable::find_or_make(const std::string& name) const {
+  if (auto found = listeners_.find(name); found != listeners_.end()) {
+    return found->second;
+  }
+  return std::make_shared<ListenerStats>(name);
+}
+
+void ListenerStatsTable::add(const std::shared_ptr<ListenerStats>& stats) {
+  listeners_.emplace(stats->name, stats);
+}
+
+}  // namespace zcrecv::daemon

@@ -1,0 +1,124 @@
+#include "daemon/stats_exposition.hpp"
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string_view>
+
+#include "metrics/exposition_writer.hpp"
+
+namespace zcrecv::daemon {
+namespace {
+
+using metrics::MetricType;
+
+std::uint64_t value(const std::atomic<std::uint64_t>& counter) {
+  return counter.load(std::memory_order_relaxed);
+}
+
+// The label values of the arrays of ListenerStats, in their order.
+constexpr std::array<std::string_view, 2> kPaths{"splice", "readwrite"};
+constexpr std::array<std::string_view, 2> kCompletions{"complete", "incomplete"};
+constexpr std::array kReasons{RejectReason::kAllow, RejectReason::kPerPeer,
+                              RejectReason::kMaxConnections, RejectReason::kProxy};
+static_assert(kReasons.size() == kRejectReasons);
+
+void write_listener_families(metrics::ExpositionWriter& writer, const ListenerStatsTable& table) {
+  const auto& listeners = table.all();
+  writer.family("zcrecv_connections_accepted_total", MetricType::kCounter,
+                "Connections admitted, by listener (refused ones are in "
+                "zcrecv_connections_rejected_total).");
+  for (const auto& [name, stats] : listeners) {
+    writer.sample(value(stats->accepted), {{"listener", name}});
+  }
+  writer.family("zcrecv_connections_open", MetricType::kGauge,
+                "Connections admitted and not yet closed, by listener.");
+  for (const auto& [name, stats] : listeners) {
+    writer.sample(value(stats->open), {{"listener", name}});
+  }
+  writer.family("zcrecv_connections_rejected_total", MetricType::kCounter,
+                "Connections closed right after accept, by listener and reason: allow (not on "
+                "the allow list), per_peer (max_connections_per_peer), max_connections, proxy "
+                "(PROXY protocol header refused).");
+  for (const auto& [name, stats] : listeners) {
+    for (const RejectReason reason : kReasons) {
+      writer.sample(value(stats->rejected[static_cast<std::size_t>(reason)]),
+                    {{"listener", name}, {"reason", to_string(reason)}});
+    }
+  }
+  writer.family("zcrecv_received_bytes_total", MetricType::kCounter,
+                "Bytes taken from the connections' sockets as they arrive, by listener and data "
+                "path (splice or readwrite).");
+  for (const auto& [name, stats] : listeners) {
+    for (std::size_t i = 0; i < kPaths.size(); ++i) {
+      writer.sample(value(stats->received_bytes[i]), {{"listener", name}, {"path", kPaths[i]}});
+    }
+  }
+  writer.family("zcrecv_files_published_total", MetricType::kCounter,
+                "Files published, by listener and completion (incomplete: the last file of a "
+                "cut stream, named .incomplete).");
+  for (const auto& [name, stats] : listeners) {
+    for (std::size_t i = 0; i < kCompletions.size(); ++i) {
+      writer.sample(value(stats->files_published[i]),
+                    {{"listener", name}, {"completion", kCompletions[i]}});
+    }
+  }
+}
+
+}  // namespace
+
+std::string expose(const Stats& stats, const metrics::ProcessMetrics& process) {
+  metrics::ExpositionWriter writer;
+  writer.family("zcrecv_build_info", MetricType::kGauge,
+                "Always 1; the version label says which zcrecv serves.");
+  writer.sample(std::uint64_t{1}, {{"version", ZCRECV_VERSION}});
+  write_listener_families(writer, stats.listeners);
+  writer.family("zcrecv_connections_ended_total", MetricType::kCounter,
+                "Connections ended, by the data path they ended on (splice or readwrite).");
+  writer.sample(value(stats.splice_connections), {{"path", kPaths[0]}});
+  writer.sample(value(stats.readwrite_connections), {{"path", kPaths[1]}});
+  writer.family("zcrecv_lost_bytes_total", MetricType::kCounter,
+                "Bytes read from a socket and never written to a file. Must stay 0.");
+  writer.sample(value(stats.lost_bytes));
+  writer.family("zcrecv_disk_full_pauses_total", MetricType::kCounter,
+                "Times a connection stopped reading because the disk was full or below "
+                "min_free_space.");
+  writer.sample(value(stats.disk_full_pauses));
+  writer.family("zcrecv_sync_pauses_total", MetricType::kCounter,
+                "Times a connection stopped reading until the sync stage caught up.");
+  writer.sample(value(stats.sync_pauses));
+  writer.family("zcrecv_paused_connections", MetricType::kGauge,
+                "Connections not reading now, by reason: output (disk full, below "
+                "min_free_space, or no file descriptor left), sync (the sync stage is behind).");
+  writer.sample(value(stats.paused_for_output), {{"reason", "output"}});
+  writer.sample(value(stats.paused_for_sync), {{"reason", "sync"}});
+  writer.family("zcrecv_sync_queue_files", MetricType::kGauge,
+                "Files handed to the sync stage and not yet durable.");
+  writer.sample(value(stats.sync_queue));
+  writer.family("zcrecv_publish_duration_seconds", MetricType::kHistogram,
+                "With sync = publish, the time from a file's hand-over to the sync stage to its "
+                "directory fsync: fdatasync, rename, directory fsync.");
+  writer.histogram(stats.publish_duration.snapshot());
+  writer.family("zcrecv_receipts_total", MetricType::kCounter,
+                "Delivery receipts answered, by result (ok: OK, err: ERR).");
+  writer.sample(value(stats.receipts_ok), {{"result", "ok"}});
+  writer.sample(value(stats.receipts_err), {{"result", "err"}});
+  writer.family("zcrecv_hooks_started_total", MetricType::kCounter,
+                "on_publish hook runs started, retries included.");
+  writer.sample(value(stats.hooks.started));
+  writer.family("zcrecv_hooks_succeeded_total", MetricType::kCounter,
+                "on_publish hook runs that exited 0 in time.");
+  writer.sample(value(stats.hooks.succeeded));
+  writer.family("zcrecv_hooks_failed_total", MetricType::kCounter,
+                "on_publish hook runs that exited non-zero, were killed, timed out or could not "
+                "start.");
+  writer.sample(value(stats.hooks.failed));
+  writer.family("zcrecv_hooks_backlog_files", MetricType::kGauge,
+                "Files held in memory for an on_publish hook: queued, running or waiting to be "
+                "retried (more may wait on disk).");
+  writer.sample(value(stats.hooks.backlog));
+  process.write(writer);
+  return std::move(writer).take();
+}
+
+}  // namespace zcrecv::daemon
