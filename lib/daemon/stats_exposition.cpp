@@ -99,6 +99,14 @@ std::string expose(const Stats& stats, const metrics::ProcessMetrics& process) {
                 "With sync = publish, the time from a file's hand-over to the sync stage to its "
                 "directory fsync: fdatasync, rename, directory fsync.");
   writer.histogram(stats.publish_duration.snapshot());
+  writer.family("zcrecv_proxy_header_failures_total", MetricType::kCounter,
+                "Connections of proxy_protocol listeners refused for their PROXY header, by "
+                "reason: not_allowed (not from proxy_from), timeout (no whole header within "
+                "proxy_timeout), invalid (not a valid header, or the stream ended inside one). "
+                "Each is also in zcrecv_connections_rejected_total with reason proxy.");
+  writer.sample(value(stats.proxy_header_not_allowed), {{"reason", "not_allowed"}});
+  writer.sample(value(stats.proxy_header_timeout), {{"reason", "timeout"}});
+  writer.sample(value(stats.proxy_header_invalid), {{"reason", "invalid"}});
   writer.family("zcrecv_receipts_total", MetricType::kCounter,
                 "Delivery receipts answered, by result (ok: OK, err: ERR).");
   writer.sample(value(stats.receipts_ok), {{"result", "ok"}});

@@ -55,6 +55,7 @@ TEST_CASE("expose: every family, per listener where labelled, as Prometheus' par
   stats.paused_for_sync = 2;
   stats.sync_queue = 3;
   stats.receipts_err = 8;
+  stats.proxy_header_timeout = 12;
   stats.hooks.backlog = 11;
   stats.publish_duration.observe(0.003);
   stats.publish_duration.observe(2);
@@ -103,6 +104,11 @@ TEST_CASE("expose: every family, per listener where labelled, as Prometheus' par
   CHECK(sample(latency, "zcrecv_publish_duration_seconds_bucket", {{"le", "+Inf"}}) == 2);
   CHECK(sample(latency, "zcrecv_publish_duration_seconds_count") == 2);
   CHECK(sample(latency, "zcrecv_publish_duration_seconds_sum") == doctest::Approx(2.003));
+  const auto& proxy = family(families, "zcrecv_proxy_header_failures");
+  CHECK(proxy.type == "counter");
+  CHECK(sample(proxy, "zcrecv_proxy_header_failures_total", {{"reason", "not_allowed"}}) == 0);
+  CHECK(sample(proxy, "zcrecv_proxy_header_failures_total", {{"reason", "timeout"}}) == 12);
+  CHECK(sample(proxy, "zcrecv_proxy_header_failures_total", {{"reason", "invalid"}}) == 0);
   const auto& receipts = family(families, "zcrecv_receipts");
   CHECK(sample(receipts, "zcrecv_receipts_total", {{"result", "ok"}}) == 0);
   CHECK(sample(receipts, "zcrecv_receipts_total", {{"result", "err"}}) == 8);
