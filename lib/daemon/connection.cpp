@@ -123,7 +123,13 @@ Connection::~Connection() {
   }
 }
 
-sys::Result<void> Connection::start() {
+sys::Result<void> Connection::start(bool watched) {
+  if (watched) {
+    if (auto taken = worker_.loop().hand_over(socket_.get(), *this); !taken) {
+      return std::move(taken).error().with_context("connection " + id_);
+    }
+    registered_ = true;
+  }
   if (settings_->limits.idle_timeout.count() > 0) {
     idle_timer_.arm(settings_->limits.idle_timeout);
   }
@@ -133,8 +139,11 @@ sys::Result<void> Connection::start() {
   if (state_ != State::kReading) {
     return {};
   }
-  if (auto added = worker_.loop().add(socket_.get(), EPOLLIN, *this); !added) {
-    return std::move(added).error().with_context("connection " + id_);
+  // Level-triggered: a pump that stops at its budget leaves bytes that must wake the loop again.
+  auto watching = registered_ ? worker_.loop().modify(socket_.get(), EPOLLIN)
+                              : worker_.loop().add(socket_.get(), EPOLLIN, *this);
+  if (!watching) {
+    return std::move(watching).error().with_context("connection " + id_);
   }
   registered_ = true;
   return {};

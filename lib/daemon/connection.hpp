@@ -68,8 +68,12 @@ class Connection final : public event::Handler {
   ~Connection() override;
 
   /// Arms the idle timer, takes the bytes already there (a short connection may end here), and
-  /// registers the socket with the worker's loop for the rest.
-  sys::Result<void> start();
+  /// registers the socket with the worker's loop for the rest. `watched`: the socket is in the
+  /// loop's set already, edge-triggered (a ProxyHandshake waited on it), and the connection
+  /// takes that over: a stream that ends in the first pump leaves the set with its close, and
+  /// one that goes on is watched level-triggered, with one epoll_ctl either way fewer than a
+  /// removal and a new registration.
+  sys::Result<void> start(bool watched = false);
   void on_event(std::uint32_t events) override;
   /// Publishes the current file now (SIGUSR1); the next bytes open the next one.
   void rotate_now();

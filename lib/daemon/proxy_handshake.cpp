@@ -49,14 +49,13 @@ bool ProxyHandshake::advance(std::uint32_t events) {
   if (received->header) {
     over_ = true;
     timeout_.cancel();
-    if (registered_) {
-      // The Connection watches the socket level-triggered, as its own handler.
-      (void)worker_.loop().remove(socket_.get());
-      registered_ = false;
-    }
+    // A watched socket stays in the loop's set for the Connection to take over: most streams
+    // end in its first pump, and their close then takes the socket out with no epoll_ctl.
+    const bool watched = registered_;
+    registered_ = false;
     worker_.proxied(std::move(socket_),
                     net::identify_proxied_peer(*received->header, proxy_address_, proxy_),
-                    *received->header, *listener_, *settings_);
+                    *received->header, *listener_, *settings_, watched);
     return true;
   }
   if (received->ended) {

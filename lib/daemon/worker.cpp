@@ -155,7 +155,7 @@ void Worker::admit(net::AcceptedConnection accepted,
     return;
   }
   if (!settings->proxy_protocol) {
-    start_connection(std::move(accepted.fd), std::move(peer), *listener, *settings);
+    start_connection(std::move(accepted.fd), std::move(peer), *listener, *settings, false);
     return;
   }
   auto handshake = std::make_unique<ProxyHandshake>(*this, std::move(accepted.fd), accepted.peer,
@@ -173,13 +173,14 @@ void Worker::admit(net::AcceptedConnection accepted,
 }
 
 void Worker::proxied(sys::UniqueFd socket, net::PeerIdentity client, const net::ProxyHeader& header,
-                     SharedListener& listener, const ListenerSettings& settings) {
+                     SharedListener& listener, const ListenerSettings& settings, bool watched) {
   if (auto refusal = settings.client_refusal(client.proxy_itself ? std::nullopt : header.source)) {
     shared_.stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
     reject(listener, settings, client, RejectReason::kAllow, *refusal);
+    drop(std::move(socket), watched);
     return;
   }
-  start_connection(std::move(socket), std::move(client), listener, settings);
+  start_connection(std::move(socket), std::move(client), listener, settings, watched);
 }
 
 void Worker::proxy_ended(SharedListener& listener, const ListenerSettings& settings,
@@ -200,12 +201,14 @@ void Worker::handshake_finished(ProxyHandshake& handshake) {
 }
 
 void Worker::start_connection(sys::UniqueFd socket, net::PeerIdentity peer,
-                              SharedListener& listener, const ListenerSettings& settings) {
+                              SharedListener& listener, const ListenerSettings& settings,
+                              bool watched) {
   const std::uint32_t per_peer = settings_->limits.max_connections_per_peer;
   if (!shared_.peers.acquire(peer.key, per_peer)) {
     shared_.stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
     reject(listener, settings, peer, RejectReason::kPerPeer,
            "max_connections_per_peer (" + std::to_string(per_peer) + ") reached");
+    drop(std::move(socket), watched);
     return;
   }
   settings.stats->accepted.fetch_add(1, std::memory_order_relaxed);
@@ -215,8 +218,14 @@ void Worker::start_connection(sys::UniqueFd socket, net::PeerIdentity peer,
                                    std::move(socket), std::move(peer), shared_.ids.next());
   Connection& added = *connection;
   connections_.emplace(&added, std::move(connection));
-  if (auto started = added.start(); !started) {
+  if (auto started = added.start(watched); !started) {
     added.cut(EndCause::kError, started.error().message());
+  }
+}
+
+void Worker::drop(sys::UniqueFd socket, bool watched) {
+  if (watched) {
+    (void)loop_->close(std::move(socket));
   }
 }
 

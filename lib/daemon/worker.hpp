@@ -101,9 +101,10 @@ class Worker {
              const std::shared_ptr<const ListenerSettings>& settings);
   /// A ProxyHandshake's connection has sent its PROXY `header`, consumed from `socket`, which
   /// makes `client` its peer (net::identify_proxied_peer): checks the client (allow,
-  /// max_connections_per_peer), then starts its Connection or closes it.
+  /// max_connections_per_peer), then starts its Connection or closes it. `watched`: the socket
+  /// is in the loop's set, under the handshake, for the Connection to take over.
   void proxied(sys::UniqueFd socket, net::PeerIdentity client, const net::ProxyHeader& header,
-               SharedListener& listener, const ListenerSettings& settings);
+               SharedListener& listener, const ListenerSettings& settings, bool watched);
   /// A ProxyHandshake's connection ends without a header: it no longer counts as open, and a
   /// `refusal` is counted as a rejection and logged (rate-limited).
   void proxy_ended(SharedListener& listener, const ListenerSettings& settings,
@@ -128,9 +129,12 @@ class Worker {
   void reject(SharedListener& listener, const ListenerSettings& settings,
               const net::PeerIdentity& peer, RejectReason reason, const std::string& detail);
   // Checks `peer` against max_connections_per_peer, then starts its Connection on `socket`; the
-  // connection counts as open already.
+  // connection counts as open already. `watched`: as for proxied().
   void start_connection(sys::UniqueFd socket, net::PeerIdentity peer, SharedListener& listener,
-                        const ListenerSettings& settings);
+                        const ListenerSettings& settings, bool watched);
+  // Closes the socket of a connection refused after its header; one still in the loop's set
+  // leaves it.
+  void drop(sys::UniqueFd socket, bool watched);
   void cut_connections(EndCause cause, const char* reason);
   void stop_if_drained();
   // Ends what is left when the loop stops (after a failure): the thread's last act.

@@ -97,6 +97,15 @@ sys::Result<void> EventLoop::modify(int fd, std::uint32_t events) {
   return {};
 }
 
+sys::Result<void> EventLoop::hand_over(int fd, Handler& handler) {
+  auto index = static_cast<std::size_t>(fd);
+  if (fd < 0 || index >= slots_.size() || slots_[index].handler == nullptr) {
+    return sys::Error::invalid("epoll: descriptor " + std::to_string(fd) + " is not watched");
+  }
+  slots_[index].handler = &handler;
+  return {};
+}
+
 sys::Result<void> EventLoop::release(int fd) {
   auto index = static_cast<std::size_t>(fd);
   if (fd < 0 || index >= slots_.size() || slots_[index].handler == nullptr) {

@@ -54,6 +54,10 @@ class EventLoop {
   sys::Result<void> add(int fd, std::uint32_t events, Handler& handler);
   /// Changes the events a registered `fd` is watched for.
   sys::Result<void> modify(int fd, std::uint32_t events);
+  /// Gives the watched `fd` to `handler` without a system call: one handler takes a descriptor
+  /// over from another. The events it is watched for stay as they were (modify() changes them),
+  /// and an event of it already collected in the batch being dispatched goes to `handler`.
+  sys::Result<void> hand_over(int fd, Handler& handler);
   /// Stops watching `fd`; its handler is not called again, not even for an event already
   /// collected in the batch being dispatched. Call it before closing `fd`.
   sys::Result<void> remove(int fd);

@@ -228,6 +228,12 @@ TEST_CASE("daemon behind a proxy: refused with no file, and the daemon serves on
                       with_header(test::proxy_v1("198.51.100.1", "10.0.0.1", 1, 9000), data));
     CHECK(harness::wait_closed(socket.get()));
   }
+  SUBCASE("a client outside the allow list, its header a byte at a time") {
+    sys::UniqueFd socket = test::connect_blocking(addresses[0]);
+    send_slowly(socket.get(), test::proxy_v1("198.51.100.2", "10.0.0.1", 2, 9000));
+    harness::send_all(socket.get(), data);
+    CHECK(harness::wait_closed(socket.get()));
+  }
   CHECK(files_in(dir / "out").empty());
 
   harness::send_stream(addresses[0], with_header(good, data));
@@ -253,9 +259,11 @@ TEST_CASE("daemon behind a proxy: max_connections_per_peer counts the clients, n
                                              test::random_bytes(10, 1)));
   REQUIRE(out.wait_for_partial_file(10));
 
+  // Its second one is refused after its header, which comes slowly: the socket the handshake
+  // watched leaves the loop with it.
   sys::UniqueFd second = test::connect_blocking(address);
-  harness::send_all(second.get(), with_header(test::proxy_v2("192.0.2.1", "10.0.0.1", 2, 9000),
-                                              test::random_bytes(10, 2)));
+  send_slowly(second.get(), test::proxy_v2("192.0.2.1", "10.0.0.1", 2, 9000));
+  harness::send_all(second.get(), test::random_bytes(10, 2));
   CHECK(harness::wait_closed(second.get()));
 
   const auto other = test::random_bytes(700, 3);

@@ -95,6 +95,32 @@ TEST_CASE("EventLoop modify changes the events a descriptor is watched for") {
   CHECK(calls == 1);
 }
 
+TEST_CASE("EventLoop hand_over gives a watched descriptor to another handler, flags and all") {
+  auto loop = make_loop();
+  sys::PipeFds pipe = make_pipe();
+  int first_calls = 0;
+  int second_calls = 0;
+  CallbackHandler second([&](std::uint32_t) {
+    ++second_calls;
+    loop->stop();
+  });
+  CallbackHandler first([&](std::uint32_t) {
+    ++first_calls;
+    REQUIRE(loop->hand_over(pipe.read_end.get(), second).ok());
+  });
+  // Edge-triggered: the byte left unread wakes the loop once, and the next byte is a new edge,
+  // which goes to the handler that took the descriptor over.
+  REQUIRE(loop->add(pipe.read_end.get(), EPOLLIN | EPOLLET, first).ok());
+  write_byte(pipe.write_end.get());
+  Timer more(*loop, [&] { write_byte(pipe.write_end.get()); });
+  more.arm(20ms);
+  REQUIRE(loop->run().ok());
+  CHECK(first_calls == 1);
+  CHECK(second_calls == 1);
+  CHECK(loop->close(std::move(pipe.read_end)).ok());
+  CHECK_FALSE(loop->hand_over(pipe.write_end.get(), first).ok());
+}
+
 TEST_CASE("EventLoop runs a task posted from another thread on its own thread") {
   auto loop = make_loop();
   std::thread::id ran_on;
