@@ -22,12 +22,12 @@ class Worker;
 /// The header is read with net::receive_proxy_header (peek, parse, then consume exactly the
 /// header), so the payload stays in the socket for the Connection to splice.
 ///
-/// advance() reads what has arrived; the worker calls it once right after accept, where a
-/// header usually is already, with the first bytes of the payload. Only when it is not complete
+/// advance() reads what has arrived; the worker calls it once right after accept, where the
+/// header often is already, with the first bytes of the payload. Only when it is not complete
 /// does wait() watch the socket — edge-triggered, since the peeked bytes stay readable — until
 /// the header is complete, turns out invalid, the peer ends the stream, or proxy_timeout
-/// passes. At the end the handshake hands the socket to the worker (Worker::proxied) or closes
-/// it, and tells the worker it is over.
+/// passes. At the end the handshake hands the socket (and its place in the loop's set, if it
+/// watched it) to the worker (Worker::proxied) or closes it, and tells the worker it is over.
 class ProxyHandshake final : public event::Handler {
  public:
   /// `proxy` describes the socket's peer, at `proxy_address`; `listener` and `settings` are the

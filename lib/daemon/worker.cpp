@@ -160,7 +160,7 @@ void Worker::admit(net::AcceptedConnection accepted,
   }
   auto handshake = std::make_unique<ProxyHandshake>(*this, std::move(accepted.fd), accepted.peer,
                                                     std::move(peer), listener, settings);
-  // The header, often with the whole of a short stream, is usually there by the time the
+  // The header, often with the whole of a short stream, may be there by the time the
   // connection is accepted: read it now, and wait in the loop only for what has not come.
   if (handshake->advance()) {
     return;
