@@ -600,9 +600,9 @@ max_connections_per_peer = 16384
         return config
 
     def start_durable_daemon(self, name, out_dir, sync, workers=None, max_file_size=None,
-                             slow=None):
+                             slow=None, receipt=False):
         """Starts `zcrecv -c CONFIG -l ADDR -o DIR --sync SYNC --name {conn}-{seq}.bin
-        [--workers N] [--max-file-size SIZE] EXTRA...` on a fresh directory, through
+        [--workers N] [--max-file-size SIZE] [--receipt] EXTRA...` on a fresh directory, through
         `slow-disk run` when `slow` names a slow disk; returns (process, report, address, log)."""
         shutil.rmtree(out_dir, ignore_errors=True)
         os.makedirs(out_dir)
@@ -613,6 +613,8 @@ max_connections_per_peer = 16384
             argv += ["--workers", str(workers)]
         if max_file_size is not None:
             argv += ["--max-file-size", max_file_size]
+        if receipt:
+            argv.append("--receipt")
         argv += self.args.zcrecv_arg
         if slow:
             argv = self.slow_argv(slow, argv)
@@ -733,10 +735,13 @@ max_connections_per_peer = 16384
         return Sample(end - start, total, cpu, max_rss,
                       extra={"latencies": latencies, "starts": starts, "errors": errors})
 
-    def durable_short_zcrecv(self, name, out_dir, conns, clients, checksum):
-        """`conns` connections of 1 KiB, `clients` at once, into a daemon with sync = publish;
-        time from the first connect until the statistics line counts `conns` files published."""
-        daemon, report, address, log = self.start_durable_daemon(name, out_dir, "publish")
+    def durable_short_zcrecv(self, name, out_dir, conns, clients, checksum, receipt=False):
+        """`conns` connections of 1 KiB, `clients` at once, into a daemon with sync = publish
+        (with `receipt`, a listener that answers OK once a stream is durable: the clients read
+        it before the close); time from the first connect until the statistics line counts
+        `conns` files published."""
+        daemon, report, address, log = self.start_durable_daemon(name, out_dir, "publish",
+                                                                 receipt=receipt)
         try:
             self.measured_pid(report)
             sender = self.spawn([self.sender, "--bytes", str(KiB), "--chunk", str(KiB),
@@ -1386,21 +1391,25 @@ class Suite:
                f"threads** (`durable_writer.c`, no network): each thread creates a file, writes "
                "1 KiB, fdatasync, rename, fsync of the directory, in a loop: the disk's own "
                "parallel rate; time from its first thread's start to its last one's end. "
+               "**zcrecv, receipts**: the same with `--receipt`, so each client reads `OK 1024` "
+               "(sent once its file is durable) before the close: a sender that knows. "
                f"{self.rounds} counted rounds after a warm-up (which also checks every file's "
                "bytes)." + self.extra_args_note() + "\n"]
         zcrecv = self.daemon_contender("zcrecv")
+        receipts = self.daemon_contender("zcrecv, receipts")
         server = Contender("C sequential server", None)
         writer = Contender(f"C writer, {clients} threads", None)
-        contenders = [zcrecv, server, writer]
+        contenders = [zcrecv, receipts, server, writer]
         until = {zcrecv.name: "statistics line: all files published (durable)",
+                 receipts.name: "statistics line: all files published (durable)",
                  server.name: "server exit (last file durable)",
                  writer.name: "writer exit (last file durable)"}
 
         def measure(contender, warm):
             out_dir = os.path.join(directory, "out")
-            if contender is zcrecv:
+            if contender is zcrecv or contender is receipts:
                 return self.bench.durable_short_zcrecv(contender.name, out_dir, files, clients,
-                                                       warm)
+                                                       warm, receipt=contender is receipts)
             if contender is server:
                 return self.bench.durable_short_server(contender.name, out_dir, files, clients,
                                                        warm)
@@ -1422,7 +1431,7 @@ class Suite:
             rates = [rate(s) for s in contender.samples]
             ratios = per_round_ratios(zcrecv, contender, rate)
             cpu_us = median([s.cpu / s.extra["files"] * 1e6 for s in contender.samples])
-            if contender is zcrecv:
+            if contender is zcrecv or contender is receipts:
                 closes = median([s.extra["last_close"] for s in contender.samples])
                 times = median([s.seconds for s in contender.samples])
                 note = f"last connection closed at {closes:.2f} s, all durable at {times:.2f} s"
@@ -1432,18 +1441,20 @@ class Suite:
         out.append(markdown_table(["publisher", "files/s", "min–max", "zcrecv ÷ this",
                                    "zcrecv ÷ this, per round", "CPU µs/file", "measured until",
                                    "note"], rows) + "\n")
-        out.append("Bars (issue 9, ratios from this run):\n")
+        out.append("Bars (issues 9 and 10, ratios from this run):\n")
         lines = []
-        for contender, bar in ((server, 1.3), (writer, 1.0)):
-            if not zcrecv.samples or not contender.samples:
-                lines.append(f"- zcrecv ≥ {bar} × {contender.name}: not measured "
-                             f"({state_note(zcrecv) or state_note(contender) or 'no samples'})")
+        for measured, contender, bar in ((zcrecv, server, 1.3), (zcrecv, writer, 1.0),
+                                         (receipts, zcrecv, 0.9)):
+            if not measured.samples or not contender.samples:
+                lines.append(f"- {measured.name} ≥ {bar} × {contender.name}: not measured "
+                             f"({state_note(measured) or state_note(contender) or 'no samples'})")
                 continue
-            ratios = per_round_ratios(zcrecv, contender, rate)
-            lines.append(f"- zcrecv ≥ {bar} × {contender.name}: " + verdict(
+            ratios = per_round_ratios(measured, contender, rate)
+            lines.append(f"- {measured.name} ≥ {bar} × {contender.name}: " + verdict(
                 median(ratios) >= bar,
                 f"{ratio_text(median(ratios), bar)} (rounds: {rounds_text(ratios)})"))
         out.append("\n".join(lines) + "\n")
+        out.append("The last bar is issue 10's: a receipt costs one small write per connection.\n")
         return "\n".join(out)
 
     def scenario_8(self):
@@ -1484,7 +1495,7 @@ class Suite:
                 continue
             speeds = [s.mib_s for s in contender.samples]
             ratios = per_round_ratios(zcrecv, contender, lambda s: s.mib_s)
-            if contender is zcrecv:
+            if contender is zcrecv or contender is receipts:
                 closes = median([s.extra["last_close"] for s in contender.samples])
                 note = f"connection closed at {closes:.2f} s (median)"
             rows.append([contender.name, f"{median(speeds):.1f}",
