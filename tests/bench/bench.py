@@ -1495,7 +1495,7 @@ class Suite:
                 continue
             speeds = [s.mib_s for s in contender.samples]
             ratios = per_round_ratios(zcrecv, contender, lambda s: s.mib_s)
-            if contender is zcrecv or contender is receipts:
+            if contender is zcrecv:
                 closes = median([s.extra["last_close"] for s in contender.samples])
                 note = f"connection closed at {closes:.2f} s (median)"
             rows.append([contender.name, f"{median(speeds):.1f}",
