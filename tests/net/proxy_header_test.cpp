@@ -11,23 +11,15 @@
 #include <vector>
 
 #include "net/crc32c.hpp"
+#include "support/proxy_headers.hpp"
 
 namespace zcrecv::net {
 namespace {
 
 using Parse = sys::Result<std::optional<ProxyHeader>>;
 
-constexpr std::string_view kSignature("\r\n\r\n\0\r\nQUIT\n", 12);
-constexpr std::uint8_t kLocal = 0x20;
-constexpr std::uint8_t kProxy = 0x21;
-constexpr std::uint8_t kUnspec = 0x00;
-constexpr std::uint8_t kTcp4 = 0x11;
-constexpr std::uint8_t kTcp6 = 0x21;
-constexpr std::uint8_t kUnixStream = 0x31;
-constexpr std::uint8_t kCrc32c = 0x03;
-constexpr std::uint8_t kSsl = 0x20;
-constexpr std::uint8_t kSslVersion = 0x21;
-constexpr std::uint8_t kSslCn = 0x22;
+using namespace test::proxy_wire;
+
 constexpr std::uint8_t kSslCipher = 0x23;
 constexpr std::uint8_t kSslSigAlg = 0x24;
 constexpr std::uint8_t kSslKeyAlg = 0x25;
@@ -54,28 +46,9 @@ void check_prefixes_need_more(const std::string& header) {
   }
 }
 
-std::string u8(std::uint8_t value) { return std::string(1, static_cast<char>(value)); }
-
-std::string u16(std::uint16_t value) {
-  return u8(static_cast<std::uint8_t>(value >> 8)) + u8(static_cast<std::uint8_t>(value));
-}
-
-std::string u32(std::uint32_t value) {
-  return u16(static_cast<std::uint16_t>(value >> 16)) + u16(static_cast<std::uint16_t>(value));
-}
-
 // The first 16 bytes of a v2 header, with whatever `length` a test needs.
 std::string fixed_part(std::uint8_t version_command, std::uint8_t family, std::uint16_t length) {
   return std::string(kSignature) + u8(version_command) + u8(family) + u16(length);
-}
-
-// A v2 header: the fixed part with the length of `body`, then `body`.
-std::string v2(std::uint8_t version_command, std::uint8_t family, const std::string& body) {
-  return fixed_part(version_command, family, static_cast<std::uint16_t>(body.size())) + body;
-}
-
-std::string tlv(std::uint8_t type, const std::string& value) {
-  return u8(type) + u16(static_cast<std::uint16_t>(value.size())) + value;
 }
 
 // A v2 header whose body ends with a CRC32C TLV holding the header's checksum.
@@ -86,27 +59,16 @@ std::string v2_with_crc32c(std::uint8_t version_command, std::uint8_t family,
   return header.replace(header.size() - 4, 4, u32(crc));
 }
 
-std::string ip_bytes(int family, const char* text) {
-  std::string bytes(family == AF_INET ? 4 : 16, '\0');
-  REQUIRE(::inet_pton(family, text, bytes.data()) == 1);
-  return bytes;
-}
-
 std::string inet_block(const char* source, const char* destination, std::uint16_t source_port,
                        std::uint16_t destination_port) {
-  return ip_bytes(AF_INET, source) + ip_bytes(AF_INET, destination) + u16(source_port) +
+  return ip_bytes(source) + ip_bytes(destination) + u16(source_port) +
          u16(destination_port);
 }
 
 std::string inet6_block(const char* source, const char* destination, std::uint16_t source_port,
                         std::uint16_t destination_port) {
-  return ip_bytes(AF_INET6, source) + ip_bytes(AF_INET6, destination) + u16(source_port) +
+  return ip_bytes(source) + ip_bytes(destination) + u16(source_port) +
          u16(destination_port);
-}
-
-// One 108-byte sun_path field of a Unix address block.
-std::string sun_path(const std::string& path) {
-  return path + std::string(108 - path.size(), '\0');
 }
 
 std::string ssl_tlv(std::uint8_t client, std::uint32_t verify, const std::string& sub_tlvs) {

@@ -8,21 +8,7 @@
 #include <string_view>
 
 namespace zcrecv::test {
-namespace {
-
-constexpr std::string_view kSignature("\r\n\r\n\0\r\nQUIT\n", 12);
-constexpr std::uint8_t kLocal = 0x20;
-constexpr std::uint8_t kProxy = 0x21;
-constexpr std::uint8_t kUnspec = 0x00;
-constexpr std::uint8_t kTcp4 = 0x11;
-constexpr std::uint8_t kTcp6 = 0x21;
-constexpr std::uint8_t kUnixStream = 0x31;
-constexpr std::uint8_t kSsl = 0x20;
-constexpr std::uint8_t kSslVersion = 0x21;
-constexpr std::uint8_t kSslCn = 0x22;
-constexpr std::uint8_t kClientSsl = 0x01;
-constexpr std::uint8_t kClientCertConnection = 0x02;
-constexpr std::size_t kSunPathSize = 108;
+namespace proxy_wire {
 
 std::string u8(std::uint8_t value) { return std::string(1, static_cast<char>(value)); }
 
@@ -38,30 +24,32 @@ std::string tlv(std::uint8_t type, const std::string& value) {
   return u8(type) + u16(static_cast<std::uint16_t>(value.size())) + value;
 }
 
-std::string v2(std::uint8_t command, std::uint8_t family, const std::string& body) {
-  return std::string(kSignature) + u8(command) + u8(family) +
+std::string v2(std::uint8_t version_command, std::uint8_t family, const std::string& body) {
+  return std::string(kSignature) + u8(version_command) + u8(family) +
          u16(static_cast<std::uint16_t>(body.size())) + body;
 }
 
-bool is_ipv6(const char* text) { return std::strchr(text, ':') != nullptr; }
-
 std::string ip_bytes(const char* text) {
-  const int family = is_ipv6(text) ? AF_INET6 : AF_INET;
+  const int family = std::strchr(text, ':') != nullptr ? AF_INET6 : AF_INET;
   std::string bytes(family == AF_INET ? 4 : 16, '\0');
   REQUIRE_MESSAGE(::inet_pton(family, text, bytes.data()) == 1, text);
   return bytes;
 }
 
 std::string sun_path(const std::string& path) {
+  constexpr std::size_t kSunPathSize = 108;
   REQUIRE(path.size() < kSunPathSize);
   return path + std::string(kSunPathSize - path.size(), '\0');
 }
 
-}  // namespace
+}  // namespace proxy_wire
+
+using namespace proxy_wire;
 
 std::string proxy_v1(const char* source, const char* destination, std::uint16_t source_port,
                      std::uint16_t destination_port) {
-  return std::string("PROXY ") + (is_ipv6(source) ? "TCP6 " : "TCP4 ") + source + " " +
+  const bool ipv6 = std::strchr(source, ':') != nullptr;
+  return std::string("PROXY ") + (ipv6 ? "TCP6 " : "TCP4 ") + source + " " +
          destination + " " + std::to_string(source_port) + " " + std::to_string(destination_port) +
          "\r\n";
 }
@@ -69,7 +57,7 @@ std::string proxy_v1(const char* source, const char* destination, std::uint16_t 
 std::string proxy_v2(const char* source, const char* destination, std::uint16_t source_port,
                      std::uint16_t destination_port, const std::string& tlvs) {
   return v2(
-      kProxy, is_ipv6(source) ? kTcp6 : kTcp4,
+      kProxy, std::strchr(source, ':') != nullptr ? kTcp6 : kTcp4,
       ip_bytes(source) + ip_bytes(destination) + u16(source_port) + u16(destination_port) + tlvs);
 }
 

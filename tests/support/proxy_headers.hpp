@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 namespace zcrecv::test {
 
@@ -30,6 +31,39 @@ std::string proxy_v2_unix(const std::string& source, const std::string& destinat
 /// with a client certificate on this connection when `common_name` is not empty, `verified`
 /// or not, and "TLSv1.3" as the version.
 std::string proxy_ssl_tlv(const std::string& common_name, bool verified);
+
+/// The pieces of the v2 binary format, for tests that build headers byte by byte (also
+/// malformed ones).
+namespace proxy_wire {
+
+inline constexpr std::string_view kSignature("\r\n\r\n\0\r\nQUIT\n", 12);
+inline constexpr std::uint8_t kLocal = 0x20;
+inline constexpr std::uint8_t kProxy = 0x21;
+inline constexpr std::uint8_t kUnspec = 0x00;
+inline constexpr std::uint8_t kTcp4 = 0x11;
+inline constexpr std::uint8_t kTcp6 = 0x21;
+inline constexpr std::uint8_t kUnixStream = 0x31;
+inline constexpr std::uint8_t kCrc32c = 0x03;
+inline constexpr std::uint8_t kSsl = 0x20;
+inline constexpr std::uint8_t kSslVersion = 0x21;
+inline constexpr std::uint8_t kSslCn = 0x22;
+inline constexpr std::uint8_t kClientSsl = 0x01;
+inline constexpr std::uint8_t kClientCertConnection = 0x02;
+
+/// Big-endian integers, as the header carries them.
+std::string u8(std::uint8_t value);
+std::string u16(std::uint16_t value);
+std::string u32(std::uint32_t value);
+/// One TLV: type, 16-bit length, value.
+std::string tlv(std::uint8_t type, const std::string& value);
+/// A v2 header: signature, version and command, family, the length of `body`, then `body`.
+std::string v2(std::uint8_t version_command, std::uint8_t family, const std::string& body);
+/// The 4 or 16 bytes of the IP literal `text` (IPv6 when it holds a ':').
+std::string ip_bytes(const char* text);
+/// One 108-byte sun_path field of a Unix address block.
+std::string sun_path(const std::string& path);
+
+}  // namespace proxy_wire
 
 /// `text`'s bytes, for the sys:: calls.
 inline std::span<const std::byte> bytes_of(const std::string& text) {
