@@ -167,6 +167,8 @@ TEST_CASE("sync stage: a strand's next job waits until the step its job queued h
   Events events;
   Outcomes done;
   stage->submit(strand, [&, raw = stage.get()] {
+    // Before the step is queued: another thread may run it at once.
+    events.add("job 1");
     raw->commit_in_directory(
         strand, open_directory(dir.path()),
         [&] {
@@ -175,7 +177,6 @@ TEST_CASE("sync stage: a strand's next job waits until the step its job queued h
           return true;
         },
         [&](const sys::Result<void>&) { done.add(1); });
-    events.add("job 1");
   });
   stage->submit(strand, [&] {
     events.add("job 2");
