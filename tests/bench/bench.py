@@ -931,6 +931,31 @@ def run_rounds(bench, label, contenders, measure, rounds):
                 contender.samples.append(sample)
 
 
+def conn_rate(sample):
+    """Connections per second of a short-connection sample."""
+    return sample.extra["conns"] / sample.seconds
+
+
+def short_connection_rows(contenders, cpu_digits, last_column):
+    """Table rows of short-connection contenders: name, median conn/s, min–max, receiver CPU
+    µs per connection (`cpu_digits` decimals), `last_column(contender)`, and a note."""
+    rows = []
+    for contender in contenders:
+        note = state_note(contender)
+        if note or not contender.samples:
+            rows.append([contender.name, "–", "–", "–", "–", note or "no samples"])
+            continue
+        rates = [conn_rate(s) for s in contender.samples]
+        cpu_us = [s.cpu / s.extra["conns"] * 1e6 for s in contender.samples]
+        rows.append([contender.name, f"{median(rates):.0f}", f"{min(rates):.0f}–{max(rates):.0f}",
+                     f"{median(cpu_us):.{cpu_digits}f}", last_column(contender), ""])
+    return rows
+
+
+def peak_rss_mib(contender):
+    return f"{max(s.max_rss_kib for s in contender.samples) / 1024:.1f}"
+
+
 def per_round_ratios(numerator, denominator, value):
     """value(numerator's sample) / value(denominator's sample), round by round."""
     pairs = zip(numerator.samples, denominator.samples)
@@ -1146,17 +1171,7 @@ class Suite:
                                              conns, parallel, KiB, KiB, warm, False)
 
         run_rounds(self.bench, "scenario 3", contenders, measure, self.rounds)
-        rows = []
-        for contender in contenders:
-            note = state_note(contender)
-            if note or not contender.samples:
-                rows.append([contender.name, "–", "–", "–", "–", note or "no samples"])
-                continue
-            rates = [s.extra["conns"] / s.seconds for s in contender.samples]
-            cpu_us = [s.cpu / s.extra["conns"] * 1e6 for s in contender.samples]
-            rows.append([contender.name, f"{median(rates):.0f}",
-                         f"{min(rates):.0f}–{max(rates):.0f}", f"{median(cpu_us):.0f}",
-                         f"{max(s.max_rss_kib for s in contender.samples) / 1024:.1f}", ""])
+        rows = short_connection_rows(contenders, 0, peak_rss_mib)
         out.append(markdown_table(["output", "median conn/s", "min–max", "receiver CPU µs/conn",
                                    "peak RSS MiB", "note"], rows) + "\n")
         first = contenders[0]
@@ -1266,22 +1281,13 @@ class Suite:
                                              KiB, KiB, warm, False, contender is scraped)
 
         run_rounds(self.bench, "scenario 9", [plain, scraped], measure, self.rounds)
-        rows = []
-        for contender in (plain, scraped):
-            note = state_note(contender)
-            if note or not contender.samples:
-                rows.append([contender.name, "–", "–", "–", "–", note or "no samples"])
-                continue
-            rates = [s.extra["conns"] / s.seconds for s in contender.samples]
-            cpu_us = [s.cpu / s.extra["conns"] * 1e6 for s in contender.samples]
-            scrapes = [s.extra["scrapes"] for s in contender.samples]
-            rows.append([contender.name, f"{median(rates):.0f}",
-                         f"{min(rates):.0f}–{max(rates):.0f}", f"{median(cpu_us):.1f}",
-                         f"{median(scrapes):.0f}", ""])
+        rows = short_connection_rows(
+            (plain, scraped), 1,
+            lambda contender: f"{median([s.extra['scrapes'] for s in contender.samples]):.0f}")
         out.append(markdown_table(["daemon", "median conn/s", "min–max", "receiver CPU µs/conn",
                                    "scrapes per round", "note"], rows) + "\n")
         if plain.samples and scraped.samples:
-            ratios = per_round_ratios(scraped, plain, lambda s: s.extra["conns"] / s.seconds)
+            ratios = per_round_ratios(scraped, plain, conn_rate)
             ratio = median(ratios)
             out.append(f"Scraped ÷ not scraped, per round: {rounds_text(ratios)}.\n")
             out.append("Bar (issue 12): short connections with /metrics scraped every 100 ms ≥ "
@@ -1540,21 +1546,11 @@ class Suite:
                                              proxy=contender is proxied)
 
         run_rounds(self.bench, "scenario 10", contenders, measure, self.rounds)
-        rows = []
-        for contender in contenders:
-            note = state_note(contender)
-            if note or not contender.samples:
-                rows.append([contender.name, "–", "–", "–", "–", note or "no samples"])
-                continue
-            rates = [s.extra["conns"] / s.seconds for s in contender.samples]
-            cpu_us = [s.cpu / s.extra["conns"] * 1e6 for s in contender.samples]
-            rows.append([contender.name, f"{median(rates):.0f}",
-                         f"{min(rates):.0f}–{max(rates):.0f}", f"{median(cpu_us):.1f}",
-                         f"{max(s.max_rss_kib for s in contender.samples) / 1024:.1f}", ""])
+        rows = short_connection_rows(contenders, 1, peak_rss_mib)
         out.append(markdown_table(["sender", "median conn/s", "min–max", "receiver CPU µs/conn",
                                    "peak RSS MiB", "note"], rows) + "\n")
         if plain.samples and proxied.samples:
-            ratios = per_round_ratios(proxied, plain, lambda s: s.extra["conns"] / s.seconds)
+            ratios = per_round_ratios(proxied, plain, conn_rate)
             out.append("Bar: short connections with a PROXY v2 header ≥ 0.95 × without, same "
                        "run: " + verdict(median(ratios) >= 0.95,
                                          f"{ratio_text(median(ratios), 0.95)} (rounds: "
