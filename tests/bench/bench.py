@@ -971,6 +971,17 @@ def rounds_text(ratios):
     return " ".join(f"{ratio:.2f}" for ratio in ratios)
 
 
+def ratio_bar(label, measured, contender, value, bar):
+    """`label: **met**: …` when the median over rounds of value(measured) / value(contender) is
+    at least `bar`, with the per-round ratios; `label: not measured (why)` without samples."""
+    if not measured.samples or not contender.samples:
+        return (f"{label}: not measured "
+                f"({state_note(measured) or state_note(contender) or 'no samples'})")
+    ratios = per_round_ratios(measured, contender, value)
+    return f"{label}: " + verdict(median(ratios) >= bar, f"{ratio_text(median(ratios), bar)} "
+                                                         f"(rounds: {rounds_text(ratios)})")
+
+
 def state_note(contender):
     if contender.missing:
         return f"skipped: {contender.missing}"
@@ -1068,14 +1079,8 @@ class Suite:
         for contender, bar in zip(contenders[1:], (1.35, 0.95, None, 2.5, 2.0)):
             if bar is None:
                 continue
-            if not zcrecv.samples or not contender.samples:
-                lines.append(f"- zcrecv ≥ {bar} × {contender.name}: not measured "
-                             f"({state_note(contender) or state_note(zcrecv)})")
-                continue
-            ratio = per_round_ratio(zcrecv, contender, lambda s: s.mib_s)
-            rounds = rounds_text(per_round_ratios(zcrecv, contender, lambda s: s.mib_s))
-            lines.append(f"- zcrecv ≥ {bar} × {contender.name}: "
-                         + verdict(ratio >= bar, f"{ratio_text(ratio, bar)} (rounds: {rounds})"))
+            lines.append(ratio_bar(f"- zcrecv ≥ {bar} × {contender.name}", zcrecv, contender,
+                                   lambda s: s.mib_s, bar))
         readwrite = contenders[1]
         if zcrecv.samples and readwrite.samples:
             ratio = per_round_ratio(zcrecv, readwrite, lambda s: s.cpu_per_gib)
@@ -1222,16 +1227,8 @@ class Suite:
         out.append(markdown_table(["streams", "aggregate MiB/s", "min–max", "÷ 1 stream",
                                    "÷ 1 stream, per round", "CPU s/GiB", "peak RSS MiB", "fds",
                                    "note"], rows) + "\n")
-        many = contenders[-1]
-        if single.samples and many.samples:
-            ratios = per_round_ratios(many, single, lambda s: s.mib_s)
-            out.append("Bar: 1 000 concurrent streams ≥ 0.9 × single-stream aggregate: "
-                       + verdict(median(ratios) >= 0.9,
-                                 f"{ratio_text(median(ratios), 0.9)} (rounds: "
-                                 f"{rounds_text(ratios)})") + "\n")
-        else:
-            out.append("Bar: 1 000 concurrent streams ≥ 0.9 × single stream: not measured "
-                       f"({state_note(many) or state_note(single)})\n")
+        out.append(ratio_bar("Bar: 1 000 concurrent streams ≥ 0.9 × single-stream aggregate",
+                             contenders[-1], single, lambda s: s.mib_s, 0.9) + "\n")
         return "\n".join(out)
 
     def scenario_5(self):
@@ -1286,16 +1283,9 @@ class Suite:
             lambda contender: f"{median([s.extra['scrapes'] for s in contender.samples]):.0f}")
         out.append(markdown_table(["daemon", "median conn/s", "min–max", "receiver CPU µs/conn",
                                    "scrapes per round", "note"], rows) + "\n")
-        if plain.samples and scraped.samples:
-            ratios = per_round_ratios(scraped, plain, conn_rate)
-            ratio = median(ratios)
-            out.append(f"Scraped ÷ not scraped, per round: {rounds_text(ratios)}.\n")
-            out.append("Bar (issue 12): short connections with /metrics scraped every 100 ms ≥ "
-                       "0.97 × without the endpoint: " + verdict(ratio >= 0.97, f"{ratio:.3f} ×")
-                       + "\n")
-        else:
-            out.append("Bar (issue 12): ≥ 0.97 × without the endpoint: not measured ("
-                       + (state_note(plain) or state_note(scraped) or "no samples") + ")\n")
+        out.append(ratio_bar("Bar (issue 12): short connections with /metrics scraped every "
+                             "100 ms ≥ 0.97 × without the endpoint", scraped, plain, conn_rate,
+                             0.97) + "\n")
         return "\n".join(out)
 
 
@@ -1451,14 +1441,8 @@ class Suite:
         lines = []
         for measured, contender, bar in ((zcrecv, server, 1.3), (zcrecv, writer, 1.0),
                                          (receipts, zcrecv, 0.9)):
-            if not measured.samples or not contender.samples:
-                lines.append(f"- {measured.name} ≥ {bar} × {contender.name}: not measured "
-                             f"({state_note(measured) or state_note(contender) or 'no samples'})")
-                continue
-            ratios = per_round_ratios(measured, contender, rate)
-            lines.append(f"- {measured.name} ≥ {bar} × {contender.name}: " + verdict(
-                median(ratios) >= bar,
-                f"{ratio_text(median(ratios), bar)} (rounds: {rounds_text(ratios)})"))
+            lines.append(ratio_bar(f"- {measured.name} ≥ {bar} × {contender.name}", measured,
+                                   contender, rate, bar))
         out.append("\n".join(lines) + "\n")
         out.append("The last bar is issue 10's: a receipt costs one small write per connection.\n")
         return "\n".join(out)
@@ -1513,15 +1497,8 @@ class Suite:
                                    "zcrecv ÷ this, per round", "CPU s/GiB", "measured until",
                                    "note"], rows) + "\n")
         out.append(f"({mbps} MB/s = {mbps * 1e6 / MiB:.1f} MiB/s.)\n")
-        if zcrecv.samples and direct.samples:
-            ratios = per_round_ratios(zcrecv, direct, lambda s: s.mib_s)
-            out.append("Bar (issue 9): the durable stream ≥ 0.9 × the disk's own rate (dd "
-                       "oflag=direct): " + verdict(median(ratios) >= 0.9,
-                                                   f"{ratio_text(median(ratios), 0.9)} (rounds: "
-                                                   f"{rounds_text(ratios)})") + "\n")
-        else:
-            out.append("Bar (issue 9): the durable stream ≥ 0.9 × dd oflag=direct: not measured "
-                       f"({state_note(zcrecv) or state_note(direct) or 'no samples'})\n")
+        out.append(ratio_bar("Bar (issue 9): the durable stream ≥ 0.9 × the disk's own rate "
+                             "(dd oflag=direct)", zcrecv, direct, lambda s: s.mib_s, 0.9) + "\n")
         return "\n".join(out)
 
     def scenario_10(self):
@@ -1549,15 +1526,8 @@ class Suite:
         rows = short_connection_rows(contenders, 1, peak_rss_mib)
         out.append(markdown_table(["sender", "median conn/s", "min–max", "receiver CPU µs/conn",
                                    "peak RSS MiB", "note"], rows) + "\n")
-        if plain.samples and proxied.samples:
-            ratios = per_round_ratios(proxied, plain, conn_rate)
-            out.append("Bar: short connections with a PROXY v2 header ≥ 0.95 × without, same "
-                       "run: " + verdict(median(ratios) >= 0.95,
-                                         f"{ratio_text(median(ratios), 0.95)} (rounds: "
-                                         f"{rounds_text(ratios)})") + "\n")
-        else:
-            out.append("Bar: with a PROXY v2 header ≥ 0.95 × without: not measured "
-                       f"({state_note(proxied) or state_note(plain)})\n")
+        out.append(ratio_bar("Bar: short connections with a PROXY v2 header ≥ 0.95 × without, "
+                             "same run", proxied, plain, conn_rate, 0.95) + "\n")
         return "\n".join(out)
 
 
