@@ -4,10 +4,7 @@
  * a sender that waits for the close knows its bytes are on disk). Exits after COUNT connections.
  * Usage: durable_server ADDRESS DIR COUNT
  * Files: DIR/.N.partial while receiving, DIR/N.bin once published (N = 0, 1, ...). */
-#define _GNU_SOURCE
-#include <fcntl.h>
-
-#include "bench_net.h"
+#include "bench_file.h"
 
 enum { kBufferSize = 64 << 10 };
 
@@ -30,13 +27,7 @@ int main(int argc, char** argv) {
     if (connection < 0) {
       bench_die("accept4", argv[1]);
     }
-    char partial[64], final_name[64];
-    snprintf(partial, sizeof partial, ".%lu.partial", n);
-    snprintf(final_name, sizeof final_name, "%lu.bin", n);
-    int out = openat(dir_fd, partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (out < 0) {
-      bench_die("openat", partial);
-    }
+    struct bench_durable_file file = bench_durable_create(dir_fd, n);
     for (;;) {
       ssize_t in = read(connection, buffer, sizeof buffer);
       if (in < 0) {
@@ -45,25 +36,10 @@ int main(int argc, char** argv) {
       if (in == 0) {
         break;
       }
-      for (ssize_t done = 0; done < in;) {
-        ssize_t written = write(out, buffer + done, (size_t)(in - done));
-        if (written <= 0) {
-          bench_die("write", partial);
-        }
-        done += written;
-      }
+      bench_write_all(file.fd, buffer, (size_t)in, file.partial);
       total += (unsigned long long)in;
     }
-    if (fdatasync(out) != 0) {
-      bench_die("fdatasync", partial);
-    }
-    close(out);
-    if (renameat(dir_fd, partial, dir_fd, final_name) != 0) {
-      bench_die("renameat", final_name);
-    }
-    if (fsync(dir_fd) != 0) {
-      bench_die("fsync", directory);
-    }
+    bench_durable_publish(&file, dir_fd, directory);
     close(connection);
   }
   close(listener);

@@ -5,13 +5,12 @@
  * Files: DIR/.N.partial while written, DIR/N.bin once published. Prints
  * "start=S end=E files=N" (CLOCK_MONOTONIC seconds: before the first thread starts, after the
  * last one ended). */
-#define _GNU_SOURCE
-#include <fcntl.h>
+#include "bench_file.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
 
-#include "bench_net.h"
 #include "bench_pattern.h"
 
 static unsigned char pattern[kBenchPatternSize];
@@ -34,30 +33,9 @@ static void* writer(void* unused) {
     if (n >= count) {
       return NULL;
     }
-    char partial[64], final_name[64];
-    snprintf(partial, sizeof partial, ".%lu.partial", n);
-    snprintf(final_name, sizeof final_name, "%lu.bin", n);
-    int out = openat(dir_fd, partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (out < 0) {
-      bench_die("openat", partial);
-    }
-    for (size_t done = 0; done < size;) {
-      ssize_t written = write(out, pattern + done, size - done);
-      if (written <= 0) {
-        bench_die("write", partial);
-      }
-      done += (size_t)written;
-    }
-    if (fdatasync(out) != 0) {
-      bench_die("fdatasync", partial);
-    }
-    close(out);
-    if (renameat(dir_fd, partial, dir_fd, final_name) != 0) {
-      bench_die("renameat", final_name);
-    }
-    if (fsync(dir_fd) != 0) {
-      bench_die("fsync", directory);
-    }
+    struct bench_durable_file file = bench_durable_create(dir_fd, n);
+    bench_write_all(file.fd, pattern, size, file.partial);
+    bench_durable_publish(&file, dir_fd, directory);
   }
 }
 

@@ -1,10 +1,7 @@
 /* The practical limit of a user-space copy: accept one connection, read(2) it into a 256 KiB
  * buffer (zcrecv's fallback buffer size) and write(2) it to a file, exit.
  * Usage: readwrite_loop ADDRESS OUTFILE */
-#define _GNU_SOURCE
-#include <fcntl.h>
-
-#include "bench_net.h"
+#include "bench_file.h"
 
 enum { kBufferSize = 256 << 10 };
 
@@ -28,13 +25,7 @@ int main(int argc, char** argv) {
     if (in == 0) {
       break;
     }
-    for (ssize_t done = 0; done < in;) {
-      ssize_t written = write(out, buffer + done, (size_t)(in - done));
-      if (written <= 0) {
-        bench_die("write", argv[2]);
-      }
-      done += written;
-    }
+    bench_write_all(out, buffer, (size_t)in, argv[2]);
     total += (unsigned long long)in;
   }
   printf("received %llu\n", total);
