@@ -7,6 +7,7 @@
 #include <span>
 #include <utility>
 
+#include "event/timer.hpp"
 #include "metrics/exposition_writer.hpp"
 #include "metrics/http_request.hpp"
 #include "sys/syscalls.hpp"
@@ -187,7 +188,7 @@ sys::Result<std::unique_ptr<MetricsServer>> MetricsServer::serve(
     const MetricsServerOptions& options) {
   std::unique_ptr<MetricsServer> server(
       new MetricsServer(loop, std::move(listener), std::move(metrics), options));
-  if (auto watched = server->watch(); !watched) {
+  if (auto watched = server->accept_.start(); !watched) {
     return std::move(watched).error();
   }
   return server;
@@ -200,57 +201,10 @@ MetricsServer::MetricsServer(event::EventLoop& loop, net::Listener listener, Bod
       metrics_(std::move(metrics)),
       options_(options),
       log_name_("metrics endpoint " + listener_.local_address().to_string()),
-      backoff_(loop, [this] {
-        if (auto watched = watch(); !watched) {
-          back_off(watched.error());
-        }
-      }) {}
+      accept_(loop, listener_, log_name_, {.max_per_event = kMaxAcceptsPerEvent},
+              [this](net::AcceptedConnection connection) { admit(std::move(connection)); }) {}
 
-MetricsServer::~MetricsServer() {
-  clients_.clear();
-  if (watching_) {
-    (void)loop_.remove(listener_.fd());
-  }
-}
-
-sys::Result<void> MetricsServer::watch() {
-  if (auto added = loop_.add(listener_.fd(), EPOLLIN, *this); !added) {
-    return std::move(added).error().with_context(log_name_);
-  }
-  watching_ = true;
-  return {};
-}
-
-void MetricsServer::on_event(std::uint32_t /*events*/) {
-  for (int i = 0; i < kMaxAcceptsPerEvent; ++i) {
-    auto accepted = listener_.accept();
-    if (!accepted) {
-      back_off(accepted.error());
-      return;
-    }
-    if (!accepted->has_value()) {
-      return;
-    }
-    in_burst_ = false;
-    admit(std::move(**accepted));
-  }
-}
-
-void MetricsServer::back_off(const sys::Error& error) {
-  // Out of descriptors (EMFILE, ENFILE) or memory (ENOBUFS, ENOMEM), the connection stays
-  // queued and the socket readable: watching it now would spin. Any other failure of accept
-  // is as persistent, and handled the same way.
-  if (!in_burst_) {
-    spdlog::warn("{}: {}; pausing accepts for {} ms", log_name_, error.message(),
-                 kAcceptBackoff.count());
-    in_burst_ = true;
-  }
-  if (watching_) {
-    (void)loop_.remove(listener_.fd());
-    watching_ = false;
-  }
-  backoff_.arm(kAcceptBackoff);
-}
+MetricsServer::~MetricsServer() { clients_.clear(); }
 
 void MetricsServer::admit(net::AcceptedConnection connection) {
   if (clients_.size() >= options_.max_connections) {

@@ -10,10 +10,9 @@
 #include <unordered_map>
 
 #include "event/event_loop.hpp"
-#include "event/timer.hpp"
+#include "net/accept_watch.hpp"
 #include "net/listen_address.hpp"
 #include "net/listener.hpp"
-#include "sys/error.hpp"
 #include "sys/result.hpp"
 
 namespace zcrecv::metrics {
@@ -43,18 +42,17 @@ struct MetricsServerOptions {
 /// the connection closes once it is written. There is no thread: the listener and every client
 /// are non-blocking sockets in the loop's epoll set, a response that does not fit the socket
 /// buffer waits for EPOLLOUT, and each client has a Timer for its deadline (cuts are logged at
-/// debug level). Accept failing for lack of descriptors or memory pauses accepting for
-/// kAcceptBackoff, as the daemon's Acceptor does.
+/// debug level). Failing accepts pause it as net::AcceptWatch says, as for the daemon's
+/// listeners.
 ///
 /// Threads: the loop's thread only — creation, destruction, set_stopping() — or any thread
 /// before run() starts and after it returns. `metrics` runs on the loop's thread, within a
 /// request: it must read what other threads count (relaxed atomics, Histogram snapshots), never
 /// wait for them.
-class MetricsServer final : public event::Handler {
+class MetricsServer final {
  public:
   using BodyFunction = std::function<std::string()>;
 
-  static constexpr std::chrono::milliseconds kAcceptBackoff{100};
   /// Connections accepted per wake-up before the loop serves the others.
   static constexpr int kMaxAcceptsPerEvent = 16;
 
@@ -73,7 +71,7 @@ class MetricsServer final : public event::Handler {
 
   /// Stops listening (a Unix socket file it created is removed) and closes every client's
   /// connection at once: the way to move or remove the endpoint at a reload.
-  ~MetricsServer() override;
+  ~MetricsServer();
 
   /// The listening socket: address() as configured, local_address() as bound.
   [[nodiscard]] const net::Listener& listener() const noexcept { return listener_; }
@@ -82,17 +80,12 @@ class MetricsServer final : public event::Handler {
   /// while it drains its connections.
   void set_stopping() noexcept { stopping_ = true; }
 
-  /// The listener is readable: accepts what is waiting.
-  void on_event(std::uint32_t events) override;
-
  private:
   class Client;
 
   MetricsServer(event::EventLoop& loop, net::Listener listener, BodyFunction metrics,
                 const MetricsServerOptions& options);
 
-  sys::Result<void> watch();
-  void back_off(const sys::Error& error);
   void admit(net::AcceptedConnection connection);
   // The whole response (status line, header fields, body) to the request `head`.
   std::string answer(std::string_view head) const;
@@ -106,10 +99,8 @@ class MetricsServer final : public event::Handler {
   MetricsServerOptions options_;
   // "metrics endpoint 127.0.0.1:9100", the start of every log line.
   std::string log_name_;
-  event::Timer backoff_;
+  net::AcceptWatch accept_;
   std::unordered_map<const Client*, std::unique_ptr<Client>> clients_;
-  bool watching_ = false;
-  bool in_burst_ = false;
   bool stopping_ = false;
 };
 

@@ -1,0 +1,77 @@
+#include "net/accept_watch.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+
+#include <utility>
+
+namespace zcrecv::net {
+
+AcceptWatch::AcceptWatch(event::EventLoop& loop, Listener& listener, std::string name,
+                         Options options, Admit admit)
+    : loop_(loop),
+      listener_(listener),
+      name_(std::move(name)),
+      options_(options),
+      admit_(std::move(admit)),
+      backoff_(loop, [this] {
+        if (auto watched = watch(); !watched) {
+          back_off(watched.error());
+        }
+      }) {}
+
+AcceptWatch::~AcceptWatch() {
+  if (watching_) {
+    (void)loop_.remove(listener_.fd());
+  }
+}
+
+sys::Result<void> AcceptWatch::start() { return watch(); }
+
+sys::Result<void> AcceptWatch::watch() {
+  if (auto added = loop_.add(listener_.fd(), EPOLLIN | options_.epoll_flags, *this); !added) {
+    return std::move(added).error().with_context(name_);
+  }
+  watching_ = true;
+  return {};
+}
+
+void AcceptWatch::on_event(std::uint32_t /*events*/) {
+  for (int i = 0; i < options_.max_per_event; ++i) {
+    auto accepted = listener_.accept();
+    if (!accepted) {
+      back_off(accepted.error());
+      return;
+    }
+    if (!accepted->has_value()) {
+      return;
+    }
+    in_burst_ = false;
+    admit_(std::move(**accepted));
+  }
+}
+
+void AcceptWatch::accept_queued() {
+  for (;;) {
+    auto accepted = listener_.accept();
+    if (!accepted || !accepted->has_value()) {
+      return;
+    }
+    admit_(std::move(**accepted));
+  }
+}
+
+void AcceptWatch::back_off(const sys::Error& error) {
+  if (!in_burst_) {
+    spdlog::warn("{}: {}; pausing accepts for {} ms", name_, error.message(),
+                 options_.backoff.count());
+    in_burst_ = true;
+  }
+  if (watching_) {
+    (void)loop_.remove(listener_.fd());
+    watching_ = false;
+  }
+  backoff_.arm(options_.backoff);
+}
+
+}  // namespace zcrecv::net
