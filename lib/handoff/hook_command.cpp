@@ -8,6 +8,7 @@
 #include <array>
 #include <utility>
 
+#include "output/braces.hpp"
 #include "sys/syscalls.hpp"
 
 namespace zcrecv::handoff {
@@ -41,46 +42,42 @@ sys::Result<HookCommand::Argument> HookCommand::parse_argument(std::string_view 
   };
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
-    const char next = i + 1 < text.size() ? text[i + 1] : '\0';
-    if ((c == '{' && next == '{') || (c == '}' && next == '}')) {
+    if (c != '{' && c != '}') {
       add_literal(c);
-      ++i;
-    } else if (c == '}') {
-      return fail("'}' at offset " + std::to_string(i) +
-                  " has no matching '{' (write }} for a literal brace)");
-    } else if (c == '{') {
-      const std::size_t close = text.find('}', i + 1);
-      if (close == std::string_view::npos) {
-        return fail("'{' at offset " + std::to_string(i) +
-                    " is never closed (write {{ for a literal brace)");
-      }
-      const std::string_view name = text.substr(i + 1, close - i - 1);
-      Kind kind = Kind::kLiteral;
-      if (name == "path") {
-        kind = Kind::kPath;
-      } else if (name == "name") {
-        kind = Kind::kName;
-      } else if (name == "bytes") {
-        kind = Kind::kBytes;
-      } else if (name == "listener") {
-        kind = Kind::kListener;
-      } else if (name == "peer") {
-        kind = Kind::kPeer;
-      } else if (name == "conn") {
-        kind = Kind::kConn;
-      } else if (name == "seq") {
-        kind = Kind::kSeq;
-      } else if (name == "completion") {
-        kind = Kind::kCompletion;
-      } else {
-        return fail("unknown placeholder {" + std::string(name) +
-                    "} (known: " + kKnownPlaceholders + ")");
-      }
-      argument.push_back(Token{kind, {}});
-      i = close;
-    } else {
-      add_literal(c);
+      continue;
     }
+    auto brace = output::read_brace(text, i);
+    if (!brace) {
+      return fail(brace.error().message());
+    }
+    i = brace->end - 1;
+    if (!brace->placeholder) {
+      add_literal(c);
+      continue;
+    }
+    const std::string_view name = *brace->placeholder;
+    Kind kind = Kind::kLiteral;
+    if (name == "path") {
+      kind = Kind::kPath;
+    } else if (name == "name") {
+      kind = Kind::kName;
+    } else if (name == "bytes") {
+      kind = Kind::kBytes;
+    } else if (name == "listener") {
+      kind = Kind::kListener;
+    } else if (name == "peer") {
+      kind = Kind::kPeer;
+    } else if (name == "conn") {
+      kind = Kind::kConn;
+    } else if (name == "seq") {
+      kind = Kind::kSeq;
+    } else if (name == "completion") {
+      kind = Kind::kCompletion;
+    } else {
+      return fail("unknown placeholder {" + std::string(name) + "} (known: " + kKnownPlaceholders +
+                  ")");
+    }
+    argument.push_back(Token{kind, {}});
   }
   return argument;
 }

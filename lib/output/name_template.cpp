@@ -3,6 +3,8 @@
 #include <ctime>
 #include <optional>
 
+#include "output/braces.hpp"
+
 namespace zcrecv::output {
 namespace {
 
@@ -105,22 +107,17 @@ sys::Result<NameTemplate> NameTemplate::parse(std::string_view text) {
     char next = i + 1 < text.size() ? text[i + 1] : '\0';
     if (c == '/') {
       segments.emplace_back();
-    } else if (c == '{' && next == '{') {
-      add_literal('{');
-      ++i;
-    } else if (c == '}' && next == '}') {
-      add_literal('}');
-      ++i;
-    } else if (c == '}') {
-      return fail("'}' at offset " + std::to_string(i) +
-                  " has no matching '{' (write }} for a literal brace)");
-    } else if (c == '{') {
-      std::size_t close = text.find('}', i + 1);
-      if (close == std::string_view::npos) {
-        return fail("'{' at offset " + std::to_string(i) +
-                    " is never closed (write {{ for a literal brace)");
+    } else if (c == '{' || c == '}') {
+      auto brace = read_brace(text, i);
+      if (!brace) {
+        return fail(brace.error().message());
       }
-      std::string_view name = text.substr(i + 1, close - i - 1);
+      i = brace->end - 1;
+      if (!brace->placeholder) {
+        add_literal(c);
+        continue;
+      }
+      const std::string_view name = *brace->placeholder;
       std::optional<Kind> kind;
       if (name == "listener") {
         kind = Kind::kListener;
@@ -142,7 +139,6 @@ sys::Result<NameTemplate> NameTemplate::parse(std::string_view text) {
                     "} (known: " + kKnownPlaceholders + ")");
       }
       add(*kind);
-      i = close;
     } else if (c == '%') {
       if (next == '\0') {
         return fail("'%' at the end needs a conversion (write %% for a literal '%')");
