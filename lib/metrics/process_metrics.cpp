@@ -1,6 +1,5 @@
 #include "metrics/process_metrics.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -9,11 +8,11 @@
 #include <array>
 #include <charconv>
 #include <cstddef>
-#include <cstring>
 #include <span>
 #include <string_view>
 #include <vector>
 
+#include "sys/directory.hpp"
 #include "sys/result.hpp"
 #include "sys/syscalls.hpp"
 
@@ -117,27 +116,16 @@ sys::Result<std::uint64_t> count_descriptors(const std::string& path) {
   }
   const std::string own_fd = std::to_string(dir->get());
   std::uint64_t count = 0;
-  std::vector<std::byte> buffer(8192);
-  for (;;) {
-    auto filled = sys::getdents64(dir->get(), buffer);
-    if (!filled) {
-      return filled.error().with_context(path);
+  auto read = sys::for_each_entry(dir->get(), [&](std::string_view name, unsigned char /*type*/) {
+    if (name != own_fd) {
+      ++count;
     }
-    if (*filled == 0) {
-      return count;
-    }
-    // Packed linux_dirent64 records with byte alignment: the fields are copied out.
-    for (std::size_t offset = 0; offset < *filled;) {
-      const std::byte* record = buffer.data() + offset;
-      unsigned short length = 0;
-      std::memcpy(&length, record + offsetof(dirent64, d_reclen), sizeof length);
-      std::string_view name(reinterpret_cast<const char*>(record + offsetof(dirent64, d_name)));
-      if (name != "." && name != ".." && name != own_fd) {
-        ++count;
-      }
-      offset += length;
-    }
+    return true;
+  });
+  if (!read) {
+    return std::move(read).error().with_context(path);
   }
+  return count;
 }
 
 std::optional<std::uint64_t> positive_sysconf(int name) {
