@@ -259,10 +259,6 @@ std::size_t count(const std::string& text, const std::string& needle) {
   return found;
 }
 
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream(path, std::ios::trunc) << text;
-}
-
 void check_refused(const std::vector<std::string>& argv, const BadInput& input) {
   INFO("input: ", label(input));
   Process zcrecv(argv);

@@ -35,10 +35,6 @@ using std::chrono::milliseconds;
 
 constexpr std::size_t kKiB = 1024;
 
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream(path, std::ios::trunc) << text;
-}
-
 // Waits until `path` holds `size` bytes. The daemon announces nothing per chunk written.
 void wait_for_size(const fs::path& path, std::uintmax_t size) {
   poll_until(

@@ -30,10 +30,6 @@ namespace fs = std::filesystem;
 
 constexpr std::size_t kMiB = 1024 * 1024;
 
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream(path, std::ios::trunc) << text;
-}
-
 // Partial files under `out`: files handed to the sync stage and not yet published.
 std::size_t partial_files(const fs::path& out) {
   std::size_t count = 0;

@@ -51,10 +51,6 @@ constexpr bool kSanitizerNeedsDescriptors = true;
 constexpr bool kSanitizerNeedsDescriptors = false;
 #endif
 
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream(path, std::ios::trunc) << text;
-}
-
 // The needle of the end line of a connection that received exactly `bytes` bytes.
 std::string ended_with(std::size_t bytes) { return ": " + std::to_string(bytes) + " bytes, "; }
 

@@ -42,26 +42,6 @@ constexpr std::size_t kKiB = 1024;
 constexpr const char* kSucceeded = ": exit 0 after ";
 constexpr const char* kRetrying = ", retrying in ";
 
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream(path, std::ios::trunc) << text;
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::istringstream in(text);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) {
-    lines.push_back(line);
-  }
-  return lines;
-}
-
 std::vector<std::string> split(const std::string& line, char separator) {
   std::vector<std::string> fields;
   std::size_t start = 0;

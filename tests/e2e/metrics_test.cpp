@@ -86,10 +86,6 @@ net::SocketAddress metrics_endpoint(Process& daemon) {
   return listening_address(daemon.wait_for_stderr("metrics listening on "));
 }
 
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream(path, std::ios::trunc) << text;
-}
-
 std::size_t count(const std::string& text, const std::string& needle) {
   std::size_t found = 0;
   for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {

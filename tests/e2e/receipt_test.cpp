@@ -38,10 +38,6 @@ void write_bytes(const fs::path& path, const std::vector<std::byte>& data) {
   out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
 }
 
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream(path, std::ios::trunc) << text;
-}
-
 // Runs a client (`argv`) with `input` as its standard input; returns what it printed.
 std::string run_client(const std::vector<std::string>& argv, const fs::path& input) {
   sys::UniqueFd in(::open(input.c_str(), O_RDONLY | O_CLOEXEC));
@@ -201,7 +197,8 @@ TEST_CASE("receipt: ERR <bytes> shutdown for a stream still open at a stop's dea
   write_all(socket, random_bytes(700, 422));
   poll_until(
       [&] {
-        auto files = fs::exists(daemon->out()) ? list_files(daemon->out()) : std::vector<std::string>{};
+        auto files =
+            fs::exists(daemon->out()) ? list_files(daemon->out()) : std::vector<std::string>{};
         return files.size() == 1 && fs::file_size(daemon->out() / files.front()) == 700;
       },
       "the daemon has read the 700 bytes");

@@ -63,18 +63,6 @@ bool have(const std::string& program) {
   return false;
 }
 
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-  REQUIRE(out.good());
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path);
-  REQUIRE(in.good());
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 // The shipped units, with ExecStart pointing at the binary under test (systemd-analyze checks
 // that it exists), and a man page directory holding docs/zcrecv.1 for Documentation=.
 void stage_units(const TempDir& dir) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "support/error_text.hpp"
+#include "support/files.hpp"
 #include "support/loop_thread.hpp"
 #include "support/poll_until.hpp"
 #include "support/temp_dir.hpp"
@@ -25,12 +26,7 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 std::vector<std::string> lines(const fs::path& path) {
-  std::ifstream in(path);
-  std::vector<std::string> result;
-  for (std::string line; std::getline(in, line);) {
-    result.push_back(line);
-  }
-  return result;
+  return test::lines_of(test::read_text(path));
 }
 
 // A runner on a loop thread of its own, over dir/out.

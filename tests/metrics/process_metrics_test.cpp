@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "support/files.hpp"
 #include "support/prometheus_parser.hpp"
 #include "support/temp_dir.hpp"
 
@@ -21,10 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream(path) << text;
-  REQUIRE(fs::exists(path));
-}
+using test::write_text;
 
 std::uint64_t soft_fd_limit() {
   rlimit limit{};
