@@ -213,6 +213,13 @@ def tail(path, lines=6):
         return ""
 
 
+def kill_if_running(process):
+    """Kills and reaps `process` (a Popen, or None for one never started) unless it has ended."""
+    if process is not None and process.returncode is None:
+        process.kill()
+        process.wait()
+
+
 class Bench:
     """The machinery: compiled helpers, output directories, child processes, measurements."""
 
@@ -252,9 +259,7 @@ class Bench:
 
     def close(self):
         for child in self.children:
-            if child.returncode is None:
-                child.kill()
-                child.wait()
+            kill_if_running(child)
         if self.mounted:
             subprocess.run(["umount", self.mounted], check=False)
         for mount in list(self.slow_mounts):
@@ -361,9 +366,7 @@ class Bench:
                 ended, status = self.reap(receiver, (sender,))
                 start, _ = self.finish_sender(sender)
             finally:
-                if receiver.returncode is None:
-                    receiver.kill()
-                    receiver.wait()
+                kill_if_running(receiver)
         try:
             if status != 0:
                 raise RunError(f"exited with status {status}: {tail(log)}")
@@ -418,20 +421,25 @@ max_connections_per_peer = 16384
         os.makedirs(out_dir)
         address = self.new_address("tcp")
         config = self.write_config(address, out_dir, sync, metrics, proxy)
+        daemon, report, log = self.spawn_daemon(
+            name, [self.args.zcrecv, "-c", config], [address] + ([metrics] if metrics else []),
+            "daemon mode (`zcrecv -c CONFIG`)")
+        return daemon, report, address, log
+
+    def spawn_daemon(self, name, argv, addresses, what):
+        """Spawns the daemon `argv`, measured, its output into its log, and waits until it
+        listens on every one of `addresses`; returns (process, report, log). One that cannot
+        start means `what` cannot run here: Skip."""
         log = self.log_path(name)
         with open(log, "w") as log_file:
-            daemon, report = self.spawn_measured([self.args.zcrecv, "-c", config],
-                                                 stdout=log_file, stderr=log_file)
+            daemon, report = self.spawn_measured(argv, stdout=log_file, stderr=log_file)
         try:
-            self.wait_listening(address, daemon, log)
-            if metrics:
-                self.wait_listening(metrics, daemon, log)
+            for address in addresses:
+                self.wait_listening(address, daemon, log)
         except RunError as error:
-            if daemon.returncode is None:
-                daemon.kill()
-                daemon.wait()
-            raise Skip(f"daemon mode (`zcrecv -c CONFIG`) cannot run: {error}") from error
-        return daemon, report, address, log
+            kill_if_running(daemon)
+            raise Skip(f"{what} cannot run: {error}") from error
+        return daemon, report, log
 
     def stop_daemon(self, daemon, report, log):
         """SIGTERM (rusage_exec passes it on); returns the daemon's (CPU seconds, maxrss)."""
@@ -481,9 +489,7 @@ max_connections_per_peer = 16384
         finally:
             if scraper:
                 scraper.stop()
-            if daemon.returncode is None:
-                daemon.kill()
-                daemon.wait()
+            kill_if_running(daemon)
         wrong = [f.name for f in files if f.stat().st_size != per_conn]
         if len(files) != conns or wrong:
             raise RunError(f"{len(files)} files published for {conns} connections, "
@@ -526,9 +532,7 @@ max_connections_per_peer = 16384
             cpu, max_rss = self.stop_daemon(daemon, report, log)
         finally:
             for child in (sender, daemon):
-                if child is not None and child.returncode is None:
-                    child.kill()
-                    child.wait()
+                kill_if_running(child)
         shutil.rmtree(out_dir, ignore_errors=True)
         return Sample(1.0, 0, cpu, max_rss, fds=fds,
                       extra={"rss": rss, "base_rss": base_rss, "conns": conns})
@@ -563,9 +567,7 @@ max_connections_per_peer = 16384
 
     def slow_disk_down(self, mount):
         for child in self.children:  # nothing may hold a file on it
-            if child.returncode is None:
-                child.kill()
-                child.wait()
+            kill_if_running(child)
         down = subprocess.run([self.args.slow_disk, "down", mount], stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
         if down.returncode != 0:
@@ -618,17 +620,9 @@ max_connections_per_peer = 16384
         argv += self.args.zcrecv_arg
         if slow:
             argv = self.slow_argv(slow, argv)
-        log = self.log_path(name)
         os.sync()  # the previous run's dirty pages must not be written back during this one
-        with open(log, "w") as log_file:
-            daemon, report = self.spawn_measured(argv, stdout=log_file, stderr=log_file)
-        try:
-            self.wait_listening(address, daemon, log)
-        except RunError as error:
-            if daemon.returncode is None:
-                daemon.kill()
-                daemon.wait()
-            raise Skip(f"the daemon (`{' '.join(argv)}`) cannot run: {error}") from error
+        daemon, report, log = self.spawn_daemon(name, argv, [address],
+                                                f"the daemon (`{' '.join(argv)}`)")
         return daemon, report, address, log
 
     def wait_published(self, daemon, log, count, timeout=120.0):
@@ -718,9 +712,7 @@ max_connections_per_peer = 16384
             cpu, max_rss = self.stop_daemon(daemon, report, log)
         finally:
             for child in (probe, daemon):
-                if child is not None and child.returncode is None:
-                    child.kill()
-                    child.wait()
+                kill_if_running(child)
         latencies, starts, errors = [], [], []
         for line in output.decode().splitlines():
             fields = dict(item.split("=", 1) if "=" in item else (item, "")
@@ -752,9 +744,7 @@ max_connections_per_peer = 16384
             end = self.wait_published(daemon, log, conns)
             cpu, max_rss = self.stop_daemon(daemon, report, log)
         finally:
-            if daemon.returncode is None:
-                daemon.kill()
-                daemon.wait()
+            kill_if_running(daemon)
         self.check_files(out_dir, {KiB: conns}, checksum)
         shutil.rmtree(out_dir, ignore_errors=True)
         return Sample(end - start, KiB * conns, cpu, max_rss,
@@ -781,9 +771,7 @@ max_connections_per_peer = 16384
                 ended, status = self.reap(server, (sender,))
                 start, _ = self.finish_sender(sender)
             finally:
-                if server.returncode is None:
-                    server.kill()
-                    server.wait()
+                kill_if_running(server)
         if status != 0:
             raise RunError(f"exited with status {status}: {tail(log)}")
         self.check_files(out_dir, {KiB: conns}, checksum)
@@ -833,9 +821,7 @@ max_connections_per_peer = 16384
             end = self.wait_published(daemon, log, files)
             cpu, max_rss = self.stop_daemon(daemon, report, log)
         finally:
-            if daemon.returncode is None:
-                daemon.kill()
-                daemon.wait()
+            kill_if_running(daemon)
         sizes = {GiB: total // GiB, total % GiB: 1 if total % GiB else 0}
         self.check_files(out_dir, sizes, checksum)
         shutil.rmtree(out_dir, ignore_errors=True)
