@@ -51,6 +51,7 @@ struct CommandLine {
   bool once = false;
   bool from_stdin = false;
   std::optional<std::string> max_file_size;
+  std::optional<std::string> record_delimiter;
   std::optional<std::string> rotate_interval;
   std::optional<std::string> name;
   std::optional<std::string> max_connections;
@@ -217,6 +218,21 @@ sys::Result<config::Config> build_config(const CommandLine& cli) {
       config.output.max_file_size = *size;
     }
   }
+  if (cli.record_delimiter) {
+    if (auto delimiter =
+            errors.take(config::parse_delimiter(*cli.record_delimiter, "--record-delimiter"))) {
+      config.output.record_delimiter = *delimiter;
+    }
+  }
+  // Checked once both the file and the command line had their say: a boundary looked for across
+  // the whole file would end every file at its first record.
+  if (!config.output.record_delimiter.empty() && config.output.max_file_size != 0 &&
+      config.output.record_max >= config.output.max_file_size) {
+    errors.add("output.record_max (" + config::format_size(config.output.record_max) +
+               ") must be below output.max_file_size (" +
+               config::format_size(config.output.max_file_size) +
+               ") when a record delimiter is set: a boundary is looked for near a file's end");
+  }
   if (cli.rotate_interval) {
     if (auto interval =
             errors.take(config::parse_duration(*cli.rotate_interval, "--rotate-interval"))) {
@@ -365,6 +381,8 @@ int run_one_shot(const CommandLine& cli, const config::Config& config, const Run
   settings.max_file_size = config.output.max_file_size;
   settings.rotate_interval = config.output.rotate_interval;
   settings.keep_empty = config.output.keep_empty;
+  settings.record_delimiter = config.output.record_delimiter;
+  settings.record_max = config.output.record_max;
   auto report = oneshot::receive_once(settings, signals);
   if (!report) {
     spdlog::error("{}", report.error().message());
@@ -393,6 +411,9 @@ int main(int argc, char** argv) {
   app.add_flag("--stdin", cli.from_stdin, "the connection is standard input (inetd, Accept=yes)");
   app.add_option("--max-file-size", cli.max_file_size, "rotate when a file reaches SIZE")
       ->option_text("SIZE");
+  app.add_option("--record-delimiter", cli.record_delimiter,
+                 "end files rotated for size or time just after this byte (\\n: lines)")
+      ->option_text("BYTE");
   app.add_option("--rotate-interval", cli.rotate_interval, "rotate a file this long after opening")
       ->option_text("DURATION");
   app.add_option("--name", cli.name, "output file name template")->option_text("TEMPLATE");

@@ -32,14 +32,15 @@ constexpr std::array<std::string_view, 7> kTopKeys{"log_level", "log_format", "w
 constexpr std::array<std::string_view, 11> kListenKeys{
     "address",    "name",    "allow",          "mode",       "owner",        "group",
     "allow_uids", "receipt", "proxy_protocol", "proxy_from", "proxy_timeout"};
-constexpr std::array<std::string_view, 13> kOutputKeys{
-    "directory",  "name",       "max_file_size",          "rotate_interval",
-    "sync",       "sync_threads", "writeback_bytes",      "file_mode",
-    "keep_empty", "on_publish", "on_publish_concurrency", "on_publish_timeout",
-    "on_publish_done"};
-constexpr std::array<std::string_view, 6> kLimitsKeys{
+constexpr std::array<std::string_view, 15> kOutputKeys{
+    "directory",       "name",         "max_file_size",          "rotate_interval",
+    "sync",            "sync_threads", "writeback_bytes",        "file_mode",
+    "keep_empty",      "on_publish",   "on_publish_concurrency", "on_publish_timeout",
+    "on_publish_done", "record_delimiter", "record_max"};
+constexpr std::array<std::string_view, 7> kLimitsKeys{
     "max_connections",      "max_connections_per_peer", "idle_timeout",
-    "max_connection_bytes", "shutdown_timeout",         "min_free_space"};
+    "max_connection_bytes", "shutdown_timeout",         "min_free_space",
+    "disk_full_timeout"};
 constexpr std::array<std::string_view, 1> kMetricsKeys{"listen"};
 
 // (uid_t)-1 and (gid_t)-1 mean "leave unchanged" to chown(2), so they cannot name an owner.
@@ -617,6 +618,20 @@ class Reader {
       } else if (name == "on_publish_done") {
         output.on_publish_done =
             read_enum(value, path, kOnPublishDone).value_or(output.on_publish_done);
+      } else if (name == "record_delimiter") {
+        const std::optional<std::string> delimiter = read_string(value, path);
+        if (delimiter && delimiter->size() > 1) {
+          expected(value, path, R"(one byte, like "\n", or "" for none)");
+        } else {
+          output.record_delimiter = delimiter.value_or(output.record_delimiter);
+        }
+      } else if (name == "record_max") {
+        const auto record_max = read_parsed<std::uint64_t>(value, path, parse_size);
+        if (record_max && *record_max == 0) {
+          expected(value, path, "a size above 0, like \"64KiB\"");
+        } else {
+          output.record_max = record_max.value_or(output.record_max);
+        }
       } else {
         unknown_key(key, path, "[output]", join(kOutputKeys));
       }
@@ -680,6 +695,10 @@ class Reader {
       } else if (name == "min_free_space") {
         limits.min_free_space =
             read_parsed<std::uint64_t>(value, path, parse_size).value_or(limits.min_free_space);
+      } else if (name == "disk_full_timeout") {
+        limits.disk_full_timeout =
+            read_parsed<std::chrono::nanoseconds>(value, path, parse_duration)
+                .value_or(limits.disk_full_timeout);
       } else {
         unknown_key(key, path, "[limits]", join(kLimitsKeys));
       }
@@ -894,6 +913,8 @@ std::string to_toml(const Config& config) {
   append_line(toml, "on_publish_concurrency", std::to_string(output.on_publish_concurrency));
   append_line(toml, "on_publish_timeout", quote(format_duration(output.on_publish_timeout)));
   append_line(toml, "on_publish_done", quote(to_string(output.on_publish_done)));
+  append_line(toml, "record_delimiter", quote(output.record_delimiter));
+  append_line(toml, "record_max", quote(format_size(output.record_max)));
   const LimitsConfig& limits = config.limits;
   toml += "\n[limits]\n";
   append_line(toml, "max_connections", std::to_string(limits.max_connections));
@@ -902,6 +923,7 @@ std::string to_toml(const Config& config) {
   append_line(toml, "max_connection_bytes", quote(format_size(limits.max_connection_bytes)));
   append_line(toml, "shutdown_timeout", quote(format_duration(limits.shutdown_timeout)));
   append_line(toml, "min_free_space", quote(format_size(limits.min_free_space)));
+  append_line(toml, "disk_full_timeout", quote(format_duration(limits.disk_full_timeout)));
   if (config.metrics.listen) {
     toml += "\n[metrics]\n";
     append_line(toml, "listen", quote(config.metrics.listen->value));

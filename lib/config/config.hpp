@@ -119,6 +119,11 @@ struct OutputConfig {
   /// Then the hook gets SIGTERM (and SIGKILL a few seconds later); above 0.
   std::chrono::nanoseconds on_publish_timeout = std::chrono::minutes(5);
   OnPublishDone on_publish_done = OnPublishDone::kKeep;
+  /// One byte that ends a record ("\n" for lines); empty (the default) = files end at exact
+  /// sizes. With one, a file ends just after a delimiter found within record_max of its end.
+  std::string record_delimiter;
+  /// How far before a file's end a record boundary is looked for; above 0.
+  std::uint64_t record_max = std::uint64_t{64} << 10;
 
   bool operator==(const OutputConfig&) const = default;
 };
@@ -132,6 +137,9 @@ struct LimitsConfig {
   /// 0 = unlimited.
   std::uint64_t max_connection_bytes = 0;
   std::chrono::nanoseconds shutdown_timeout = std::chrono::seconds(30);
+  /// A stream whose output takes no byte this long (a full disk) is cut with "ERR <n>
+  /// disk_full"; 0 = it waits for space until a stop.
+  std::chrono::nanoseconds disk_full_timeout = std::chrono::seconds(5);
   /// Below this much free space on the output filesystem, reading pauses; 0 = no check.
   std::uint64_t min_free_space = std::uint64_t{256} << 20;
 

@@ -1,6 +1,7 @@
 #include "config/units.hpp"
 
 #include <array>
+#include <charconv>
 #include <cstdint>
 #include <limits>
 #include <numeric>
@@ -308,6 +309,45 @@ std::string format_mode(mode_t mode) {
     mode >>= 3;
   }
   return text;
+}
+
+sys::Result<std::string> parse_delimiter(std::string_view text, std::string_view what) {
+  auto wrong = [&] {
+    return sys::Error::invalid(std::string(what) +
+                               ": expected one byte, or an escape like \\n or \\x1e, got " +
+                               quote(text));
+  };
+  if (text.size() <= 1) {
+    return std::string(text);
+  }
+  if (text.front() != '\\') {
+    return wrong();
+  }
+  if (text.size() == 2) {
+    switch (text[1]) {
+      case 'n':
+        return std::string(1, '\n');
+      case 'r':
+        return std::string(1, '\r');
+      case 't':
+        return std::string(1, '\t');
+      case '0':
+        return std::string(1, '\0');
+      case '\\':
+        return std::string(1, '\\');
+      default:
+        return wrong();
+    }
+  }
+  if (text.size() == 4 && text[1] == 'x') {
+    unsigned value = 0;
+    const auto* end = text.data() + text.size();
+    auto [next, error] = std::from_chars(text.data() + 2, end, value, 16);
+    if (error == std::errc() && next == end) {
+      return std::string(1, static_cast<char>(value));
+    }
+  }
+  return wrong();
 }
 
 std::string quote(std::string_view text) {

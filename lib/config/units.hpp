@@ -22,6 +22,9 @@ namespace zcrecv::config {
 /// otherwise ("1.1k"). Errors name `what` and quote `text`:
 /// `--max-file-size: expected a size like "64MiB" or "1G", got "lots"`.
 sys::Result<std::uint64_t> parse_size(std::string_view text, std::string_view what);
+/// A record delimiter as typed on a command line: one byte ("|"), an escape (\n, \r, \t, \0,
+/// \\, \xHH), or "" for none. Returns the byte as a string of length 0 or 1.
+sys::Result<std::string> parse_delimiter(std::string_view text, std::string_view what);
 
 /// Parses a duration: one or more `NUMBER UNIT` parts, summed ("1h30m", "1.5s"), units
 /// `ns us ms s m h d`, an optional space between a number and its unit. A bare "0" is zero; any

@@ -19,9 +19,17 @@ sys::Result<std::shared_ptr<const ConnectionSettings>> make_connection_settings(
                                                                    : output::SyncMode::kNone;
   rotation.writeback_bytes = config.output.writeback_bytes;
   rotation.keep_empty = config.output.keep_empty;
+  stream::SessionSettings session;
+  session.idle_timeout = config.limits.idle_timeout;
+  session.max_bytes = config.limits.max_connection_bytes;
+  session.disk_full_timeout = config.limits.disk_full_timeout;
+  if (!config.output.record_delimiter.empty()) {
+    session.record_delimiter = static_cast<std::byte>(config.output.record_delimiter.front());
+  }
+  session.record_max = config.output.record_max;
   return std::make_shared<const ConnectionSettings>(
       ConnectionSettings{std::move(directory), std::move(*name_template), rotation, config.limits,
-                         copy_mode, std::move(host), hand_off});
+                         session, copy_mode, std::move(host), hand_off});
 }
 
 }  // namespace zcrecv::daemon

@@ -9,6 +9,7 @@
 #include "output/name_template.hpp"
 #include "output/output_directory.hpp"
 #include "output/rotating_file.hpp"
+#include "stream/session.hpp"
 #include "sys/result.hpp"
 
 namespace zcrecv::daemon {
@@ -23,6 +24,8 @@ struct ConnectionSettings {
   output::NameTemplate name_template;
   output::RotationSettings rotation;
   config::LimitsConfig limits;
+  /// The per-stream policy: limits and record boundaries (`receipt` is the listener's).
+  stream::SessionSettings session;
   io::CopyMode copy_mode = io::CopyMode::kAuto;
   /// {host} in file names.
   std::string host;

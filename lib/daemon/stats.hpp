@@ -33,6 +33,9 @@ struct Stats {
   std::atomic<std::uint64_t> sync_queue{0};
   /// Bytes read from a socket and never written: what a connection still held at its end.
   std::atomic<std::uint64_t> lost_bytes{0};
+  /// Records split across two files: with a record delimiter, none came within record_max of a
+  /// file's end (or within record_wait of a time or signal rotation).
+  std::atomic<std::uint64_t> records_split{0};
   /// Delivery receipts written: "OK" (stored and durable) and "ERR" (cut: send again).
   std::atomic<std::uint64_t> receipts_ok{0};
   std::atomic<std::uint64_t> receipts_err{0};

@@ -84,6 +84,9 @@ std::string expose(const Stats& stats, const metrics::ProcessMetrics& process) {
                 "Times a connection stopped reading because the disk was full or below "
                 "min_free_space.");
   writer.sample(value(stats.disk_full_pauses));
+  writer.family("zcrecv_records_split_total", MetricType::kCounter,
+                "Records split across two files: no delimiter within record_max of the boundary.");
+  writer.sample(value(stats.records_split));
   writer.family("zcrecv_sync_pauses_total", MetricType::kCounter,
                 "Times a connection stopped reading until the sync stage caught up.");
   writer.sample(value(stats.sync_pauses));

@@ -24,15 +24,17 @@
 #include "net/listener.hpp"
 #include "net/peer_identity.hpp"
 #include "net/proxy_header.hpp"
+#include "stream/end_cause.hpp"
 #include "sys/result.hpp"
 #include "sys/unique_fd.hpp"
 
 namespace zcrecv::daemon {
 
+using EndCause = stream::EndCause;
+
 class Acceptor;
 class Connection;
 class ProxyHandshake;
-enum class EndCause;
 
 /// One event-loop thread of the daemon: its own EventLoop, pipe, read/write buffer and
 /// SplicePump, the acceptors of every listener, and the connections it accepted, which stay on

@@ -80,6 +80,10 @@ class PumpStream {
   /// Bytes read from the source that are not in a sink yet (after a sink error, or when a
   /// non-blocking sink was full).
   [[nodiscard]] std::size_t pending() const noexcept { return pending_.size() - pending_offset_; }
+  /// The pending bytes themselves, in order: what the sink gets first.
+  [[nodiscard]] std::span<const std::byte> pending_bytes() const noexcept {
+    return std::span<const std::byte>(pending_).subspan(pending_offset_);
+  }
 
  private:
   friend class SplicePump;

@@ -43,6 +43,10 @@ struct OneShotSettings {
   /// cut ("ERR <bytes> <reason>"), then close it (README "Delivery receipts"). Files are synced
   /// whatever `sync` says; the output must be a file or a directory.
   bool receipt = false;
+  /// Directory output only: one byte that ends a record ("" = none), and how far before a
+  /// file's end a boundary is looked for (see stream::SessionSettings).
+  std::string record_delimiter;
+  std::uint64_t record_max = std::uint64_t{64} << 10;
 };
 
 /// How a one-shot receive ended.
@@ -72,8 +76,7 @@ struct OneShotReport {
   std::string peer;
   /// The peer as it may appear in file names.
   std::string peer_token;
-  /// Files published (relative to the output directory's parent for a file, to the directory
-  /// for a directory), or "stdout".
+  /// The first and the last file published (with the output directory), or "stdout".
   std::vector<std::string> outputs;
   /// Why the receive did not complete, for kReset, kFailed and kTimedOut.
   std::string reason;

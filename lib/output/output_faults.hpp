@@ -4,15 +4,10 @@
 // the bytes it already took, and tries again, in the daemon and in --once alike.
 
 #include <cerrno>
-#include <chrono>
 
 #include "sys/error.hpp"
 
 namespace zcrecv::output {
-
-/// How often a receive paused by a full disk (or, in the daemon, a lack of descriptors) tries
-/// again.
-inline constexpr std::chrono::milliseconds kDiskFullRetry{250};
 
 /// No space on the output filesystem, or the writer's quota is used up.
 inline bool is_disk_full(const sys::Error& error) {

@@ -160,7 +160,19 @@ sys::Result<void> RotatingFile::finish(Completion completion) {
   return close_current(completion);
 }
 
+sys::Result<std::uint64_t> RotatingFile::reserve(std::uint64_t wanted) {
+  if (!current_) {
+    return sys::Error::invalid("no open file to reserve space in");
+  }
+  auto covered = reservation_.cover(current_->fd(), current_->bytes_written(), wanted);
+  if (!covered) {
+    return std::move(covered).error().with_context(current_->partial_path());
+  }
+  return covered;
+}
+
 sys::Result<void> RotatingFile::close_current(Completion completion) {
+  reservation_.release(current_->fd(), current_->bytes_written());
   if (current_->bytes_written() == 0 && !settings_.keep_empty) {
     auto discarded = directory_->discard(std::move(*current_));
     if (!discarded) {

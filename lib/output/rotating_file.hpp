@@ -13,6 +13,7 @@
 #include "output/name_template.hpp"
 #include "output/output_directory.hpp"
 #include "output/partial_file.hpp"
+#include "output/space_reservation.hpp"
 #include "output/sync_stage.hpp"
 #include "sys/result.hpp"
 
@@ -105,6 +106,9 @@ class RotatingFile {
   /// Bytes the current (or next) file may still take before the size boundary; UINT64_MAX
   /// without a size limit. 0 means: rotate before writing more.
   [[nodiscard]] std::uint64_t room() const;
+  /// Reserves disk space in the current file (sink() opened it) for up to `wanted` more bytes
+  /// (SpaceReservation::cover): how many may be written now without meeting a full disk.
+  sys::Result<std::uint64_t> reserve(std::uint64_t wanted);
   /// Counts bytes written to sink(), and starts writeback of each writeback_bytes completed.
   void add_written(std::uint64_t bytes);
   /// Bytes that may still be written into the current file before its bytes not yet written
@@ -130,6 +134,8 @@ class RotatingFile {
   void on_created(CreatedCallback callback) { on_created_ = std::move(callback); }
 
   [[nodiscard]] bool has_open_file() const noexcept { return current_.has_value(); }
+  /// Whether files are made durable when published (sync = publish).
+  [[nodiscard]] bool syncs_durably() const noexcept { return settings_.sync == SyncMode::kPublish; }
   [[nodiscard]] std::uint64_t files_published() const noexcept { return shared_->published; }
   /// Files handed to the sync stage whose outcome has not come back yet.
   [[nodiscard]] std::uint64_t pending_publishes() const noexcept { return shared_->pending; }
@@ -171,6 +177,7 @@ class RotatingFile {
   std::shared_ptr<SyncStage::Strand> writebacks_;
   CreatedCallback on_created_;
   std::optional<PartialFile> current_;
+  SpaceReservation reservation_;
   // The offset up to which writeback of the current file has been started.
   std::uint64_t writeback_started_ = 0;
   std::uint64_t next_seq_ = 0;

@@ -276,6 +276,14 @@ Result<void> sync_file_range(int fd, std::uint64_t offset, std::uint64_t length,
                 "sync_file_range");
 }
 
+Result<void> fallocate(int fd, int mode, std::uint64_t offset, std::uint64_t length) {
+  return status(retry_eintr([&] {
+                  return ::fallocate(fd, mode, static_cast<off_t>(offset),
+                                     static_cast<off_t>(length));
+                }),
+                "fallocate");
+}
+
 Result<void> ftruncate(int fd, off_t length) {
   return status(retry_eintr([&] { return ::ftruncate(fd, length); }), "ftruncate");
 }

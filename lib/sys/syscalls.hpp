@@ -96,6 +96,9 @@ Result<void> fsync(int fd);
 Result<void> sync_file_range(int fd, std::uint64_t offset, std::uint64_t length,
                              unsigned int flags);
 Result<void> ftruncate(int fd, off_t length);
+/// fallocate(2): with FALLOC_FL_KEEP_SIZE, reserves blocks for [offset, offset + length) without
+/// changing the file's size; with FALLOC_FL_PUNCH_HOLE too, gives them back.
+Result<void> fallocate(int fd, int mode, std::uint64_t offset, std::uint64_t length);
 Result<struct stat> fstat(int fd);
 Result<struct stat> fstatat(int dir_fd, const char* path, int flags);
 /// faccessat(2): whether the process may access `path` as `mode` (R_OK, W_OK, X_OK) asks.

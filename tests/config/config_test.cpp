@@ -324,11 +324,11 @@ TEST_CASE("unknown keys are errors at every level") {
   CHECK(errors_of("[output]\nnmae = \"x\"") ==
         "t.toml:2:1: output.nmae: expected a key of [output] (directory, name, max_file_size, "
         "rotate_interval, sync, sync_threads, writeback_bytes, file_mode, keep_empty, on_publish, "
-        R"(on_publish_concurrency, on_publish_timeout, on_publish_done), got unknown key "nmae")");
+        R"(on_publish_concurrency, on_publish_timeout, on_publish_done, record_delimiter, record_max), got unknown key "nmae")");
   CHECK(errors_of("[output.extra]\nx = 1") ==
         "t.toml:1:9: output.extra: expected a key of [output] (directory, name, max_file_size, "
         "rotate_interval, sync, sync_threads, writeback_bytes, file_mode, keep_empty, on_publish, "
-        R"(on_publish_concurrency, on_publish_timeout, on_publish_done), got unknown key "extra")");
+        R"(on_publish_concurrency, on_publish_timeout, on_publish_done, record_delimiter, record_max), got unknown key "extra")");
   CHECK(errors_of("[[listen]]\nadress = \":1\"") ==
         "t.toml:1:1: listen[0].address: expected an address like \":9000\" or "
         "\"unix:/run/x.sock\", got none (every [[listen]] table needs one)\n"
@@ -338,7 +338,7 @@ TEST_CASE("unknown keys are errors at every level") {
   CHECK(errors_of("[limits]\nmax_conns = 1") ==
         "t.toml:2:1: limits.max_conns: expected a key of [limits] (max_connections, "
         "max_connections_per_peer, idle_timeout, max_connection_bytes, shutdown_timeout, "
-        R"(min_free_space), got unknown key "max_conns")");
+        R"(min_free_space, disk_full_timeout), got unknown key "max_conns")");
   CHECK(
       errors_of("[metrics]\naddress = \":9100\"") ==
       R"(t.toml:2:1: metrics.address: expected a key of [metrics] (listen), got unknown key "address")");
@@ -530,6 +530,8 @@ keep_empty = false
 on_publish_concurrency = 4
 on_publish_timeout = "5m"
 on_publish_done = "keep"
+record_delimiter = ""
+record_max = "64KiB"
 
 [limits]
 max_connections = 4096
@@ -538,6 +540,7 @@ idle_timeout = "5m"
 max_connection_bytes = "0"
 shutdown_timeout = "30s"
 min_free_space = "256MiB"
+disk_full_timeout = "5s"
 )");
   auto defaults = load_config_string(to_toml(Config{}), "effective", {});
   REQUIRE(defaults.ok());
@@ -578,12 +581,15 @@ TEST_CASE("to_toml round trip: every field set away from its default loads back 
   config.output.on_publish_concurrency = 1024;
   config.output.on_publish_timeout = 90s;
   config.output.on_publish_done = OnPublishDone::kRemove;
+  config.output.record_delimiter = "\x1e";
+  config.output.record_max = 512;
   config.limits.max_connections = 1;
   config.limits.max_connections_per_peer = 4294967295U;
   config.limits.idle_timeout = 0s;
   config.limits.max_connection_bytes = 5ULL * 1024 * 1024 * 1024 * 1024;
   config.limits.shutdown_timeout = 36h + 1ns;
   config.limits.min_free_space = 0;
+  config.limits.disk_full_timeout = 0s;
   config.metrics.listen = SourcedString{"unix:@zcrecv-metrics", Origin{}};
 
   const std::string toml = to_toml(config);
@@ -593,6 +599,25 @@ TEST_CASE("to_toml round trip: every field set away from its default loads back 
     FAIL(loaded.error().message());
   }
   CHECK(*loaded == config);
+}
+
+TEST_CASE("record_delimiter is one byte or none, record_max a size above 0") {
+  auto loaded = load_config_string(
+      "[output]\nrecord_delimiter = \"\\n\"\nrecord_max = \"4KiB\"\n[limits]\n"
+      "disk_full_timeout = \"2s\"\n",
+      "t.toml", {});
+  REQUIRE(loaded.ok());
+  CHECK(loaded->output.record_delimiter == "\n");
+  CHECK(loaded->output.record_max == 4096);
+  CHECK(loaded->limits.disk_full_timeout == 2s);
+  auto two = load_config_string("[output]\nrecord_delimiter = \"ab\"\n", "t.toml", {});
+  REQUIRE_FALSE(two.ok());
+  CHECK(two.error().message().find("output.record_delimiter: expected one byte") !=
+        std::string::npos);
+  auto zero = load_config_string("[output]\nrecord_max = \"0\"\n", "t.toml", {});
+  REQUIRE_FALSE(zero.ok());
+  CHECK(zero.error().message().find("output.record_max: expected a size above 0") !=
+        std::string::npos);
 }
 
 TEST_CASE("the shipped config/zcrecv.toml loads and documents the service's defaults") {

@@ -105,6 +105,19 @@ TEST_CASE("parse_size refuses everything else, naming the option and quoting the
   CHECK(size_error("a\"b\n") == size_like(R"("a\"b\n")"));
 }
 
+TEST_CASE("parse_delimiter reads one byte, an escape, or nothing; refuses the rest by name") {
+  CHECK(*parse_delimiter("", "--record-delimiter") == "");
+  CHECK(*parse_delimiter("|", "--record-delimiter") == "|");
+  CHECK(*parse_delimiter("\\n", "--record-delimiter") == "\n");
+  CHECK(*parse_delimiter("\\0", "--record-delimiter") == std::string(1, '\0'));
+  CHECK(*parse_delimiter("\\x1e", "--record-delimiter") == "\x1e");
+  for (const char* wrong : {"ab", "\\q", "\\x1", "\\xzz", "\\x1e0"}) {
+    auto parsed = parse_delimiter(wrong, "--record-delimiter");
+    REQUIRE_FALSE(parsed.ok());
+    CHECK(parsed.error().message().starts_with("--record-delimiter: expected one byte"));
+  }
+}
+
 TEST_CASE("parse_duration reads units, compounds and whole fractions") {
   struct Case {
     std::string_view text;

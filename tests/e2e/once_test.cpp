@@ -183,7 +183,7 @@ TEST_CASE("--max-bytes: a stream of exactly the limit completes, a longer one is
     CHECK_FALSE(fs::exists(out));
     auto kept = read_file(dir / "cut.bin.incomplete");
     CHECK(kept == std::vector<std::byte>(data.begin(), data.begin() + 65536));
-    CHECK(zcrecv.stderr_text().find("longer than --max-bytes") != std::string::npos);
+    CHECK(zcrecv.stderr_text().find("max_connection_bytes (") != std::string::npos);
   }
 }
 
@@ -231,7 +231,7 @@ TEST_CASE("--once on a full disk pauses, keeps every byte, and completes when sp
   CHECK(zcrecv.wait_for_stderr("received ").find(": complete") != std::string::npos);
 }
 
-TEST_CASE("--once on a disk that stays full gives up at --timeout and counts the lost bytes") {
+TEST_CASE("--once on a disk that stays full gives up at --timeout and loses no byte") {
   TempDir dir;
   SmallTmpfs disk(dir / "disk", 2 * 1024 * 1024);
   if (!disk.mounted()) {
@@ -251,10 +251,11 @@ TEST_CASE("--once on a disk that stays full gives up at --timeout and counts the
   REQUIRE(kept.size() < data.size());
   CHECK(std::equal(kept.begin(), kept.end(), data.begin()));
   auto summary = zcrecv.wait_for_stderr("received ");
-  CHECK(summary.find("error: ") != std::string::npos);
+  // Space is reserved before bytes are taken: the full disk stops the reading, not the writing.
+  CHECK(summary.find("warning: ") != std::string::npos);
   CHECK(summary.find("received " + std::to_string(kept.size()) + " bytes") != std::string::npos);
-  CHECK(summary.find("timed out, the output took no byte for --timeout; ") != std::string::npos);
-  CHECK(summary.find(" bytes received but never written") != std::string::npos);
+  CHECK(summary.find("timed out, the output took no byte for") != std::string::npos);
+  CHECK(summary.find("never written") == std::string::npos);
 }
 
 TEST_CASE("a stream reset by the peer exits 1 and keeps the bytes before the reset") {

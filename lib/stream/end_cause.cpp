@@ -1,0 +1,27 @@
+#include "stream/end_cause.hpp"
+
+namespace zcrecv::stream {
+
+const char* receipt_reason(EndCause cause) {
+  switch (cause) {
+    case EndCause::kIdleTimeout:
+      return "idle_timeout";
+    case EndCause::kTimeout:
+      return "timeout";
+    case EndCause::kByteLimit:
+      return "max_connection_bytes";
+    case EndCause::kDiskFull:
+      return "disk_full";
+    case EndCause::kShutdown:
+      return "shutdown";
+    case EndCause::kPublishFailed:
+      return "publish_failed";
+    case EndCause::kEndOfStream:
+    case EndCause::kPeerReset:
+    case EndCause::kError:
+      break;
+  }
+  return "error";
+}
+
+}  // namespace zcrecv::stream
