@@ -76,7 +76,7 @@ std::string join(const std::array<std::string_view, N>& words) {
   return text;
 }
 
-// DESIGN.md §1: "unix:" or any value containing '/' names a Unix socket, everything else TCP.
+// docs/design.md §9.1: "unix:" or any value containing '/' is a Unix socket, everything else TCP.
 bool is_unix_address(std::string_view address) {
   return address.starts_with("unix:") || address.find('/') != std::string_view::npos;
 }

@@ -18,7 +18,7 @@ namespace zcrecv::config {
 enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
 /// Log line format on stderr (`log_format`).
 enum class LogFormat { kText, kJson };
-/// Durability of published files (`output.sync`, DESIGN.md §4).
+/// Durability of published files (`output.sync`, docs/design.md §8.1).
 enum class SyncMode { kNone, kPublish };
 /// What happens to a file once its on_publish hook exited 0 (`output.on_publish_done`).
 enum class OnPublishDone { kKeep, kRemove };
@@ -96,7 +96,7 @@ struct ListenerConfig {
   bool operator==(const ListenerConfig&) const = default;
 };
 
-/// The `[output]` table: where and how files are written (DESIGN.md §4).
+/// The `[output]` table: where and how files are written (docs/design.md §7).
 struct OutputConfig {
   std::string directory{kDefaultOutputDirectory};
   SourcedString name{std::string(kDefaultNameTemplate), Origin{"default name template"}};
@@ -128,7 +128,7 @@ struct OutputConfig {
   bool operator==(const OutputConfig&) const = default;
 };
 
-/// The `[limits]` table (DESIGN.md §6).
+/// The `[limits]` table (docs/design.md §5).
 struct LimitsConfig {
   std::uint32_t max_connections = 4096;
   std::uint32_t max_connections_per_peer = 256;
@@ -155,7 +155,7 @@ struct MetricsConfig {
   bool operator==(const MetricsConfig&) const = default;
 };
 
-/// Everything DESIGN.md §3 configures; a default-constructed Config is the embedded defaults.
+/// Everything docs/design.md §9 configures; a default-constructed Config is the embedded defaults.
 struct Config {
   LogLevel log_level = LogLevel::kInfo;
   LogFormat log_format = LogFormat::kText;

@@ -36,7 +36,7 @@ struct DaemonHooks {
   std::optional<output::SyncCalls> sync_calls;
 };
 
-/// Runs the receiver of DESIGN.md §2 until a stop signal: opens the output directory (after
+/// Runs the receiver of docs/design.md §10 until a stop signal: opens the output directory (after
 /// publishing what a crash left), every listener, and `config.workers` worker threads, then
 /// serves connections and reads `signals` on the calling thread (SIGTERM/SIGINT: graceful stop, a
 /// second one cuts at once; SIGHUP: `reload`, which may be empty when there is no file;

@@ -14,7 +14,7 @@ namespace zcrecv::net {
 /// terminator, so it has the same limit.
 inline constexpr std::size_t kMaxUnixPathLength = 107;
 
-/// Where a listener listens, as written by the operator (DESIGN.md §1), before any name is
+/// Where a listener listens, as written by the operator (docs/design.md §9.1), before any name is
 /// resolved or socket opened.
 struct ListenAddress {
   enum class Kind { kTcp, kUnixPath, kUnixAbstract };

@@ -92,7 +92,7 @@ struct OneShotReport {
 /// is in the report. `signals` must deliver SIGINT and SIGTERM.
 sys::Result<OneShotReport> receive_once(const OneShotSettings& settings, event::SignalFd& signals);
 
-/// The exit status DESIGN.md §1 gives each ending: 0 complete, 3 timed out, 1 otherwise.
+/// The exit status docs/design.md §12 gives each ending: 0 complete, 3 timed out, 1 otherwise.
 int exit_status(OneShotEnd end);
 
 /// "complete", "reset by peer", ...: the end as written in the summary line.

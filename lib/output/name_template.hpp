@@ -11,8 +11,8 @@
 
 namespace zcrecv::output {
 
-/// The template used when the configuration names none (DESIGN.md §3): sorts by time and cannot
-/// collide, because {conn} is unique across restarts and {seq} within a connection.
+/// The template used when the configuration names none (docs/design.md §7.1): sorts by time and
+/// cannot collide, because {conn} is unique across restarts and {seq} within a connection.
 inline constexpr std::string_view kDefaultNameTemplate =
     "{listener}/%Y-%m-%d/{time}-{peer}-{conn}-{seq}.bin";
 

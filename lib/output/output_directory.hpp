@@ -21,7 +21,7 @@ namespace zcrecv::output {
 /// How a file ends: at a rotation boundary or clean end of stream, or cut short.
 enum class Completion { kComplete, kIncomplete };
 
-/// Durability of publish (DESIGN.md §4 `sync`).
+/// Durability of publish (docs/design.md §8.1).
 enum class SyncMode {
   /// Leave the data to the page cache.
   kNone,

@@ -1,7 +1,7 @@
 #pragma once
 
-// The output faults that pass with time (DESIGN.md §6): on them a receive stops reading, keeps
-// the bytes it already took, and tries again, in the daemon and in --once alike.
+// The output faults that pass with time (docs/design.md §5.2): on them a receive stops reading,
+// keeps the bytes it already took, and tries again, in the daemon and in --once alike.
 
 #include <cerrno>
 

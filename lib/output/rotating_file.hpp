@@ -19,7 +19,7 @@
 
 namespace zcrecv::output {
 
-/// The [output] settings that shape one connection's files (DESIGN.md §3, §4).
+/// The [output] settings that shape one connection's files (docs/design.md §4.6, §7).
 struct RotationSettings {
   /// A file never grows past this many bytes; 0 = no size rotation.
   std::uint64_t max_file_size = 0;

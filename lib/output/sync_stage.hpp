@@ -32,7 +32,7 @@ struct SyncCalls {
   static SyncCalls system();
 };
 
-/// The threads on which files become durable with sync = publish (DESIGN.md §9): fdatasync,
+/// The threads on which files become durable with sync = publish (docs/design.md §4.7): fdatasync,
 /// rename, the directory fsync and early writeback run here, never on an event loop, which hears
 /// back through whatever the job posts to it (libuv's threadpool: uv__work_submit, then the
 /// completion through uv_async).

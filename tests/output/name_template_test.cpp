@@ -32,7 +32,7 @@ std::string parse_error(std::string_view text) {
   return parsed.error().message();
 }
 
-TEST_CASE("the default template renders the name DESIGN.md describes") {
+TEST_CASE("the default template renders the name docs/design.md §7.1 describes") {
   CHECK(render(kDefaultNameTemplate, fields()) ==
         "ingest/2026-11-24/20261124T105500.123456Z-10.0.0.5_51234-c42-000007.bin");
   CHECK(NameTemplate::parse(kDefaultNameTemplate)->text() == kDefaultNameTemplate);

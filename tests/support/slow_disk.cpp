@@ -6,7 +6,7 @@ namespace zcrecv::test {
 namespace {
 
 const std::string& tool() {
-  static const std::string path = ZCRECV_SOURCE_DIR "/../shared/tools/slow-disk";
+  static const std::string path = ZCRECV_SOURCE_DIR "/tests/tools/slow-disk";
   return path;
 }
 

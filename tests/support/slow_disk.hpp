@@ -7,7 +7,7 @@
 namespace zcrecv::test {
 
 /// An ext4 filesystem on a loop device whose writes, from the processes started through
-/// launcher(), go at `mbps` MB/s (../shared/tools/slow-disk beside this repository), mounted on
+/// launcher(), go at `mbps` MB/s (tests/tools/slow-disk), mounted on
 /// `mount_point` for the life of the object: the way to see what a slow disk does to the
 /// durable path. Buffered writes still go into the page cache at memory speed; fdatasync, fsync
 /// and sync_file_range wait for the throttled device. Needs root and a loop device; ready()
