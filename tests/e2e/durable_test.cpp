@@ -18,6 +18,7 @@
 #include "support/loopback.hpp"
 #include "support/random_bytes.hpp"
 #include "support/sender.hpp"
+#include "support/skip.hpp"
 #include "support/slow_disk.hpp"
 #include "support/stream_files.hpp"
 #include "support/temp_dir.hpp"
@@ -50,8 +51,7 @@ void send_and_wait_for_close(const net::SocketAddress& address, std::span<const 
 TEST_CASE("zcrecv durable: SIGTERM with publishes queued publishes them all, byte for byte") {
   TempDir dir;
   SlowDisk disk(dir / "out", 2);
-  if (!disk.ready()) {
-    MESSAGE(("skipped: " + disk.error()));
+  if (skipped_because(!disk.ready(), disk.error())) {
     return;
   }
   DaemonProcess daemon(dir, {"--max-file-size", "1MiB"}, disk.launcher());
@@ -82,8 +82,7 @@ TEST_CASE("zcrecv durable: SIGKILL with a publish in flight, then a restart reco
   auto data = random_bytes(4 * kMiB + 7, 310);
   {
     SlowDisk disk(dir / "out", 1);
-    if (!disk.ready()) {
-      MESSAGE(("skipped: " + disk.error()));
+    if (skipped_because(!disk.ready(), disk.error())) {
       return;
     }
     DaemonProcess daemon(dir, {}, disk.launcher());
@@ -101,8 +100,7 @@ TEST_CASE("zcrecv durable: SIGKILL with a publish in flight, then a restart reco
 TEST_CASE("zcrecv durable: a connection ahead of the disk pauses alone, another is served") {
   TempDir dir;
   SlowDisk disk(dir / "out", 1);
-  if (!disk.ready()) {
-    MESSAGE(("skipped: " + disk.error()));
+  if (skipped_because(!disk.ready(), disk.error())) {
     return;
   }
   auto config = dir / "zcrecv.toml";

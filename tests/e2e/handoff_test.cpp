@@ -27,6 +27,7 @@
 #include "support/process.hpp"
 #include "support/random_bytes.hpp"
 #include "support/sender.hpp"
+#include "support/skip.hpp"
 #include "support/stream_files.hpp"
 #include "support/temp_dir.hpp"
 #include "sys/syscalls.hpp"
@@ -420,8 +421,8 @@ TEST_CASE("handoff e2e: on_publish on a filesystem without user xattrs is refuse
     fs::path path;
     bool mounted = false;
   } ramfs(dir / "ramfs");
-  if (!ramfs.mounted) {
-    MESSAGE("skipped: cannot mount a ramfs here; run the tests as root to cover this");
+  if (skipped_because(!ramfs.mounted,
+                      "cannot mount a ramfs here; run the tests as root to cover this")) {
     return;
   }
   const fs::path config = dir / "zcrecv.toml";

@@ -17,6 +17,7 @@
 #include "support/process.hpp"
 #include "support/random_bytes.hpp"
 #include "support/sender.hpp"
+#include "support/skip.hpp"
 #include "support/small_tmpfs.hpp"
 #include "support/socket_pair.hpp"
 #include "support/temp_dir.hpp"
@@ -211,8 +212,7 @@ TEST_CASE("--timeout on a stalled stream exits 3 and keeps what arrived as .inco
 TEST_CASE("--once on a full disk pauses, keeps every byte, and completes when space returns") {
   TempDir dir;
   SmallTmpfs disk(dir / "disk", 2 * 1024 * 1024);
-  if (!disk.mounted()) {
-    MESSAGE(("skipped: " + disk.error()));
+  if (skipped_because(!disk.mounted(), disk.error())) {
     return;
   }
   auto filler = disk.fill(512 * 1024);
@@ -234,8 +234,7 @@ TEST_CASE("--once on a full disk pauses, keeps every byte, and completes when sp
 TEST_CASE("--once on a disk that stays full gives up at --timeout and counts the lost bytes") {
   TempDir dir;
   SmallTmpfs disk(dir / "disk", 2 * 1024 * 1024);
-  if (!disk.mounted()) {
-    MESSAGE(("skipped: " + disk.error()));
+  if (skipped_because(!disk.mounted(), disk.error())) {
     return;
   }
   disk.fill(256 * 1024);

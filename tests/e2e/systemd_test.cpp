@@ -26,6 +26,7 @@
 #include "support/process.hpp"
 #include "support/random_bytes.hpp"
 #include "support/sender.hpp"
+#include "support/skip.hpp"
 #include "support/temp_dir.hpp"
 #include "sys/syscalls.hpp"
 
@@ -59,7 +60,7 @@ bool have(const std::string& program) {
   if (find_program(program)) {
     return true;
   }
-  MESSAGE("skipped: " << program << " not found (apt-get install systemd)");
+  skip_test(program + " not found (apt-get install systemd)");
   return false;
 }
 
