@@ -544,7 +544,7 @@ max_connections_per_peer = 16384
 
     @contextlib.contextmanager
     def slow_disk(self, size):
-        """A throttled ext4 filesystem (shared/tools/slow-disk) mounted for the scenario; Skip
+        """A throttled ext4 filesystem (tests/tools/slow-disk) mounted for the scenario; Skip
         with the tool's reason when it cannot be set up (root, a loop device, the blkio cgroup)."""
         tool, mount = self.args.slow_disk, self.args.slow_mount
         if not os.access(tool, os.X_OK):
@@ -1805,10 +1805,9 @@ def main():
                              "written into the config file they read (repeatable; "
                              "output.sync_threads=4, output.writeback_bytes=8MiB; a value that "
                              "is not a number, a boolean, a quoted string or an array is quoted)")
-    parser.add_argument("--slow-disk", default=os.path.join(os.path.dirname(ROOT), "shared",
-                                                            "tools", "slow-disk"),
+    parser.add_argument("--slow-disk", default=os.path.join(ROOT, "tests", "tools", "slow-disk"),
                         help="the slow-disk tool for scenarios 6 and 8 (default: "
-                             "../shared/tools/slow-disk from the repository root)")
+                             "tests/tools/slow-disk)")
     parser.add_argument("--slow-mount", default="/mnt/zcrecv-bench-slow",
                         help="where scenarios 6 and 8 mount their slow disk, set up and taken "
                              "down by the scenario (default: /mnt/zcrecv-bench-slow)")

@@ -1,4 +1,4 @@
-// The real zcrecv binary with sync = publish on a slow disk (../shared/tools/slow-disk): files
+// The real zcrecv binary with sync = publish on a slow disk (tests/tools/slow-disk): files
 // become durable on the sync stage while connections go on, a stop publishes what is queued, a
 // kill leaves what recovery publishes, and a connection ahead of the disk waits alone.
 
