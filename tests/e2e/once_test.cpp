@@ -14,6 +14,7 @@
 
 #include "support/files.hpp"
 #include "support/loopback.hpp"
+#include "support/poll_until.hpp"
 #include "support/process.hpp"
 #include "support/random_bytes.hpp"
 #include "support/sender.hpp"
@@ -278,10 +279,16 @@ TEST_CASE("SIGINT during a receive keeps the bytes as .incomplete and exits 1") 
   auto socket = connect_blocking(address);
   REQUIRE(::write(socket.get(), data.data(), data.size()) == static_cast<ssize_t>(data.size()));
   zcrecv.wait_for_stderr("connection from ");
+  // Interrupted once every byte is in the file: all of them must be kept.
+  poll_until(
+      [&] {
+        const auto files = list_files(dir.path());
+        return files.size() == 1 && fs::file_size(dir / files.front()) == data.size();
+      },
+      "zcrecv has written the 8192 bytes");
   zcrecv.signal(SIGINT);
   CHECK(zcrecv.wait() == 1);
-  auto kept = read_file(dir / "interrupted.bin.incomplete");
-  CHECK(std::equal(kept.begin(), kept.end(), data.begin()));
+  CHECK(read_file(dir / "interrupted.bin.incomplete") == data);
 }
 
 TEST_CASE("an existing output file is refused at start and left untouched") {

@@ -173,28 +173,33 @@ class CuttingDaemon {
 TEST_CASE("receipt: ERR <limit> max_connection_bytes for a stream longer than the limit") {
   TempDir dir;
   CuttingDaemon daemon(dir, "");
-  CHECK(send_for_receipt(daemon->tcp(), random_bytes(5000, 420)) ==
-        "ERR 1000 max_connection_bytes\n");
+  const auto data = random_bytes(5000, 420);
+  CHECK(send_for_receipt(daemon->tcp(), data) == "ERR 1000 max_connection_bytes\n");
   CHECK(daemon->stop() == 0);
   auto stream = only_stream(daemon->out());
   CHECK(stream.incomplete);
-  CHECK(stream.bytes.size() == 1000);
+  CHECK(stream.bytes == prefix(data, 1000));
 }
 
 TEST_CASE("receipt: ERR <bytes> idle_timeout for a sender silent too long") {
   TempDir dir;
   CuttingDaemon daemon(dir, "idle_timeout = \"1s\"\n");
   auto socket = connect_blocking(daemon->unix_socket());
-  write_all(socket, random_bytes(300, 421));
+  const auto data = random_bytes(300, 421);
+  write_all(socket, data);
   CHECK(read_until_closed(socket) == "ERR 300 idle_timeout\n");
   CHECK(daemon->stop() == 0);
+  auto stream = only_stream(daemon->out());
+  CHECK(stream.incomplete);
+  CHECK(stream.bytes == data);
 }
 
 TEST_CASE("receipt: ERR <bytes> shutdown for a stream still open at a stop's deadline") {
   TempDir dir;
   CuttingDaemon daemon(dir, "shutdown_timeout = \"1s\"\n");
   auto socket = connect_blocking(daemon->tcp());
-  write_all(socket, random_bytes(700, 422));
+  const auto data = random_bytes(700, 422);
+  write_all(socket, data);
   poll_until(
       [&] {
         auto files =
@@ -205,6 +210,9 @@ TEST_CASE("receipt: ERR <bytes> shutdown for a stream still open at a stop's dea
   daemon->process().signal(SIGTERM);
   CHECK(read_until_closed(socket) == "ERR 700 shutdown\n");
   CHECK(daemon->process().wait() == 0);
+  auto stream = only_stream(daemon->out());
+  CHECK(stream.incomplete);
+  CHECK(stream.bytes == data);
 }
 
 TEST_CASE("receipt: a listener without receipts writes nothing back") {
