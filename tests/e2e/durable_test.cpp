@@ -15,7 +15,9 @@
 
 #include "support/daemon_process.hpp"
 #include "support/files.hpp"
+#include "support/http_client.hpp"
 #include "support/loopback.hpp"
+#include "support/poll_until.hpp"
 #include "support/random_bytes.hpp"
 #include "support/sender.hpp"
 #include "support/skip.hpp"
@@ -105,12 +107,21 @@ TEST_CASE("zcrecv durable: a connection ahead of the disk pauses alone, another 
   }
   auto config = dir / "zcrecv.toml";
   write_text(config, "[output]\nwriteback_bytes = \"256KiB\"\n");
-  DaemonProcess daemon(dir, {"-c", config.string(), "--workers", "1", "--log-level", "debug"},
+  DaemonProcess daemon(dir,
+                       {"-c", config.string(), "--workers", "1", "--log-level", "debug",
+                        "--metrics", "127.0.0.1:0"},
                        disk.launcher());
+  const auto metrics =
+      listening_address(daemon.process().wait_for_stderr("metrics listening on "));
   // 8 MiB at 1 MB/s: the first stream runs far ahead of the disk and must wait for it.
   auto big = random_bytes(8 * kMiB, 320);
   Sender ahead(connect_blocking(daemon.tcp()), big);
   daemon.process().wait_for_stderr("reading paused until the disk catches up");
+  // The pause is counted where an operator sees it.
+  const std::string scrape = http_request(metrics, "/metrics").body;
+  const auto counter = scrape.find("\nzcrecv_sync_pauses_total ");
+  REQUIRE(counter != std::string::npos);
+  CHECK(std::stod(scrape.substr(counter + 26)) >= 1);
   // The same worker serves another connection to its end meanwhile, while the first still has
   // seconds of its stream to go.
   auto small = random_bytes(10 * 1024, 321);
@@ -129,6 +140,37 @@ TEST_CASE("zcrecv durable: a connection ahead of the disk pauses alone, another 
   }
   CHECK(std::count(stored.begin(), stored.end(), big) == 1);
   CHECK(std::count(stored.begin(), stored.end(), small) == 1);
+}
+
+TEST_CASE("zcrecv durable: a failed fdatasync publishes .incomplete at once and answers ERR") {
+  TempDir dir;
+  // The device takes 4 MB, then fails every write: fdatasync fails, buffered writes do not.
+  SlowDisk disk(dir / "out", 1000, "4M");
+  if (skipped_because(!disk.ready(), disk.error())) {
+    return;
+  }
+  auto config = dir / "zcrecv.toml";
+  // A 64 MB filesystem is below the default min_free_space.
+  write_text(config, "[output]\nwriteback_bytes = \"0\"\n[limits]\nmin_free_space = \"0\"\n");
+  DaemonProcess daemon(dir, {"-c", config.string(), "--receipt", "--sync", "publish"});
+  auto data = random_bytes(8 * kMiB, 330);
+  auto socket = connect_blocking(daemon.tcp());
+  write_all(socket, data);
+  REQUIRE(sys::shutdown(socket.get(), SHUT_WR).ok());
+  const std::string receipt = read_until_closed(socket, std::chrono::seconds(60));
+  const bool refused = receipt.starts_with("ERR ") && receipt.ends_with(" publish_failed\n");
+  CHECK_MESSAGE(refused, receipt);
+  // Published .incomplete before any restart, and an error line names the file.
+  const auto files = list_files(daemon.out());
+  REQUIRE(files.size() == 1);
+  REQUIRE(files.front().ends_with(".incomplete"));
+  const std::string name = files.front().substr(0, files.front().size() - 11);
+  const std::string error = daemon.process().wait_for_stderr("fdatasync: ");
+  CHECK(error.find(name) != std::string::npos);
+  const bool errno_named = error.find("No space left on device") != std::string::npos ||
+                           error.find("Input/output error") != std::string::npos;
+  CHECK_MESSAGE(errno_named, error);
+  CHECK(daemon.stop() == 0);
 }
 
 }  // namespace
