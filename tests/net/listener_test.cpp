@@ -104,7 +104,9 @@ TEST_CASE("TCP on [::1] port 0") {
   auto address = parse_listen_address("[::1]:0");
   REQUIRE(address.ok());
   auto listener = Listener::open(*address, {});
-  if (test::skipped_because(!listener.ok(), "no IPv6 loopback: " + listener.error().message())) {
+  if (!listener.ok()) {
+    // The reason is built only here: error() of a listener that opened does not exist.
+    test::skip_test("no IPv6 loopback: " + listener.error().message());
     return;
   }
   CHECK(listener->local_address().family() == AF_INET6);
