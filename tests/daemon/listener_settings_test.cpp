@@ -97,7 +97,7 @@ TEST_CASE("with proxy_protocol, proxy_from is for the socket's peer and allow fo
   CHECK(proxied.client_refusal(net::SocketAddress::unix_path("/run/c.sock")).has_value());
 }
 
-TEST_CASE("without proxy_protocol nobody is refused as a proxy; Unix proxies keep allow_uids") {
+TEST_CASE("without proxy_protocol nobody is refused as a proxy, Unix proxies keep allow_uids") {
   auto plain = make_listener_settings(config::ListenerConfig{}, nullptr);
   REQUIRE(plain.ok());
   CHECK_FALSE((*plain)->proxy_refusal(*net::SocketAddress::from_ip("192.0.2.1", 5)));

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/captured_log.hpp"
 #include "daemon/daemon.hpp"
 #include "daemon/daemon_harness.hpp"
 #include "support/random_bytes.hpp"
@@ -92,9 +93,12 @@ TEST_CASE("daemon: SIGHUP keeps unchanged listeners, opens new ones, closes remo
 
 TEST_CASE("daemon: SIGHUP without a configuration file changes nothing") {
   TempDir dir;
+  harness::CapturedLog log;
   harness::RunningDaemon daemon(harness::test_config(dir, {harness::tcp_listener("tcp")}));
   REQUIRE(daemon.wait_listening());
   daemon.signal(SIGHUP);
+  // The signal was handled (not ignored, not a stop), and the daemon serves on.
+  CHECK(log.sink().wait_for("SIGHUP: no configuration file, nothing to reload") != "");
   auto sent = test::random_bytes(100, 24);
   harness::send_stream(daemon.addresses()[0], sent);
   REQUIRE(daemon.stop() == 0);

@@ -24,6 +24,7 @@
 #include "support/process.hpp"
 #include "support/random_bytes.hpp"
 #include "support/sender.hpp"
+#include "support/skip.hpp"
 #include "support/temp_dir.hpp"
 
 namespace zcrecv::test {
@@ -150,8 +151,8 @@ TEST_CASE(
 }
 
 TEST_CASE("Unix allow_uids = [0]: uid 65534 is closed with no file, root is received") {
-  if (::geteuid() != 0) {
-    MESSAGE("skipped: only root can run a client as uid 65534; run the tests as root");
+  if (skipped_because(::geteuid() != 0,
+                      "only root can run a client as uid 65534; run the tests as root")) {
     return;
   }
   TempDir dir;

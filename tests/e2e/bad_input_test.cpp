@@ -5,12 +5,16 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
 #include <fstream>
+#include <regex>
+#include <set>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "support/files.hpp"
@@ -36,6 +40,36 @@ struct BadInput {
   std::string key;
   std::string value;
 };
+
+// The options `zcrecv --help` shows with a value (`-l,--listen ADDR`): {short or "", long}.
+std::vector<std::pair<std::string, std::string>> valued_options() {
+  Process help({zcrecv_binary(), "--help"});
+  REQUIRE(help.wait() == 0);
+  std::vector<std::pair<std::string, std::string>> options;
+  const std::regex option(R"(^\s+(?:(-\w),)?(--[a-z-]+) [A-Z]+\b)");
+  for (const std::string& line : lines_of(help.stdout_text())) {
+    std::smatch match;
+    if (std::regex_search(line, match, option)) {
+      options.emplace_back(match[1].str(), match[2].str());
+    }
+  }
+  REQUIRE(options.size() > 10);
+  return options;
+}
+
+// The keys of config/zcrecv.toml, set or commented out (`# key = value`).
+std::set<std::string> shipped_keys() {
+  std::set<std::string> keys;
+  const std::regex key(R"(^#?\s*([a-z_]+) =)");
+  for (const std::string& line : lines_of(read_text(ZCRECV_SOURCE_DIR "/config/zcrecv.toml"))) {
+    std::smatch match;
+    if (std::regex_search(line, match, key)) {
+      keys.insert(match[1].str());
+    }
+  }
+  REQUIRE(keys.size() > 20);
+  return keys;
+}
 
 std::string long_unix_path() { return "unix:/" + std::string(120, 'a'); }
 
@@ -179,6 +213,7 @@ std::vector<BadInput> bad_config_files() {
       {{}, tcp + "allow = []\n", "listen[0].allow", "leave allow out"},
       {{}, tcp + "mode = \"0660\"\n", "listen[0].mode", "got TCP address \"127.0.0.1:0\""},
       {{}, tcp + "proxy_protocol = \"on\"\n", "listen[0].proxy_protocol", "\"on\""},
+      {{}, tcp + "receipt = \"maybe\"\n", "listen[0].receipt", "\"maybe\""},
       {{}, tcp + "proxy_protocol = true\n", "listen[0].proxy_from", "required with proxy_protocol"},
       {{},
        tcp + "proxy_protocol = true\nproxy_from = []\n",
@@ -276,7 +311,20 @@ TEST_CASE("zcrecv refuses every bad command line with status 2, naming the optio
   const std::vector<std::string> base{zcrecv_binary(), "-l", "127.0.0.1:0", "-o",
                                       (dir / "out").string()};
   const auto cases = bad_command_lines();
-  CHECK(cases.size() >= 30);
+  // Every option that takes a value has a bad one here, but --config and --out, which take any
+  // path (what cannot be opened there is a runtime failure, exit 1).
+  for (const auto& [short_name, long_name] : valued_options()) {
+    if (long_name == "--config" || long_name == "--out") {
+      continue;
+    }
+    const bool covered = std::any_of(cases.begin(), cases.end(), [&](const BadInput& input) {
+      return std::any_of(input.args.begin(), input.args.end(), [&](const std::string& arg) {
+        return arg == long_name || arg.starts_with(long_name + "=") ||
+               (!short_name.empty() && arg == short_name);
+      });
+    });
+    CHECK_MESSAGE(covered, long_name << " has no bad value in bad_command_lines()");
+  }
   for (const BadInput& input : cases) {
     std::vector<std::string> argv = base;
     argv.insert(argv.end(), input.args.begin(), input.args.end());
@@ -288,7 +336,14 @@ TEST_CASE("zcrecv refuses every bad command line with status 2, naming the optio
 TEST_CASE("zcrecv refuses every bad configuration file with status 2, naming the key and value") {
   TempDir dir;
   const auto cases = bad_config_files();
-  CHECK(cases.size() >= 40);
+  // Every key of the shipped configuration file has a bad value here.
+  for (const std::string& key : shipped_keys()) {
+    const bool covered = std::any_of(cases.begin(), cases.end(), [&](const BadInput& input) {
+      return input.toml.starts_with(key + " =") ||
+             input.toml.find("\n" + key + " =") != std::string::npos;
+    });
+    CHECK_MESSAGE(covered, key << " has no bad value in bad_config_files()");
+  }
   const fs::path config = dir / "zcrecv.toml";
   for (const BadInput& input : cases) {
     write_text(config, input.toml);

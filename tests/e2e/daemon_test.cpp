@@ -23,6 +23,7 @@
 #include "support/process.hpp"
 #include "support/random_bytes.hpp"
 #include "support/sender.hpp"
+#include "support/skip.hpp"
 #include "support/small_tmpfs.hpp"
 #include "support/stream_files.hpp"
 #include "support/temp_dir.hpp"
@@ -296,8 +297,7 @@ TEST_CASE(
     "zcrecv daemon: a full disk pauses reading, loses nothing, and resumes when space returns") {
   TempDir dir;
   SmallTmpfs disk(dir / "out", 2 * 1024 * kKiB);
-  if (!disk.mounted()) {
-    MESSAGE(("skipped: " + disk.error()));
+  if (skipped_because(!disk.mounted(), disk.error())) {
     return;
   }
   // Most of the 2 MiB taken, so the stream below fills the rest.

@@ -24,11 +24,13 @@
 
 #include "support/daemon_process.hpp"
 #include "support/files.hpp"
+#include "support/immutable.hpp"
 #include "support/loopback.hpp"
 #include "support/poll_until.hpp"
 #include "support/process.hpp"
 #include "support/random_bytes.hpp"
 #include "support/sender.hpp"
+#include "support/skip.hpp"
 #include "support/stream_files.hpp"
 #include "support/temp_dir.hpp"
 
@@ -327,28 +329,6 @@ TEST_CASE("zcrecv faults: max_connections_per_peer closes extra connections of t
   CHECK(reassemble(daemon.out()).size() == 6);
 }
 
-// `chattr +i` on a directory for the life of the object: as root, only the immutable flag stops
-// the daemon from creating and renaming files in it (mode 0500 does not).
-class Immutable {
- public:
-  explicit Immutable(const fs::path& path) : path_(path) {
-    set_ = std::system(("chattr +i '" + path.string() + "'").c_str()) == 0;
-  }
-  Immutable(const Immutable&) = delete;
-  Immutable& operator=(const Immutable&) = delete;
-  ~Immutable() { lift(); }
-  [[nodiscard]] bool set() const { return set_; }
-  void lift() {
-    if (set_) {
-      set_ = std::system(("chattr -i '" + path_.string() + "'").c_str()) != 0;
-    }
-  }
-
- private:
-  fs::path path_;
-  bool set_ = false;
-};
-
 TEST_CASE("zcrecv faults: an unwritable output directory fails streams loudly, then recovers") {
   TempDir dir;
   DaemonProcess daemon(dir, {"--sync", "none"});
@@ -358,8 +338,8 @@ TEST_CASE("zcrecv faults: an unwritable output directory fails streams loudly, t
   write_all(across_socket, prefix(across, 1000));
   wait_for_any_file(daemon.out());
   Immutable immutable(daemon.out());
-  if (!immutable.set()) {
-    MESSAGE("skipped: chattr +i failed (not root, or a filesystem without the flag)");
+  if (skipped_because(!immutable.set(),
+                      "chattr +i failed (not root, or a filesystem without the flag)")) {
     return;
   }
   auto refused = random_bytes(50 * kKiB, 71);

@@ -14,9 +14,11 @@
 
 #include "support/files.hpp"
 #include "support/loopback.hpp"
+#include "support/poll_until.hpp"
 #include "support/process.hpp"
 #include "support/random_bytes.hpp"
 #include "support/sender.hpp"
+#include "support/skip.hpp"
 #include "support/small_tmpfs.hpp"
 #include "support/socket_pair.hpp"
 #include "support/temp_dir.hpp"
@@ -211,8 +213,7 @@ TEST_CASE("--timeout on a stalled stream exits 3 and keeps what arrived as .inco
 TEST_CASE("--once on a full disk pauses, keeps every byte, and completes when space returns") {
   TempDir dir;
   SmallTmpfs disk(dir / "disk", 2 * 1024 * 1024);
-  if (!disk.mounted()) {
-    MESSAGE(("skipped: " + disk.error()));
+  if (skipped_because(!disk.mounted(), disk.error())) {
     return;
   }
   auto filler = disk.fill(512 * 1024);
@@ -234,8 +235,7 @@ TEST_CASE("--once on a full disk pauses, keeps every byte, and completes when sp
 TEST_CASE("--once on a disk that stays full gives up at --timeout and loses no byte") {
   TempDir dir;
   SmallTmpfs disk(dir / "disk", 2 * 1024 * 1024);
-  if (!disk.mounted()) {
-    MESSAGE(("skipped: " + disk.error()));
+  if (skipped_because(!disk.mounted(), disk.error())) {
     return;
   }
   disk.fill(256 * 1024);
@@ -280,10 +280,16 @@ TEST_CASE("SIGINT during a receive keeps the bytes as .incomplete and exits 1") 
   auto socket = connect_blocking(address);
   REQUIRE(::write(socket.get(), data.data(), data.size()) == static_cast<ssize_t>(data.size()));
   zcrecv.wait_for_stderr("connection from ");
+  // Interrupted once every byte is in the file: all of them must be kept.
+  poll_until(
+      [&] {
+        const auto files = list_files(dir.path());
+        return files.size() == 1 && fs::file_size(dir / files.front()) == data.size();
+      },
+      "zcrecv has written the 8192 bytes");
   zcrecv.signal(SIGINT);
   CHECK(zcrecv.wait() == 1);
-  auto kept = read_file(dir / "interrupted.bin.incomplete");
-  CHECK(std::equal(kept.begin(), kept.end(), data.begin()));
+  CHECK(read_file(dir / "interrupted.bin.incomplete") == data);
 }
 
 TEST_CASE("an existing output file is refused at start and left untouched") {

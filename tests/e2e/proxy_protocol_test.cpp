@@ -102,7 +102,7 @@ void send_through_proxy(ProxiedDaemon& daemon, const Client& client) {
   CHECK(daemon.ended(client.display()).find(" 1 files, ") != std::string::npos);
 }
 
-TEST_CASE("PROXY protocol e2e: refused, cut and invalid headers leave no file; the daemon serves on") {
+TEST_CASE("PROXY protocol e2e: refused, cut and invalid headers leave no file, the daemon serves on") {
   TempDir dir;
   ProxiedDaemon daemon(dir);
   std::vector<Client> served;

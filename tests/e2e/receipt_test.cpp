@@ -17,10 +17,13 @@
 
 #include "support/daemon_process.hpp"
 #include "support/files.hpp"
+#include "support/immutable.hpp"
 #include "support/loopback.hpp"
 #include "support/poll_until.hpp"
 #include "support/process.hpp"
 #include "support/random_bytes.hpp"
+#include "support/skip.hpp"
+#include "support/small_tmpfs.hpp"
 #include "support/socket_pair.hpp"
 #include "support/stream_files.hpp"
 #include "support/temp_dir.hpp"
@@ -173,28 +176,44 @@ class CuttingDaemon {
 TEST_CASE("receipt: ERR <limit> max_connection_bytes for a stream longer than the limit") {
   TempDir dir;
   CuttingDaemon daemon(dir, "");
-  CHECK(send_for_receipt(daemon->tcp(), random_bytes(5000, 420)) ==
-        "ERR 1000 max_connection_bytes\n");
+  const auto data = random_bytes(5000, 420);
+  CHECK(send_for_receipt(daemon->tcp(), data) == "ERR 1000 max_connection_bytes\n");
   CHECK(daemon->stop() == 0);
   auto stream = only_stream(daemon->out());
   CHECK(stream.incomplete);
-  CHECK(stream.bytes.size() == 1000);
+  CHECK(stream.bytes == prefix(data, 1000));
+}
+
+TEST_CASE("receipt: OK <limit> for a daemon's stream that ends exactly at max_connection_bytes") {
+  TempDir dir;
+  CuttingDaemon daemon(dir, "");
+  const auto data = random_bytes(1000, 426);
+  CHECK(send_for_receipt(daemon->tcp(), data) == "OK 1000\n");
+  CHECK(daemon->stop() == 0);
+  auto stream = only_stream(daemon->out());
+  CHECK_FALSE(stream.incomplete);
+  CHECK(stream.bytes == data);
 }
 
 TEST_CASE("receipt: ERR <bytes> idle_timeout for a sender silent too long") {
   TempDir dir;
   CuttingDaemon daemon(dir, "idle_timeout = \"1s\"\n");
   auto socket = connect_blocking(daemon->unix_socket());
-  write_all(socket, random_bytes(300, 421));
+  const auto data = random_bytes(300, 421);
+  write_all(socket, data);
   CHECK(read_until_closed(socket) == "ERR 300 idle_timeout\n");
   CHECK(daemon->stop() == 0);
+  auto stream = only_stream(daemon->out());
+  CHECK(stream.incomplete);
+  CHECK(stream.bytes == data);
 }
 
 TEST_CASE("receipt: ERR <bytes> shutdown for a stream still open at a stop's deadline") {
   TempDir dir;
   CuttingDaemon daemon(dir, "shutdown_timeout = \"1s\"\n");
   auto socket = connect_blocking(daemon->tcp());
-  write_all(socket, random_bytes(700, 422));
+  const auto data = random_bytes(700, 422);
+  write_all(socket, data);
   poll_until(
       [&] {
         auto files =
@@ -205,6 +224,83 @@ TEST_CASE("receipt: ERR <bytes> shutdown for a stream still open at a stop's dea
   daemon->process().signal(SIGTERM);
   CHECK(read_until_closed(socket) == "ERR 700 shutdown\n");
   CHECK(daemon->process().wait() == 0);
+  auto stream = only_stream(daemon->out());
+  CHECK(stream.incomplete);
+  CHECK(stream.bytes == data);
+}
+
+// The count of an "ERR <bytes> <reason>\n" receipt with that reason; fails the test for any other.
+std::size_t err_bytes(const std::string& receipt, const std::string& reason) {
+  std::smatch match;
+  REQUIRE_MESSAGE(std::regex_match(receipt, match, std::regex("ERR ([0-9]+) " + reason + "\n")),
+                  "receipt: \"" << receipt << "\"");
+  return std::stoull(match[1].str());
+}
+
+TEST_CASE("receipt: ERR <bytes> disk_full for a stream the full disk cannot take, its bytes kept") {
+  TempDir dir;
+  SmallTmpfs disk(dir / "out", 2 * kMiB);
+  if (skipped_because(!disk.mounted(), disk.error())) {
+    return;
+  }
+  auto filler = disk.fill(256 * 1024);
+  // A disk that stays full cuts the stream once the pause has lasted its limit (today
+  // shutdown_timeout, set short here; limits.disk_full_timeout, 5 s by default, where it exists).
+  auto config = dir / "zcrecv.toml";
+  write_text(config, "[limits]\nmin_free_space = \"0\"\nshutdown_timeout = \"1s\"\n");
+  DaemonProcess daemon(dir, {"-c", config.string(), "--receipt", "--sync", "none"});
+  // Twice the room left: the socket buffers and the daemon's pipe hold the rest.
+  const auto data = random_bytes(512 * 1024, 427);
+  const std::size_t kept = err_bytes(send_for_receipt(daemon.tcp(), data), "disk_full");
+  CHECK(kept > 0);
+  CHECK(kept < data.size());
+  fs::remove(filler);
+  CHECK(daemon.stop() == 0);
+  auto stream = only_stream(daemon.out());
+  CHECK(stream.incomplete);
+  CHECK(stream.bytes == prefix(data, kept));
+}
+
+TEST_CASE("receipt: ERR <bytes> publish_failed when a file cannot be published, its bytes kept") {
+  TempDir dir;
+  DaemonProcess daemon(dir, {"--receipt", "--sync", "publish"});
+  auto socket = connect_blocking(daemon.tcp());
+  const auto data = random_bytes(5000, 428);
+  write_all(socket, data);
+  poll_until(
+      [&] {
+        const auto files = list_files(daemon.out());
+        return files.size() == 1 && fs::file_size(daemon.out() / files.front()) == data.size();
+      },
+      "the daemon has written the stream into its partial file");
+  {
+    // Nothing can be renamed in an immutable directory: the file cannot be published.
+    Immutable immutable(daemon.out());
+    if (skipped_because(!immutable.set(),
+                        "chattr +i failed (not root, or a filesystem without the flag)")) {
+      return;
+    }
+    REQUIRE(sys::shutdown(socket.get(), SHUT_WR).ok());
+    CHECK(read_until_closed(socket) == "ERR 5000 publish_failed\n");
+    CHECK(daemon.stop() == 0);
+  }
+  // What the daemon could not publish, the next start recovers whole.
+  auto stream = recovered_stream(dir, {});
+  CHECK(stream.incomplete);
+  CHECK(stream.bytes == data);
+}
+
+TEST_CASE("receipt: --once --timeout answers ERR <bytes> timeout for a stalled stream, exit 3") {
+  TempDir dir;
+  const auto out = dir / "stalled.bin";
+  Process zcrecv({zcrecv_binary(), "--once", "--receipt", "--timeout", "1s", "-l", "127.0.0.1:0",
+                  "-o", out.string()});
+  auto socket = connect_blocking(listening_address(zcrecv.wait_for_stderr("listening on ")));
+  const auto data = random_bytes(300, 429);
+  write_all(socket, data);
+  CHECK(read_until_closed(socket) == "ERR 300 timeout\n");
+  CHECK(zcrecv.wait() == 3);
+  CHECK(read_file(dir / "stalled.bin.incomplete") == data);
 }
 
 TEST_CASE("receipt: a listener without receipts writes nothing back") {

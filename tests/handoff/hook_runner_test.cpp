@@ -90,7 +90,7 @@ class Fixture {
   std::unique_ptr<HookRunner> runner;
 };
 
-TEST_CASE("hook runner: each pending file's hook once, then marked done; others let be") {
+TEST_CASE("hook runner: each pending file's hook once, then marked done, others let be") {
   Fixture fixture;
   fixture.make_file("a.bin");
   fixture.make_file("sub/b.bin");

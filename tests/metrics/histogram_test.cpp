@@ -41,7 +41,7 @@ TEST_CASE("Histogram ignores NaN and starts empty") {
   CHECK(snapshot.summary() == "count=0");
 }
 
-TEST_CASE("Histogram bounds: a trailing +Inf is the implicit one; bad bounds throw") {
+TEST_CASE("Histogram bounds: a trailing +Inf is the implicit one, bad bounds throw") {
   Histogram with_infinity({0.5, kInfinity});
   CHECK(with_infinity.snapshot().upper_bounds == std::vector<double>{0.5, kInfinity});
   CHECK_THROWS_AS(Histogram({}), std::invalid_argument);

@@ -297,7 +297,7 @@ TEST_CASE("metrics HTTP: a response larger than the socket buffers arrives whole
   CHECK(reply.body == body);
 }
 
-TEST_CASE("metrics HTTP: on a Unix socket; closing the server closes its clients and the file") {
+TEST_CASE("metrics HTTP: on a Unix socket, closing the server closes its clients and the file") {
   test::TempDir dir;
   const std::filesystem::path path = dir / "metrics.sock";
   ServerThread server("unix:" + path.string());

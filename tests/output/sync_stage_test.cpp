@@ -215,7 +215,7 @@ TEST_CASE("sync stage: different directories are fsynced separately, each once")
   CHECK(synced[0] != synced[1]);
 }
 
-TEST_CASE("sync stage: a failed directory fsync is reported; a failed step waits for none") {
+TEST_CASE("sync stage: a failed directory fsync is reported, a failed step waits for none") {
   test::TempDir dir;
   std::atomic<int> fsyncs{0};
   SyncCalls calls = SyncCalls::system();

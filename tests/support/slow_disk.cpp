@@ -1,5 +1,7 @@
 #include "support/slow_disk.hpp"
 
+#include <doctest/doctest.h>
+
 #include "support/process.hpp"
 
 namespace zcrecv::test {
@@ -13,23 +15,37 @@ const std::string& tool() {
 }  // namespace
 
 SlowDisk::SlowDisk(const std::filesystem::path& mount_point, unsigned mbps)
+    : SlowDisk(mount_point, mbps, "") {}
+
+SlowDisk::SlowDisk(const std::filesystem::path& mount_point, unsigned mbps,
+                   const std::string& room)
     : mount_point_(mount_point) {
-  if (!std::filesystem::exists(tool())) {
-    error_ = tool() + " is missing";
-    return;
+  std::vector<std::string> argv{tool(), "up", "--mbps", std::to_string(mbps)};
+  if (room.empty()) {
+    argv.insert(argv.end(), {"--size", "512M"});
+  } else {
+    // Small, so that the filesystem's own metadata leaves most of the room to the test.
+    argv.insert(argv.end(), {"--size", "64M", "--room", room});
   }
-  Process up({tool(), "up", "--mbps", std::to_string(mbps), "--size", "512M",
-              mount_point.string()});
+  argv.push_back(mount_point.string());
+  Process up(argv);
   ready_ = up.wait() == 0;
   if (!ready_) {
+    // The tool undoes its own steps when one fails; `down` is asked too, so that nothing it may
+    // have recorded (mount, loop device, cgroup) outlives the test even then.
     error_ = "slow-disk up failed: " + up.stderr_text();
+    Process down({tool(), "down", mount_point_.string()});
+    (void)down.wait();
   }
 }
 
 SlowDisk::~SlowDisk() {
   if (ready_) {
     Process down({tool(), "down", mount_point_.string()});
-    (void)down.wait();
+    if (down.wait() != 0) {
+      // A mount, loop device or cgroup left behind breaks the next test run: a failure.
+      FAIL_CHECK("slow-disk down " << mount_point_.string() << " failed: " << down.stderr_text());
+    }
   }
 }
 

@@ -6,15 +6,18 @@
 
 namespace zcrecv::test {
 
-/// An ext4 filesystem on a loop device whose writes, from the processes started through
-/// launcher(), go at `mbps` MB/s (tests/tools/slow-disk), mounted on
-/// `mount_point` for the life of the object: the way to see what a slow disk does to the
-/// durable path. Buffered writes still go into the page cache at memory speed; fdatasync, fsync
-/// and sync_file_range wait for the throttled device. Needs root and a loop device; ready()
-/// says whether it worked.
+/// An ext4 filesystem on a loop device (tests/tools/slow-disk), mounted on `mount_point` for the
+/// life of the object, whose writes from the processes started through launcher() go at `mbps`
+/// MB/s: the way to see what a slow disk does to the durable path. Buffered writes still go into
+/// the page cache at memory speed; fdatasync, fsync and sync_file_range wait for the throttled
+/// device. Needs root, a loop device and the blkio/io cgroup controller; ready() says whether it
+/// worked. Whatever was set up is torn down, also when setting up failed midway.
 class SlowDisk {
  public:
   SlowDisk(const std::filesystem::path& mount_point, unsigned mbps);
+  /// A failing disk: once `room` (e.g. "4M") bytes reached the device, every further write to it
+  /// fails, so fdatasync and fsync fail (ENOSPC or EIO) while buffered writes still succeed.
+  SlowDisk(const std::filesystem::path& mount_point, unsigned mbps, const std::string& room);
   SlowDisk(const SlowDisk&) = delete;
   SlowDisk& operator=(const SlowDisk&) = delete;
   ~SlowDisk();
