@@ -823,8 +823,7 @@ std::string describe_min_free_space(std::optional<std::uint64_t> configured,
     return floor;
   }
   return floor + " (auto: the smaller of " + format_size(kAutoMinFreeSpaceCap) + " and " +
-         std::to_string(kAutoMinFreeSpacePercent) + " % of " + format_size(filesystem_bytes) +
-         ")";
+         std::to_string(kAutoMinFreeSpacePercent) + " % of " + format_size(filesystem_bytes) + ")";
 }
 
 std::string default_listener_name(std::string_view address) {

@@ -101,8 +101,7 @@ std::optional<std::string> SpaceMonitor::judge() {
     return "it was removed or replaced (create it again and reload with SIGHUP)";
   }
   // AT_EACCESS: the daemon's effective ids are the ones that create files.
-  if (auto writable = sys::faccessat(directory_->fd(), ".", W_OK | X_OK, AT_EACCESS);
-      !writable) {
+  if (auto writable = sys::faccessat(directory_->fd(), ".", W_OK | X_OK, AT_EACCESS); !writable) {
     return "not writable: " + writable.error().message();
   }
   if (space->free_bytes < health_.min_free_space) {

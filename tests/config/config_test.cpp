@@ -637,7 +637,8 @@ TEST_CASE("load_config_file names the file in its errors") {
         "config file \"" + dir.path().string() + "\": read: Is a directory");
 }
 
-TEST_CASE("min_free_space is \"auto\" by default, a size when set, and auto fits small filesystems") {
+TEST_CASE(
+    "min_free_space is \"auto\" by default, a size when set, and auto fits small filesystems") {
   CHECK_FALSE(load("[limits]\nmin_free_space = \"auto\"").limits.min_free_space.has_value());
   CHECK(load("[limits]\nmin_free_space = \"0\"").limits.min_free_space == 0);
   CHECK(load("[limits]\nmin_free_space = \"1G\"").limits.min_free_space == 1ULL << 30);
@@ -645,8 +646,9 @@ TEST_CASE("min_free_space is \"auto\" by default, a size when set, and auto fits
   constexpr std::uint64_t kMiB = 1ULL << 20;
   // 5 % of 48 MiB, in whole KiB: a small filesystem takes data from its first byte.
   CHECK(min_free_space_for(std::nullopt, 48 * kMiB) == 2457 * 1024);
-  // From 5 GiB up, 5 % is more than 256 MiB: the cap.
-  CHECK(min_free_space_for(std::nullopt, 5120 * kMiB) == 256 * kMiB);
+  // Past about 5 GiB, 5 % is more than 256 MiB: the cap.
+  CHECK(min_free_space_for(std::nullopt, 5120 * kMiB) == 262143 * 1024);
+  CHECK(min_free_space_for(std::nullopt, 6144 * kMiB) == 256 * kMiB);
   CHECK(min_free_space_for(std::nullopt, 1ULL << 40) == 256 * kMiB);
   CHECK(min_free_space_for(std::nullopt, 1000) == 0);
   // An explicit value wins, even above the filesystem's size; 0 is no floor.

@@ -57,8 +57,8 @@ TEST_CASE("space monitor: judges the watched directory against min_free_space at
   monitor.watch(directory, std::nullopt);
   CHECK_FALSE(health.problem.has_value());
   CHECK(health.min_free_space <= config::kAutoMinFreeSpaceCap);
-  CHECK(health.min_free_space == config::min_free_space_for(std::nullopt,
-                                                            directory->last_space()->size_bytes));
+  CHECK(health.min_free_space ==
+        config::min_free_space_for(std::nullopt, directory->last_space()->size_bytes));
 }
 
 TEST_CASE("space monitor: a removed output directory cannot take data, whatever the floor") {

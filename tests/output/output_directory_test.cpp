@@ -254,7 +254,8 @@ TEST_CASE("discard removes an empty partial file and refuses one that holds byte
   CHECK(again.error().message() == "output file \"d/full.bin\": already published or discarded");
 }
 
-TEST_CASE("measure_space reports the space available to unprivileged writers, kept for last_space") {
+TEST_CASE(
+    "measure_space reports the space available to unprivileged writers, kept for last_space") {
   test::TempDir temp;
   OutputDirectory directory = open_directory(temp.path());
   CHECK_FALSE(directory.last_space().has_value());
