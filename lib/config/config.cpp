@@ -693,17 +693,32 @@ class Reader {
         limits.shutdown_timeout = read_parsed<std::chrono::nanoseconds>(value, path, parse_duration)
                                       .value_or(limits.shutdown_timeout);
       } else if (name == "min_free_space") {
-        limits.min_free_space =
-            read_parsed<std::uint64_t>(value, path, parse_size).value_or(limits.min_free_space);
-      } else if (name == "disk_full_timeout") {
-        limits.disk_full_timeout =
-            read_parsed<std::chrono::nanoseconds>(value, path, parse_duration)
-                .value_or(limits.disk_full_timeout);
+        limits.min_free_space = read_min_free_space(value, path).value_or(limits.min_free_space);
+  append_line(toml, "disk_full_timeout", quote(format_duration(limits.disk_full_timeout)));
       } else {
         unknown_key(key, path, "[limits]", join(kLimitsKeys));
       }
     }
     return limits;
+  }
+
+  // "auto" (std::nullopt inside the optional) or a size; std::nullopt when it is neither.
+  std::optional<std::optional<std::uint64_t>> read_min_free_space(const toml::node& node,
+                                                                  std::string_view key) {
+    const std::optional<std::string> text = read_string(node, key);
+    if (!text) {
+      return std::nullopt;
+    }
+    if (*text == "auto") {
+      return std::optional<std::uint64_t>();
+    }
+    sys::Result<std::uint64_t> size = parse_size(*text, key);
+    if (!size.ok()) {
+      report(node.source(), key,
+             R"(expected a size like "256MiB", "0" (no check) or "auto", got )" + quote(*text));
+      return std::nullopt;
+    }
+    return std::optional<std::uint64_t>(*size);
   }
 
   MetricsConfig read_metrics(const toml::node& node) {
@@ -805,6 +820,26 @@ std::optional<SyncMode> parse_sync_mode(std::string_view text) {
 
 std::optional<OnPublishDone> parse_on_publish_done(std::string_view text) {
   return parse_enum(text, kOnPublishDone);
+}
+
+std::uint64_t min_free_space_for(std::optional<std::uint64_t> configured,
+                                 std::uint64_t filesystem_bytes) {
+  if (configured) {
+    return *configured;
+  }
+  // Whole KiB, so that the log and --check-config show "2457KiB" rather than "2516582".
+  const std::uint64_t share = filesystem_bytes / 100 * kAutoMinFreeSpacePercent / 1024 * 1024;
+  return std::min(kAutoMinFreeSpaceCap, share);
+}
+
+std::string describe_min_free_space(std::optional<std::uint64_t> configured,
+                                    std::uint64_t filesystem_bytes) {
+  const std::string floor = format_size(min_free_space_for(configured, filesystem_bytes));
+  if (configured) {
+    return floor;
+  }
+  return floor + " (auto: the smaller of " + format_size(kAutoMinFreeSpaceCap) + " and " +
+         std::to_string(kAutoMinFreeSpacePercent) + " % of " + format_size(filesystem_bytes) + ")";
 }
 
 std::string default_listener_name(std::string_view address) {
@@ -922,7 +957,8 @@ std::string to_toml(const Config& config) {
   append_line(toml, "idle_timeout", quote(format_duration(limits.idle_timeout)));
   append_line(toml, "max_connection_bytes", quote(format_size(limits.max_connection_bytes)));
   append_line(toml, "shutdown_timeout", quote(format_duration(limits.shutdown_timeout)));
-  append_line(toml, "min_free_space", quote(format_size(limits.min_free_space)));
+  append_line(toml, "min_free_space",
+              quote(limits.min_free_space ? format_size(*limits.min_free_space) : "auto"));
   append_line(toml, "disk_full_timeout", quote(format_duration(limits.disk_full_timeout)));
   if (config.metrics.listen) {
     toml += "\n[metrics]\n";

@@ -140,11 +140,29 @@ struct LimitsConfig {
   /// A stream whose output takes no byte this long (a full disk) is cut with "ERR <n>
   /// disk_full"; 0 = it waits for space until a stop.
   std::chrono::nanoseconds disk_full_timeout = std::chrono::seconds(5);
-  /// Below this much free space on the output filesystem, reading pauses; 0 = no check.
-  std::uint64_t min_free_space = std::uint64_t{256} << 20;
+  /// Below this much free space on the output filesystem, reading pauses and /health answers
+  /// 503 disk_full; 0 = no check; std::nullopt ("auto", the default): min_free_space_for()
+  /// works it out from the filesystem's size.
+  std::optional<std::uint64_t> min_free_space;
 
   bool operator==(const LimitsConfig&) const = default;
 };
+
+/// The automatic `min_free_space`: the smaller of this and kAutoMinFreeSpacePercent of the
+/// output filesystem, so that a small filesystem can take data too.
+inline constexpr std::uint64_t kAutoMinFreeSpaceCap = std::uint64_t{256} << 20;
+inline constexpr std::uint64_t kAutoMinFreeSpacePercent = 5;
+
+/// The free space below which a filesystem of `filesystem_bytes` takes no more data: `configured`
+/// when set (0: no floor), else the smaller of kAutoMinFreeSpaceCap and kAutoMinFreeSpacePercent
+/// of the filesystem, in whole KiB.
+std::uint64_t min_free_space_for(std::optional<std::uint64_t> configured,
+                                 std::uint64_t filesystem_bytes);
+
+/// The value of min_free_space_for() and how it was got, for the log: "1GiB" when configured,
+/// "2457KiB (auto: the smaller of 256MiB and 5 % of 48MiB)" otherwise.
+std::string describe_min_free_space(std::optional<std::uint64_t> configured,
+                                    std::uint64_t filesystem_bytes);
 
 /// The `[metrics]` table: the Prometheus endpoint (README "Metrics").
 struct MetricsConfig {

@@ -24,6 +24,7 @@
 #include "daemon/notifier.hpp"
 #include "daemon/shared_listener.hpp"
 #include "daemon/shared_state.hpp"
+#include "daemon/space_monitor.hpp"
 #include "daemon/stats_exposition.hpp"
 #include "daemon/worker.hpp"
 #include "event/event_loop.hpp"
@@ -205,6 +206,8 @@ class Daemon final : public event::Handler {
   sys::Result<std::unique_ptr<metrics::MetricsServer>> open_metrics(
       const net::ListenAddress& address);
   void announce_metrics() const;
+  // What /health answers and zcrecv_health_state exports.
+  [[nodiscard]] HealthState health() const;
   // Opens the listener `config` describes, or serves the socket the service manager passed for
   // it; its connections count into the counters of its name.
   sys::Result<OpenListener> open_listener(const config::ListenerConfig& config);
@@ -224,6 +227,9 @@ class Daemon final : public event::Handler {
   std::vector<config::ListenerConfig> inherited_entries_;
   config::Config config_;
   std::unique_ptr<event::EventLoop> loop_;
+  // Measures the output directory on loop_ for the workers, /health and the metrics; after
+  // loop_, so it goes first.
+  std::unique_ptr<SpaceMonitor> space_;
   // The Prometheus endpoint ([metrics] listen) on loop_, or null; after loop_, so it goes first.
   std::unique_ptr<metrics::MetricsServer> metrics_;
   Notifier notifier_;
@@ -330,6 +336,9 @@ int Daemon::start(const config::Config& config) {
     return 1;
   }
   loop_ = std::move(*loop);
+  // Measured before any connection is read, and warned about now if it cannot take data.
+  space_ = std::make_unique<SpaceMonitor>(*loop_);
+  space_->watch(directory_, config.limits.min_free_space);
   hand_off_ = std::make_unique<handoff::HookRunner>(*loop_, shared_->stats.hooks);
   auto host = sys::gethostname();
   host_ = host ? *host : "localhost";
@@ -677,6 +686,7 @@ sys::Result<void> Daemon::apply(const config::Config& config) {
   }
   listeners_ = std::move(next);
   directory_ = std::move(directory);
+  space_->watch(directory_, config.limits.min_free_space);
   config_ = config;
   pending_reloads_.push_back(PendingReload{
       0, fmt::format("configuration reloaded: {} listeners ({} opened, {} closed); new settings "
@@ -705,8 +715,28 @@ void Daemon::announce(const OpenListener& listener) const {
 
 sys::Result<std::unique_ptr<metrics::MetricsServer>> Daemon::open_metrics(
     const net::ListenAddress& address) {
-  return metrics::MetricsServer::open(
-      *loop_, address, [this] { return expose(shared_->stats, metrics::ProcessMetrics::read()); });
+  auto server = metrics::MetricsServer::open(*loop_, address, [this] {
+    return expose(shared_->stats, health(), space_->health(), metrics::ProcessMetrics::read());
+  });
+  if (server) {
+    // "stopping" is the server's own (set_stopping); the disk's state is read, never measured.
+    (*server)->set_health([this]() -> std::optional<std::string> {
+      const DirectoryHealth& directory = space_->health();
+      if (!directory.problem) {
+        return std::nullopt;
+      }
+      return std::string(to_string(HealthState::kDiskFull)) + " " + directory.path + ": " +
+             *directory.problem;
+    });
+  }
+  return server;
+}
+
+HealthState Daemon::health() const {
+  if (stopping_) {
+    return HealthState::kStopping;
+  }
+  return space_->health().problem ? HealthState::kDiskFull : HealthState::kOk;
 }
 
 void Daemon::announce_metrics() const {

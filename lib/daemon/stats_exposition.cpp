@@ -65,13 +65,41 @@ void write_listener_families(metrics::ExpositionWriter& writer, const ListenerSt
   }
 }
 
+void write_health_families(metrics::ExpositionWriter& writer, HealthState state,
+                           const DirectoryHealth& directory) {
+  writer.family("zcrecv_health_state", MetricType::kGauge,
+                "1 for the state GET /health answers, 0 for the others: ok (200), disk_full "
+                "(503: the output directory is below min_free_space or failing), stopping (503).");
+  for (const HealthState each : kHealthStates) {
+    writer.sample(std::uint64_t{each == state ? 1U : 0U}, {{"state", to_string(each)}});
+  }
+  const metrics::Label label{"directory", directory.path};
+  writer.family("zcrecv_disk_space_low", MetricType::kGauge,
+                "1 while the output directory cannot take data: free space below "
+                "min_free_space, or the directory failing (removed, read-only, not writable, "
+                "fstatvfs failing); 0 otherwise.");
+  writer.sample(std::uint64_t{directory.problem ? 1U : 0U}, {label});
+  writer.family("zcrecv_disk_free_bytes", MetricType::kGauge,
+                "Bytes free for the daemon on the output directory's filesystem, measured every "
+                "100 ms (absent while it cannot be measured).");
+  if (directory.free_bytes) {
+    writer.sample(*directory.free_bytes, {label});
+  }
+  writer.family("zcrecv_disk_min_free_bytes", MetricType::kGauge,
+                "The min_free_space in force for the output directory (auto: the smaller of "
+                "256 MiB and 5 % of its filesystem).");
+  writer.sample(directory.min_free_space, {label});
+}
+
 }  // namespace
 
-std::string expose(const Stats& stats, const metrics::ProcessMetrics& process) {
+std::string expose(const Stats& stats, HealthState state, const DirectoryHealth& directory,
+                   const metrics::ProcessMetrics& process) {
   metrics::ExpositionWriter writer;
   writer.family("zcrecv_build_info", MetricType::kGauge,
                 "Always 1; the version label says which zcrecv serves.");
   writer.sample(std::uint64_t{1}, {{"version", ZCRECV_VERSION}});
+  write_health_families(writer, state, directory);
   write_listener_families(writer, stats.listeners);
   writer.family("zcrecv_connections_ended_total", MetricType::kCounter,
                 "Connections ended, by the data path they ended on (splice or readwrite).");

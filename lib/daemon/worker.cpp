@@ -118,19 +118,14 @@ void Worker::cut_all() {
   loop_->post([this] { cut_connections(EndCause::kShutdown, "cut by a second stop signal"); });
 }
 
-bool Worker::space_low(const output::OutputDirectory& directory, std::uint64_t min_free_space) {
-  if (min_free_space == 0) {
+bool Worker::space_low(const output::OutputDirectory& directory,
+                       std::optional<std::uint64_t> min_free_space) {
+  const std::optional<output::FilesystemSpace> space = directory.last_space();
+  // A filesystem that cannot say how full it is is not treated as full: the writes will tell.
+  if (!space) {
     return false;
   }
-  const auto now = loop_->now();
-  if (&directory != space_directory_ || now - space_checked_ >= kSpaceCheckInterval) {
-    auto free = directory.free_bytes();
-    // A filesystem that cannot say how full it is is not treated as full: the writes will tell.
-    space_free_ = free ? *free : min_free_space;
-    space_directory_ = &directory;
-    space_checked_ = now;
-  }
-  return space_free_ < min_free_space;
+  return space->free_bytes < config::min_free_space_for(min_free_space, space->size_bytes);
 }
 
 void Worker::admit(net::AcceptedConnection accepted,

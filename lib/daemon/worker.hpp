@@ -92,9 +92,11 @@ class Worker {
   Stats& stats() noexcept { return shared_.stats; }
   /// Where files become durable with sync = publish; null when the daemon has none.
   output::SyncStage* sync_stage() noexcept { return shared_.sync_stage; }
-  /// Whether free space in `directory` is below `min_free_space` (0: never), measured at most
-  /// every kSpaceCheckInterval.
-  bool space_low(const output::OutputDirectory& directory, std::uint64_t min_free_space);
+  /// Whether free space in `directory` is below `min_free_space` (0: never; std::nullopt: the
+  /// automatic floor, config::min_free_space_for), as the daemon's SpaceMonitor last measured
+  /// it (every SpaceMonitor::kInterval): no system call, cheap enough for every read.
+  [[nodiscard]] static bool space_low(const output::OutputDirectory& directory,
+                                      std::optional<std::uint64_t> min_free_space);
   /// A rate limit for this worker's disk-full log lines.
   LogLimiter& disk_full_log() noexcept { return disk_full_log_; }
   /// Takes in a connection an acceptor got: checks it against the listener's settings and the
@@ -121,8 +123,6 @@ class Worker {
   void connection_finished(Connection& connection);
 
  private:
-  static constexpr std::chrono::milliseconds kSpaceCheckInterval{100};
-
   Worker(unsigned index, SharedState& shared, std::shared_ptr<const ConnectionSettings> settings,
          std::unique_ptr<event::EventLoop> loop, io::Pipe pipe);
 
@@ -152,11 +152,6 @@ class Worker {
   LogLimiter disk_full_log_;
   event::Timer shutdown_timer_;
   bool draining_ = false;
-
-  // The free space last measured, for space_low().
-  const output::OutputDirectory* space_directory_ = nullptr;
-  event::EventLoop::Clock::time_point space_checked_{};
-  std::uint64_t space_free_ = 0;
 
   std::map<std::uint64_t, std::unique_ptr<Acceptor>> acceptors_;
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;

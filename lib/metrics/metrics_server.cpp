@@ -247,6 +247,11 @@ std::string MetricsServer::answer(std::string_view head) const {
   if (stopping_) {
     return make_response("503 Service Unavailable", kPlainText, "stopping\n", is_get);
   }
+  if (health_) {
+    if (std::optional<std::string> reason = health_()) {
+      return make_response("503 Service Unavailable", kPlainText, *reason + "\n", is_get);
+    }
+  }
   return make_response("200 OK", kPlainText, "ok\n", is_get);
 }
 

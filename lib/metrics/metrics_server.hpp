@@ -5,9 +5,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include "event/event_loop.hpp"
 #include "net/accept_watch.hpp"
@@ -33,7 +35,8 @@ struct MetricsServerOptions {
 /// load balancer health checks.
 ///
 ///     GET|HEAD /metrics  200, Content-Type text/plain; version=0.0.4, the body from `metrics`
-///     GET|HEAD /health   200 "ok\n", or 503 "stopping\n" once set_stopping() was called
+///     GET|HEAD /health   200 "ok\n"; 503 "stopping\n" once set_stopping() was called, else
+///                        503 "REASON\n" while the health function gives a REASON
 ///     other methods      405, Allow: GET, HEAD (on those two paths)
 ///     other paths        404
 ///     not HTTP/1.x       400; a head over max_request_head: 431
@@ -52,6 +55,10 @@ struct MetricsServerOptions {
 class MetricsServer final {
  public:
   using BodyFunction = std::function<std::string()>;
+  /// Why the host cannot take data now, as the 503 body of /health: a one-word reason, then
+  /// perhaps a detail ("disk_full /var/lib/zcrecv: ..."); std::nullopt for 200 "ok". It runs on
+  /// the loop's thread within a request: it reads a state, never measures one.
+  using HealthFunction = std::function<std::optional<std::string>()>;
 
   /// Connections accepted per wake-up before the loop serves the others.
   static constexpr int kMaxAcceptsPerEvent = 16;
@@ -79,6 +86,8 @@ class MetricsServer final {
   /// /health answers 503 "stopping" from now on, so that load balancers take the daemon out
   /// while it drains its connections.
   void set_stopping() noexcept { stopping_ = true; }
+  /// What /health asks before it answers 200 "ok" (while not stopping).
+  void set_health(HealthFunction health) { health_ = std::move(health); }
 
  private:
   class Client;
@@ -102,6 +111,7 @@ class MetricsServer final {
   net::AcceptWatch accept_;
   std::unordered_map<const Client*, std::unique_ptr<Client>> clients_;
   bool stopping_ = false;
+  HealthFunction health_;
 };
 
 }  // namespace zcrecv::metrics

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -363,12 +364,31 @@ bool OutputDirectory::is_current() const {
   return held && named && held->st_dev == named->st_dev && held->st_ino == named->st_ino;
 }
 
-sys::Result<std::uint64_t> OutputDirectory::free_bytes() const {
+sys::Result<FilesystemSpace> OutputDirectory::measure_space() {
   auto info = sys::fstatvfs(fd_->get());
   if (!info) {
+    space_->known.store(false, std::memory_order_relaxed);
     return std::move(info).error().with_context("output directory " + in_quotes(path_.string()));
   }
-  return static_cast<std::uint64_t>(info->f_bavail) * info->f_frsize;
+  const FilesystemSpace space{
+      static_cast<std::uint64_t>(info->f_bavail) * info->f_frsize,
+      static_cast<std::uint64_t>(info->f_blocks) * info->f_frsize,
+      (info->f_flag & ST_RDONLY) != 0,
+  };
+  space_->free_bytes.store(space.free_bytes, std::memory_order_relaxed);
+  space_->size_bytes.store(space.size_bytes, std::memory_order_relaxed);
+  space_->read_only.store(space.read_only, std::memory_order_relaxed);
+  space_->known.store(true, std::memory_order_relaxed);
+  return space;
+}
+
+std::optional<FilesystemSpace> OutputDirectory::last_space() const {
+  if (!space_->known.load(std::memory_order_relaxed)) {
+    return std::nullopt;
+  }
+  return FilesystemSpace{space_->free_bytes.load(std::memory_order_relaxed),
+                         space_->size_bytes.load(std::memory_order_relaxed),
+                         space_->read_only.load(std::memory_order_relaxed)};
 }
 
 Recovery OutputDirectory::recover() {

@@ -2,6 +2,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -27,6 +28,16 @@ enum class SyncMode {
   kNone,
   /// fdatasync the file before the rename and fsync its directory after it.
   kPublish,
+};
+
+/// The output filesystem as fstatvfs(3) sees it.
+struct FilesystemSpace {
+  /// Bytes available to an unprivileged writer.
+  std::uint64_t free_bytes = 0;
+  /// The filesystem's size.
+  std::uint64_t size_bytes = 0;
+  /// Mounted read-only (ST_RDONLY): nothing can be written, whatever the free space.
+  bool read_only = false;
 };
 
 /// A partial file left by an unclean stop and published by recover().
@@ -94,8 +105,13 @@ class OutputDirectory {
   /// that holds bytes is refused and left alone.
   sys::Result<void> discard(PartialFile&& file);
 
-  /// Bytes available to an unprivileged writer on the output filesystem.
-  [[nodiscard]] sys::Result<std::uint64_t> free_bytes() const;
+  /// Measures the output filesystem now (one fstatvfs) and keeps what it found for
+  /// last_space(); a failure forgets the last figures.
+  sys::Result<FilesystemSpace> measure_space();
+  /// What the last measure_space() found; std::nullopt before the first, or after one that
+  /// failed. Any thread, without a system call: each figure is one relaxed atomic, so a reader
+  /// racing a measure may mix two measures' figures, each of them exact.
+  [[nodiscard]] std::optional<FilesystemSpace> last_space() const;
   /// Whether the directory at path() is still the one this object holds open; false once it
   /// was removed (and perhaps created again) or replaced, when files would go to a directory
   /// nobody can see.
@@ -112,10 +128,19 @@ class OutputDirectory {
   [[nodiscard]] int fd() const noexcept { return fd_->get(); }
 
  private:
+  // The figures of the last measure_space(), apart so that the directory stays movable.
+  struct MeasuredSpace {
+    std::atomic<bool> known{false};
+    std::atomic<std::uint64_t> free_bytes{0};
+    std::atomic<std::uint64_t> size_bytes{0};
+    std::atomic<bool> read_only{false};
+  };
+
   OutputDirectory(std::filesystem::path path, sys::UniqueFd fd, std::optional<mode_t> umask)
       : path_(std::move(path)),
         fd_(std::make_shared<const sys::UniqueFd>(std::move(fd))),
-        umask_(umask) {}
+        umask_(umask),
+        space_(std::make_unique<MeasuredSpace>()) {}
 
   std::filesystem::path path_;
   /// Shared with the partial files in the root, which may outlive this object (a reload that
@@ -124,6 +149,7 @@ class OutputDirectory {
   // The umask when the directory was opened (zcrecv never changes it): create() corrects a
   // file's mode with fchmod only when the umask took bits from it, or is unknown.
   std::optional<mode_t> umask_;
+  std::unique_ptr<MeasuredSpace> space_;
 };
 
 }  // namespace zcrecv::output

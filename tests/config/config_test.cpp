@@ -61,7 +61,8 @@ TEST_CASE("an empty file gives the embedded defaults") {
   CHECK(config.limits.idle_timeout == 5min);
   CHECK(config.limits.max_connection_bytes == 0);
   CHECK(config.limits.shutdown_timeout == 30s);
-  CHECK(config.limits.min_free_space == 256 * 1024 * 1024);
+  // "auto": min_free_space_for works it out from the filesystem.
+  CHECK_FALSE(config.limits.min_free_space.has_value());
 }
 
 TEST_CASE("a file with every key sets every field and records where the parsed strings were") {
@@ -236,6 +237,10 @@ TEST_CASE(
        "t.toml:2:20: limits.shutdown_timeout: expected a string, got true"},
       {"[limits]\nmin_free_space = 1979-05-27",
        "t.toml:2:18: limits.min_free_space: expected a string, got a date"},
+      {"[limits]\nmin_free_space = \"5%\"",
+       R"(t.toml:2:18: limits.min_free_space: expected a size like "256MiB", "0" (no check) or "auto", got "5%")"},
+      {"[limits]\nmin_free_space = \"Auto\"",
+       R"(t.toml:2:18: limits.min_free_space: expected a size like "256MiB", "0" (no check) or "auto", got "Auto")"},
       {"listen = []",
        "t.toml:1:10: listen: expected at least one [[listen]] table, got an empty array"},
       {"[listen]\naddress = \":1\"",
@@ -499,7 +504,7 @@ TEST_CASE("configurations compare by value: where a value came from does not cou
   moved.output.name.origin.where = "--name";
   CHECK(moved == config);
   Config changed = config;
-  changed.limits.min_free_space += 1;
+  changed.limits.min_free_space = 1;
   CHECK_FALSE(changed == config);
   changed = config;
   changed.listeners[0].allow.push_back(SourcedString{"10.0.0.0/8", Origin{}});
@@ -539,7 +544,7 @@ max_connections_per_peer = 256
 idle_timeout = "5m"
 max_connection_bytes = "0"
 shutdown_timeout = "30s"
-min_free_space = "256MiB"
+min_free_space = "auto"
 disk_full_timeout = "5s"
 )");
   auto defaults = load_config_string(to_toml(Config{}), "effective", {});
@@ -655,6 +660,29 @@ TEST_CASE("load_config_file names the file in its errors") {
   CHECK(directory.error().errno_value() == EISDIR);
   CHECK(directory.error().message() ==
         "config file \"" + dir.path().string() + "\": read: Is a directory");
+}
+
+TEST_CASE(
+    "min_free_space is \"auto\" by default, a size when set, and auto fits small filesystems") {
+  CHECK_FALSE(load("[limits]\nmin_free_space = \"auto\"").limits.min_free_space.has_value());
+  CHECK(load("[limits]\nmin_free_space = \"0\"").limits.min_free_space == 0);
+  CHECK(load("[limits]\nmin_free_space = \"1G\"").limits.min_free_space == 1ULL << 30);
+
+  constexpr std::uint64_t kMiB = 1ULL << 20;
+  // 5 % of 48 MiB, in whole KiB: a small filesystem takes data from its first byte.
+  CHECK(min_free_space_for(std::nullopt, 48 * kMiB) == 2457 * 1024);
+  // Past about 5 GiB, 5 % is more than 256 MiB: the cap.
+  CHECK(min_free_space_for(std::nullopt, 5120 * kMiB) == 262143 * 1024);
+  CHECK(min_free_space_for(std::nullopt, 6144 * kMiB) == 256 * kMiB);
+  CHECK(min_free_space_for(std::nullopt, 1ULL << 40) == 256 * kMiB);
+  CHECK(min_free_space_for(std::nullopt, 1000) == 0);
+  // An explicit value wins, even above the filesystem's size; 0 is no floor.
+  CHECK(min_free_space_for(512 * kMiB, 48 * kMiB) == 512 * kMiB);
+  CHECK(min_free_space_for(0, 48 * kMiB) == 0);
+
+  CHECK(describe_min_free_space(std::nullopt, 48 * kMiB) ==
+        "2457KiB (auto: the smaller of 256MiB and 5 % of 48MiB)");
+  CHECK(describe_min_free_space(64 * kMiB, 48 * kMiB) == "64MiB");
 }
 
 TEST_CASE("default_listener_name derives a file-name-safe name from the address") {

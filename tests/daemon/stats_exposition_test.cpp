@@ -62,7 +62,10 @@ TEST_CASE("expose: every family, per listener where labelled, as Prometheus' par
   metrics::ProcessMetrics process;
   process.open_fds = 17;
 
-  const auto families = test::parse_with_prometheus_client(expose(stats, process));
+  const DirectoryHealth directory{"/srv/out", 1000, 4096, "1000 bytes free, below ..."};
+
+  const auto families =
+      test::parse_with_prometheus_client(expose(stats, HealthState::kDiskFull, directory, process));
 
   CHECK(family(families, "zcrecv_build_info").type == "gauge");
   CHECK(sample(family(families, "zcrecv_build_info"), "zcrecv_build_info",
@@ -115,10 +118,36 @@ TEST_CASE("expose: every family, per listener where labelled, as Prometheus' par
   CHECK(sample(family(families, "zcrecv_hooks_started"), "zcrecv_hooks_started_total") == 0);
   CHECK(sample(family(families, "zcrecv_hooks_backlog_files"), "zcrecv_hooks_backlog_files") == 11);
   CHECK(sample(family(families, "process_open_fds"), "process_open_fds") == 17);
+  const auto& health = family(families, "zcrecv_health_state");
+  CHECK(health.type == "gauge");
+  CHECK(health.samples.size() == kHealthStates.size());
+  CHECK(sample(health, "zcrecv_health_state", {{"state", "disk_full"}}) == 1);
+  CHECK(sample(health, "zcrecv_health_state", {{"state", "ok"}}) == 0);
+  CHECK(sample(health, "zcrecv_health_state", {{"state", "stopping"}}) == 0);
+  const std::map<std::string, std::string> in_directory{{"directory", "/srv/out"}};
+  CHECK(sample(family(families, "zcrecv_disk_space_low"), "zcrecv_disk_space_low", in_directory) ==
+        1);
+  CHECK(sample(family(families, "zcrecv_disk_free_bytes"), "zcrecv_disk_free_bytes",
+               in_directory) == 1000);
+  CHECK(sample(family(families, "zcrecv_disk_min_free_bytes"), "zcrecv_disk_min_free_bytes",
+               in_directory) == 4096);
   for (const ParsedFamily& each : families) {
     INFO(each.name);
     CHECK_FALSE(each.help.empty());
   }
+}
+
+TEST_CASE("expose: a directory that can take data is not low, and unknown free space is left out") {
+  Stats stats;
+  const DirectoryHealth directory{"/srv/out", std::nullopt, 0, std::nullopt};
+  const auto families = test::parse_with_prometheus_client(
+      expose(stats, HealthState::kOk, directory, metrics::ProcessMetrics{}));
+  const auto& health = family(families, "zcrecv_health_state");
+  CHECK(sample(health, "zcrecv_health_state", {{"state", "ok"}}) == 1);
+  CHECK(sample(health, "zcrecv_health_state", {{"state", "disk_full"}}) == 0);
+  CHECK(sample(family(families, "zcrecv_disk_space_low"), "zcrecv_disk_space_low",
+               {{"directory", "/srv/out"}}) == 0);
+  CHECK(family(families, "zcrecv_disk_free_bytes").samples.empty());
 }
 
 }  // namespace

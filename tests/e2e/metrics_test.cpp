@@ -272,7 +272,10 @@ TEST_CASE("metrics: /health answers 200, then 503 from SIGTERM while a connectio
   const HttpReply stopping = http_request(endpoint, "/health");
   CHECK(stopping.status == 503);
   CHECK(stopping.body == "stopping\n");
-  CHECK(Scrape(endpoint).value("zcrecv_connections_open", {{"listener", "tcp-127.0.0.1-0"}}) == 1);
+  const Scrape draining_scrape(endpoint);
+  CHECK(draining_scrape.value("zcrecv_connections_open", {{"listener", "tcp-127.0.0.1-0"}}) == 1);
+  CHECK(draining_scrape.value("zcrecv_health_state", {{"state", "stopping"}}) == 1);
+  CHECK(draining_scrape.value("zcrecv_health_state", {{"state", "ok"}}) == 0);
 
   write_all(draining, std::span(data).subspan(20000));
   CHECK(::shutdown(draining.get(), SHUT_WR) == 0);

@@ -7,12 +7,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -65,6 +67,9 @@ class ServerThread {
   [[nodiscard]] const net::SocketAddress& address() const { return address_; }
   void set_stopping() {
     on_loop([this] { server_->set_stopping(); });
+  }
+  void set_health(MetricsServer::HealthFunction health) {
+    on_loop([this, &health] { server_->set_health(std::move(health)); });
   }
   void close_server() {
     on_loop([this] { server_.reset(); });
@@ -192,6 +197,31 @@ TEST_CASE("metrics HTTP: /health says ok, then 503 stopping once the owner says 
   CHECK(reply.body.empty());
   // Scrapes go on while the daemon drains.
   CHECK(get(server.address(), "GET", "/metrics").body == kBody);
+}
+
+TEST_CASE("metrics HTTP: /health answers 503 with the health function's reason, stopping first") {
+  ServerThread server("127.0.0.1:0");
+  // Set by the test thread, read by the loop's thread within a request.
+  std::atomic<bool> full{false};
+  server.set_health([&full]() -> std::optional<std::string> {
+    if (!full.load()) {
+      return std::nullopt;
+    }
+    return "disk_full /srv/out: 1000 bytes free";
+  });
+  CHECK(get(server.address(), "GET", "/health").body == "ok\n");
+
+  full = true;
+  Reply reply = get(server.address(), "GET", "/health");
+  CHECK(reply.status == "HTTP/1.1 503 Service Unavailable");
+  CHECK(reply.body == "disk_full /srv/out: 1000 bytes free\n");
+  reply = get(server.address(), "HEAD", "/health");
+  CHECK(reply.status == "HTTP/1.1 503 Service Unavailable");
+  CHECK(reply.body.empty());
+  CHECK(get(server.address(), "GET", "/metrics").body == kBody);
+
+  server.set_stopping();
+  CHECK(get(server.address(), "GET", "/health").body == "stopping\n");
 }
 
 TEST_CASE("metrics HTTP: unknown paths 404, other methods 405, garbage 400") {

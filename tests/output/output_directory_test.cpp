@@ -254,18 +254,29 @@ TEST_CASE("discard removes an empty partial file and refuses one that holds byte
   CHECK(again.error().message() == "output file \"d/full.bin\": already published or discarded");
 }
 
-TEST_CASE("free_bytes reports the space available to unprivileged writers") {
+TEST_CASE(
+    "measure_space reports the space available to unprivileged writers, kept for last_space") {
   test::TempDir temp;
   OutputDirectory directory = open_directory(temp.path());
-  auto free = directory.free_bytes();
-  REQUIRE(free.ok());
+  CHECK_FALSE(directory.last_space().has_value());
+  auto space = directory.measure_space();
+  REQUIRE(space.ok());
   struct statvfs info {};
   REQUIRE(::statvfs(temp.path().c_str(), &info) == 0);
   std::uint64_t expected = static_cast<std::uint64_t>(info.f_bavail) * info.f_frsize;
   // Other tests write meanwhile; the two readings agree to within a few MiB.
-  std::uint64_t difference = *free > expected ? *free - expected : expected - *free;
-  CHECK(*free > 0);
+  std::uint64_t difference =
+      space->free_bytes > expected ? space->free_bytes - expected : expected - space->free_bytes;
+  CHECK(space->free_bytes > 0);
   CHECK(difference < (64U << 20));
+  CHECK(space->size_bytes == static_cast<std::uint64_t>(info.f_blocks) * info.f_frsize);
+  CHECK(space->read_only == ((info.f_flag & ST_RDONLY) != 0));
+  // A moved directory keeps its figures: the workers read them through the shared one.
+  OutputDirectory moved = std::move(directory);
+  const auto kept = moved.last_space();
+  REQUIRE(kept.has_value());
+  CHECK(kept->free_bytes == space->free_bytes);
+  CHECK(kept->size_bytes == space->size_bytes);
 }
 
 TEST_CASE("recover publishes every partial file as .incomplete with its exact bytes") {
