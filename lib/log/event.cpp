@@ -39,9 +39,9 @@ void append_value(spdlog::memory_buf_t& out, const Field::Value& value) {
     if (!std::isfinite(*real)) {
       append(out, "null");
     } else {
-      char text[32];
-      const int length = std::snprintf(text, sizeof text, "%.6g", *real);
-      out.append(text, text + length);
+      char digits[32];
+      const int length = std::snprintf(digits, sizeof digits, "%.6g", *real);
+      out.append(digits, digits + length);
     }
   } else {
     append(out, std::get<bool>(value) ? "true" : "false");

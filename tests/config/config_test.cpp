@@ -665,3 +665,50 @@ TEST_CASE("enum spellings parse back, and only those") {
 
 }  // namespace
 }  // namespace zcrecv::config
+
+namespace zcrecv::config {
+namespace {
+
+TEST_CASE("[retention] and output.time_zone: defaults off and UTC, values read, round trip") {
+  const Config defaults = load("");
+  CHECK_FALSE(defaults.retention.enabled());
+  CHECK(defaults.retention.check_interval == std::chrono::minutes(1));
+  CHECK(defaults.output.time_zone == TimeZone::kUtc);
+
+  const Config config = load(
+      "[output]\ntime_zone = \"local\"\n[retention]\nmax_bytes = \"10GiB\"\nmax_files = 500\n"
+      "max_age = \"14d\"\ncheck_interval = \"30s\"\n");
+  CHECK(config.output.time_zone == TimeZone::kLocal);
+  CHECK(config.retention.enabled());
+  CHECK(config.retention.max_bytes == std::uint64_t{10} << 30);
+  CHECK(config.retention.max_files == 500);
+  CHECK(config.retention.max_age == std::chrono::hours(24 * 14));
+  CHECK(config.retention.check_interval == 30s);
+  auto again = load_config_string(to_toml(config), "effective", {});
+  REQUIRE(again.ok());
+  CHECK(*again == config);
+
+  // "0" and 0 are no limit.
+  CHECK_FALSE(load("[retention]\nmax_bytes = \"0\"\nmax_files = 0\nmax_age = \"0\"\n")
+                  .retention.enabled());
+  CHECK(load("[retention]\nmax_files = 1\n").retention.enabled());
+}
+
+TEST_CASE("[retention] and output.time_zone: bad values are refused, naming the key") {
+  CHECK(errors_of("[output]\ntime_zone = \"Europe/Paris\"\n") ==
+        R"(t.toml:2:13: output.time_zone: expected one of "UTC", "local", got "Europe/Paris")");
+  CHECK(errors_of("[retention]\nmax_bytes = \"lots\"\nmax_files = -1\nmax_age = 5\n"
+                  "check_interval = \"0s\"\nmax_size = 1\n") ==
+        "t.toml:2:13: retention.max_bytes: expected a size like \"64MiB\" or \"1G\", got "
+        "\"lots\"\n"
+        "t.toml:3:13: retention.max_files: expected an integer 0..9223372036854775807, got -1\n"
+        "t.toml:4:11: retention.max_age: expected a string, got 5\n"
+        "t.toml:5:18: retention.check_interval: expected a duration above 0, like \"1m\", got "
+        "\"0s\"\n"
+        "t.toml:6:1: retention.max_size: expected a key of [retention] (max_bytes, max_files, "
+        "max_age, check_interval), got unknown key \"max_size\"");
+  CHECK(errors_of("retention = 3\n") == "t.toml:1:13: retention: expected a [retention] table, got 3");
+}
+
+}  // namespace
+}  // namespace zcrecv::config

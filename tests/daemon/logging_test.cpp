@@ -57,7 +57,7 @@ TEST_CASE("log::event: the text format writes the text alone, as a plain line wo
   log_connection_end();
   spdlog::info("plain {}", 1);
   const std::string text = log.text();
-  CHECK(text.find(" warn: connection c42: 1099511627776 bytes, 3 files\n") != std::string::npos);
+  CHECK(text.find(" warning: connection c42: 1099511627776 bytes, 3 files\n") != std::string::npos);
   CHECK(text.find(" info: plain 1\n") != std::string::npos);
   CHECK(text.find("c42\",") == std::string::npos);
   CHECK(text.find("connection_end") == std::string::npos);
@@ -72,7 +72,7 @@ TEST_CASE("log::event: the JSON format makes each field a key with a typed value
   REQUIRE(newline != std::string::npos);
   auto event = test::parse_flat_json_object(text.substr(0, newline));
   REQUIRE_MESSAGE(event.has_value(), text);
-  CHECK(event->at("level").text == "warn");
+  CHECK(event->at("level").text == "warning");
   CHECK(event->at("message").text == "connection c42: 1099511627776 bytes, 3 files");
   CHECK(event->at("event").text == "connection_end");
   CHECK(event->at("conn").is_string());
