@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <ctime>
 #include <cstdint>
 #include <deque>
 #include <filesystem>
@@ -313,6 +314,9 @@ int Daemon::run(const config::Config& config) {
 int Daemon::start(const config::Config& config) {
   config_ = config;
   raise_file_limit();
+  // The zone of local-time names is read here, once (TZ, else /etc/localtime): localtime_r
+  // never reads it again, so every file of the run follows the same rules.
+  ::tzset();
 
   auto directory = output::OutputDirectory::open(absolute_directory(config.output.directory));
   if (!directory) {

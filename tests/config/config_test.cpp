@@ -320,15 +320,17 @@ TEST_CASE("a syntax error is toml++'s description with file, line and column") {
 TEST_CASE("unknown keys are errors at every level") {
   CHECK(errors_of("wrkers = 1") ==
         "t.toml:1:1: wrkers: expected a key of the top level (log_level, log_format, workers, "
-        R"(listen, output, limits, metrics), got unknown key "wrkers")");
+        R"(listen, output, limits, metrics, retention), got unknown key "wrkers")");
   CHECK(errors_of("[output]\nnmae = \"x\"") ==
         "t.toml:2:1: output.nmae: expected a key of [output] (directory, name, max_file_size, "
         "rotate_interval, sync, sync_threads, writeback_bytes, file_mode, keep_empty, on_publish, "
-        R"(on_publish_concurrency, on_publish_timeout, on_publish_done), got unknown key "nmae")");
+        "on_publish_concurrency, on_publish_timeout, on_publish_done, time_zone), got unknown key "
+        R"("nmae")");
   CHECK(errors_of("[output.extra]\nx = 1") ==
         "t.toml:1:9: output.extra: expected a key of [output] (directory, name, max_file_size, "
         "rotate_interval, sync, sync_threads, writeback_bytes, file_mode, keep_empty, on_publish, "
-        R"(on_publish_concurrency, on_publish_timeout, on_publish_done), got unknown key "extra")");
+        "on_publish_concurrency, on_publish_timeout, on_publish_done, time_zone), got unknown key "
+        R"("extra")");
   CHECK(errors_of("[[listen]]\nadress = \":1\"") ==
         "t.toml:1:1: listen[0].address: expected an address like \":9000\" or "
         "\"unix:/run/x.sock\", got none (every [[listen]] table needs one)\n"
@@ -530,6 +532,7 @@ keep_empty = false
 on_publish_concurrency = 4
 on_publish_timeout = "5m"
 on_publish_done = "keep"
+time_zone = "UTC"
 
 [limits]
 max_connections = 4096
@@ -538,6 +541,12 @@ idle_timeout = "5m"
 max_connection_bytes = "0"
 shutdown_timeout = "30s"
 min_free_space = "256MiB"
+
+[retention]
+max_bytes = "0"
+max_files = 0
+max_age = "0s"
+check_interval = "1m"
 )");
   auto defaults = load_config_string(to_toml(Config{}), "effective", {});
   REQUIRE(defaults.ok());
@@ -585,6 +594,11 @@ TEST_CASE("to_toml round trip: every field set away from its default loads back 
   config.limits.shutdown_timeout = 36h + 1ns;
   config.limits.min_free_space = 0;
   config.metrics.listen = SourcedString{"unix:@zcrecv-metrics", Origin{}};
+  config.output.time_zone = TimeZone::kLocal;
+  config.retention.max_bytes = 3 * 1000 * 1000;
+  config.retention.max_files = 12;
+  config.retention.max_age = 90min;
+  config.retention.check_interval = 1500ms;
 
   const std::string toml = to_toml(config);
   CAPTURE(toml);
