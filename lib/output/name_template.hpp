@@ -53,7 +53,7 @@ struct NameFields {
 ///                                    UTC, 20261124T162500.123456+0530 in local time (the
 ///                                    offset keeps the repeated hour of a DST change apart).
 /// Conversions (of the opening time, in the template's zone), the ones that can only yield
-/// [0-9-+]:
+/// [0-9-]:
 ///   %Y year (4+ digits)   %y year % 100 (2)   %m month (2)   %d day (2)   %j day of year (3)
 ///   %H hour (2)           %M minute (2)       %S second (2)  %F %Y-%m-%d  %s Unix seconds
 ///   %%  a literal '%'.    {{ and }} are literal braces.
