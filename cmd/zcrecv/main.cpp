@@ -41,7 +41,9 @@ constexpr const char* kFooter = R"(Exit status:
 
 Sizes: 500k, 64MiB, 1G (K M G T and KiB MiB GiB TiB = 1024^n; kB MB GB TB = 1000^n).
 Durations: 250ms, 30s, 5m, 1h30m. Signals: TERM/INT stop gracefully, HUP reloads the config
-file, USR1 rotates every open file, USR2 logs statistics.)";
+file, USR1 rotates every open file, USR2 logs statistics.
+Configuration file only: [retention] max_bytes, max_files, max_age (delete the oldest published
+files past a limit) and [output] time_zone = "UTC" | "local" (the clock of times in names).)";
 
 // Every option as typed; std::nullopt when absent, so that only given options override the file.
 struct CommandLine {

@@ -26,22 +26,27 @@ constexpr std::array kLogLevels{LogLevel::kTrace, LogLevel::kDebug, LogLevel::kI
 constexpr std::array kLogFormats{LogFormat::kText, LogFormat::kJson};
 constexpr std::array kSyncModes{SyncMode::kNone, SyncMode::kPublish};
 constexpr std::array kOnPublishDone{OnPublishDone::kKeep, OnPublishDone::kRemove};
+constexpr std::array kTimeZones{TimeZone::kUtc, TimeZone::kLocal};
 
-constexpr std::array<std::string_view, 7> kTopKeys{"log_level", "log_format", "workers", "listen",
-                                                   "output",    "limits",     "metrics"};
+constexpr std::array<std::string_view, 8> kTopKeys{"log_level", "log_format", "workers",
+                                                   "listen",    "output",     "limits",
+                                                   "metrics",   "retention"};
 constexpr std::array<std::string_view, 11> kListenKeys{
     "address",    "name",    "allow",          "mode",       "owner",        "group",
     "allow_uids", "receipt", "proxy_protocol", "proxy_from", "proxy_timeout"};
-constexpr std::array<std::string_view, 15> kOutputKeys{
+constexpr std::array<std::string_view, 16> kOutputKeys{
     "directory",       "name",         "max_file_size",          "rotate_interval",
     "sync",            "sync_threads", "writeback_bytes",        "file_mode",
     "keep_empty",      "on_publish",   "on_publish_concurrency", "on_publish_timeout",
-    "on_publish_done", "record_delimiter", "record_max"};
+    "on_publish_done", "time_zone",    "record_delimiter",       "record_max"};
 constexpr std::array<std::string_view, 7> kLimitsKeys{
     "max_connections",      "max_connections_per_peer", "idle_timeout",
     "max_connection_bytes", "shutdown_timeout",         "min_free_space",
     "disk_full_timeout"};
 constexpr std::array<std::string_view, 1> kMetricsKeys{"listen"};
+constexpr std::array<std::string_view, 4> kRetentionKeys{"max_bytes", "max_files", "max_age",
+                                                         "check_interval"};
+constexpr std::int64_t kMaxFiles = std::numeric_limits<std::int64_t>::max();
 
 // (uid_t)-1 and (gid_t)-1 mean "leave unchanged" to chown(2), so they cannot name an owner.
 constexpr std::int64_t kMaxId = std::numeric_limits<std::uint32_t>::max() - 1;
@@ -218,6 +223,8 @@ class Reader {
         config.limits = read_limits(node);
       } else if (path == "metrics") {
         config.metrics = read_metrics(node);
+      } else if (path == "retention") {
+        config.retention = read_retention(node);
       } else {
         unknown_key(key, path, "the top level", join(kTopKeys));
       }
@@ -618,6 +625,8 @@ class Reader {
       } else if (name == "on_publish_done") {
         output.on_publish_done =
             read_enum(value, path, kOnPublishDone).value_or(output.on_publish_done);
+      } else if (name == "time_zone") {
+        output.time_zone = read_enum(value, path, kTimeZones).value_or(output.time_zone);
       } else if (name == "record_delimiter") {
         const std::optional<std::string> delimiter = read_string(value, path);
         if (delimiter && delimiter->size() > 1) {
@@ -740,6 +749,41 @@ class Reader {
     return metrics;
   }
 
+  RetentionConfig read_retention(const toml::node& node) {
+    RetentionConfig retention;
+    const auto* table = node.as_table();
+    if (table == nullptr) {
+      expected(node, "retention", "a [retention] table");
+      return retention;
+    }
+    for (const auto& [key, value] : *table) {
+      const std::string name(key.str());
+      const std::string path = "retention." + name;
+      if (name == "max_bytes") {
+        retention.max_bytes =
+            read_parsed<std::uint64_t>(value, path, parse_size).value_or(retention.max_bytes);
+      } else if (name == "max_files") {
+        retention.max_files = static_cast<std::uint64_t>(
+            read_integer(value, path, 0, kMaxFiles)
+                .value_or(static_cast<std::int64_t>(retention.max_files)));
+      } else if (name == "max_age") {
+        retention.max_age = read_parsed<std::chrono::nanoseconds>(value, path, parse_duration)
+                                .value_or(retention.max_age);
+      } else if (name == "check_interval") {
+        const auto interval = read_parsed<std::chrono::nanoseconds>(value, path, parse_duration);
+        if (interval && interval->count() == 0) {
+          // The timer check is what applies max_age to files nobody publishes next to.
+          expected(value, path, "a duration above 0, like \"1m\"");
+        } else {
+          retention.check_interval = interval.value_or(retention.check_interval);
+        }
+      } else {
+        unknown_key(key, path, "[retention]", join(kRetentionKeys));
+      }
+    }
+    return retention;
+  }
+
   std::string source_name_;
   const Validators& validators_;
   std::vector<Problem> problems_;
@@ -804,6 +848,20 @@ std::string_view to_string(OnPublishDone done) {
       return "remove";
   }
   return "keep";
+}
+
+std::string_view to_string(TimeZone zone) {
+  switch (zone) {
+    case TimeZone::kUtc:
+      return "UTC";
+    case TimeZone::kLocal:
+      return "local";
+  }
+  return "UTC";
+}
+
+std::optional<TimeZone> parse_time_zone(std::string_view text) {
+  return parse_enum(text, kTimeZones);
 }
 
 std::optional<LogLevel> parse_log_level(std::string_view text) {
@@ -948,6 +1006,7 @@ std::string to_toml(const Config& config) {
   append_line(toml, "on_publish_concurrency", std::to_string(output.on_publish_concurrency));
   append_line(toml, "on_publish_timeout", quote(format_duration(output.on_publish_timeout)));
   append_line(toml, "on_publish_done", quote(to_string(output.on_publish_done)));
+  append_line(toml, "time_zone", quote(to_string(output.time_zone)));
   append_line(toml, "record_delimiter", quote(output.record_delimiter));
   append_line(toml, "record_max", quote(format_size(output.record_max)));
   const LimitsConfig& limits = config.limits;
@@ -960,6 +1019,12 @@ std::string to_toml(const Config& config) {
   append_line(toml, "min_free_space",
               quote(limits.min_free_space ? format_size(*limits.min_free_space) : "auto"));
   append_line(toml, "disk_full_timeout", quote(format_duration(limits.disk_full_timeout)));
+  const RetentionConfig& retention = config.retention;
+  toml += "\n[retention]\n";
+  append_line(toml, "max_bytes", quote(format_size(retention.max_bytes)));
+  append_line(toml, "max_files", std::to_string(retention.max_files));
+  append_line(toml, "max_age", quote(format_duration(retention.max_age)));
+  append_line(toml, "check_interval", quote(format_duration(retention.check_interval)));
   if (config.metrics.listen) {
     toml += "\n[metrics]\n";
     append_line(toml, "listen", quote(config.metrics.listen->value));

@@ -23,16 +23,21 @@ enum class SyncMode { kNone, kPublish };
 /// What happens to a file once its on_publish hook exited 0 (`output.on_publish_done`).
 enum class OnPublishDone { kKeep, kRemove };
 
+/// Which clock the times in file names follow (`output.time_zone`).
+enum class TimeZone { kUtc, kLocal };
+
 /// The configuration spelling of each enum value ("info", "json", "publish").
 std::string_view to_string(LogLevel level);
 std::string_view to_string(LogFormat format);
 std::string_view to_string(SyncMode sync);
 std::string_view to_string(OnPublishDone done);
+std::string_view to_string(TimeZone zone);
 /// The enum value a spelling names, or std::nullopt for an unknown one.
 std::optional<LogLevel> parse_log_level(std::string_view text);
 std::optional<LogFormat> parse_log_format(std::string_view text);
 std::optional<SyncMode> parse_sync_mode(std::string_view text);
 std::optional<OnPublishDone> parse_on_publish_done(std::string_view text);
+std::optional<TimeZone> parse_time_zone(std::string_view text);
 
 /// Where a value came from, for errors found later by the layer that parses it:
 /// "zcrecv.toml:14:9: listen[0].address", "--listen".
@@ -124,6 +129,8 @@ struct OutputConfig {
   std::string record_delimiter;
   /// How far before a file's end a record boundary is looked for; above 0.
   std::uint64_t record_max = std::uint64_t{64} << 10;
+  /// The clock of every time in file names: UTC, or the zone of the daemon's TZ / /etc/localtime.
+  TimeZone time_zone = TimeZone::kUtc;
 
   bool operator==(const OutputConfig&) const = default;
 };
@@ -164,6 +171,25 @@ std::uint64_t min_free_space_for(std::optional<std::uint64_t> configured,
 std::string describe_min_free_space(std::optional<std::uint64_t> configured,
                                     std::uint64_t filesystem_bytes);
 
+/// The `[retention]` table: limits on the published files under the output directory (README
+/// "Retention"); every limit 0 = none, and with none set nothing is ever deleted.
+struct RetentionConfig {
+  /// Bytes of published files kept at most.
+  std::uint64_t max_bytes = 0;
+  /// Published files kept at most.
+  std::uint64_t max_files = 0;
+  /// A published file whose modification time is older than this goes.
+  std::chrono::nanoseconds max_age{0};
+  /// How often the limits are checked besides at each publish; above 0.
+  std::chrono::nanoseconds check_interval = std::chrono::minutes(1);
+
+  /// Whether any limit is set.
+  [[nodiscard]] bool enabled() const {
+    return max_bytes != 0 || max_files != 0 || max_age.count() != 0;
+  }
+  bool operator==(const RetentionConfig&) const = default;
+};
+
 /// The `[metrics]` table: the Prometheus endpoint (README "Metrics").
 struct MetricsConfig {
   /// Where GET /metrics and /health are served, in any listen address form; std::nullopt (the
@@ -183,6 +209,7 @@ struct Config {
   OutputConfig output;
   LimitsConfig limits;
   MetricsConfig metrics;
+  RetentionConfig retention;
 
   bool operator==(const Config&) const = default;
 };

@@ -4,10 +4,16 @@
 
 namespace zcrecv::daemon {
 
+output::TimeZone output_time_zone(config::TimeZone zone) {
+  return zone == config::TimeZone::kLocal ? output::TimeZone::kLocal : output::TimeZone::kUtc;
+}
+
 sys::Result<std::shared_ptr<const ConnectionSettings>> make_connection_settings(
     const config::Config& config, std::shared_ptr<output::OutputDirectory> directory,
-    std::string host, io::CopyMode copy_mode, handoff::HookRunner* hand_off) {
-  auto name_template = output::NameTemplate::parse(config.output.name.value);
+    std::string host, io::CopyMode copy_mode, handoff::HookRunner* hand_off,
+    std::shared_ptr<output::PublishObserver> publishes) {
+  auto name_template = output::NameTemplate::parse(config.output.name.value,
+                                                   output_time_zone(config.output.time_zone));
   if (!name_template) {
     return std::move(name_template).error().with_context(config.output.name.origin.where);
   }
@@ -19,6 +25,7 @@ sys::Result<std::shared_ptr<const ConnectionSettings>> make_connection_settings(
                                                                    : output::SyncMode::kNone;
   rotation.writeback_bytes = config.output.writeback_bytes;
   rotation.keep_empty = config.output.keep_empty;
+  rotation.observer = std::move(publishes);
   stream::SessionSettings session;
   session.idle_timeout = config.limits.idle_timeout;
   session.max_bytes = config.limits.max_connection_bytes;

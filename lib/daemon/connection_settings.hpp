@@ -35,12 +35,17 @@ struct ConnectionSettings {
   handoff::HookRunner* hand_off = nullptr;
 };
 
+/// `output.time_zone` as the name template takes it.
+output::TimeZone output_time_zone(config::TimeZone zone);
+
 /// The settings `config` describes, writing into `directory` through `copy_mode` (a
-/// command-line choice, not in the file) and handing files off to `hand_off` (null: none).
+/// command-line choice, not in the file) and handing files off to `hand_off` (null: none);
+/// `publishes` (null: nobody) is told of every file published (retention).
 /// Fails only on a name template that does not parse (the configuration loader validates it
 /// first).
 sys::Result<std::shared_ptr<const ConnectionSettings>> make_connection_settings(
     const config::Config& config, std::shared_ptr<output::OutputDirectory> directory,
-    std::string host, io::CopyMode copy_mode, handoff::HookRunner* hand_off);
+    std::string host, io::CopyMode copy_mode, handoff::HookRunner* hand_off,
+    std::shared_ptr<output::PublishObserver> publishes = nullptr);
 
 }  // namespace zcrecv::daemon

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <ctime>
 #include <cstdint>
 #include <deque>
 #include <filesystem>
@@ -31,11 +32,13 @@
 #include "event/timer.hpp"
 #include "handoff/handoff_record.hpp"
 #include "handoff/hook_runner.hpp"
+#include "log/event.hpp"
 #include "metrics/metrics_server.hpp"
 #include "metrics/process_metrics.hpp"
 #include "net/listen_address.hpp"
 #include "net/listener.hpp"
 #include "output/output_directory.hpp"
+#include "retention/retention.hpp"
 #include "sys/syscalls.hpp"
 
 namespace zcrecv::daemon {
@@ -142,6 +145,21 @@ std::string describe_hooks(const config::OutputConfig& output) {
          std::string(config::to_string(output.on_publish_done)) + ")";
 }
 
+retention::RetentionLimits retention_limits(const config::RetentionConfig& config) {
+  return retention::RetentionLimits{config.max_bytes, config.max_files, config.max_age};
+}
+
+// What the retention settings are, for the log.
+std::string describe_retention(const config::RetentionConfig& retention) {
+  if (!retention.enabled()) {
+    return "retention: off";
+  }
+  return fmt::format("retention: max_bytes {}, max_files {}, max_age {}, checked every {}",
+                     config::format_size(retention.max_bytes), retention.max_files,
+                     config::format_duration(retention.max_age),
+                     config::format_duration(retention.check_interval));
+}
+
 bool same_hooks(const config::OutputConfig& left, const config::OutputConfig& right) {
   return left.on_publish == right.on_publish &&
          left.on_publish_concurrency == right.on_publish_concurrency &&
@@ -241,6 +259,9 @@ class Daemon final : public event::Handler {
   // Runs on_publish hooks on loop_; after shared_ (its counters) and loop_, so it goes first.
   std::unique_ptr<handoff::HookRunner> hand_off_;
   std::shared_ptr<output::OutputDirectory> directory_;
+  // Deletes old published files on a thread of its own; after shared_ (its counters), before
+  // the workers (whose files report to it), so that it goes after them.
+  std::unique_ptr<retention::Retention> retention_;
   std::string host_;
   std::vector<OpenListener> listeners_;
   std::uint64_t next_listener_id_ = 0;
@@ -254,7 +275,10 @@ class Daemon final : public event::Handler {
   // settings. Workers take posted tasks in order, so the oldest completes first.
   struct PendingReload {
     std::size_t workers_applied = 0;
-    std::string announcement;
+    // What the announcement says.
+    std::size_t listeners = 0;
+    std::size_t opened = 0;
+    std::size_t closed = 0;
   };
   std::deque<PendingReload> pending_reloads_;
   bool hand_off_idle_ = false;
@@ -289,13 +313,16 @@ int Daemon::run(const config::Config& config) {
   // What the stopped workers left in it (early writeback of cut files) completes into their
   // loops, which are still there.
   sync_stage_.reset();
-  spdlog::info("stopped");
+  log::event(spdlog::level::info, "stopped", {{"exit_status", exit_status_}}, "stopped");
   return exit_status_;
 }
 
 int Daemon::start(const config::Config& config) {
   config_ = config;
   raise_file_limit();
+  // The zone of local-time names is read here, once (TZ, else /etc/localtime): localtime_r
+  // never reads it again, so every file of the run follows the same rules.
+  ::tzset();
 
   auto directory = output::OutputDirectory::open(absolute_directory(config.output.directory));
   if (!directory) {
@@ -305,8 +332,9 @@ int Daemon::start(const config::Config& config) {
   directory_ = std::make_shared<output::OutputDirectory>(std::move(*directory));
   output::Recovery recovery = directory_->recover();
   for (const output::RecoveredFile& file : recovery.files) {
-    spdlog::warn("recovered a partial file left by an unclean stop: {} ({} bytes)", file.path,
-                 file.size);
+    log::event(spdlog::level::warn, "recovered", {{"path", file.path}, {"bytes", file.size}},
+               fmt::format("recovered a partial file left by an unclean stop: {} ({} bytes)",
+                           file.path, file.size));
   }
   for (const sys::Error& error : recovery.errors) {
     spdlog::error("{}", error.message());
@@ -340,16 +368,21 @@ int Daemon::start(const config::Config& config) {
   space_ = std::make_unique<SpaceMonitor>(*loop_);
   space_->watch(directory_, config.limits.min_free_space);
   hand_off_ = std::make_unique<handoff::HookRunner>(*loop_, shared_->stats.hooks);
+  retention_ = std::make_unique<retention::Retention>(shared_->stats.retention);
   auto host = sys::gethostname();
   host_ = host ? *host : "localhost";
   auto settings = make_connection_settings(config, directory_, host_, options_.copy_mode,
-                                           hooks->has_value() ? hand_off_.get() : nullptr);
+                                           hooks->has_value() ? hand_off_.get() : nullptr,
+                                           retention_->observer(directory_));
   if (!settings) {
     spdlog::error("{}", settings.error().message());
     return 1;
   }
   // Hooks start once the loop runs; the walk for files left pending starts now, off the loop.
   hand_off_->configure(std::move(*hooks), directory_);
+  // Its walk starts now too, on its own thread.
+  retention_->configure(directory_, retention_limits(config.retention),
+                        config.retention.check_interval);
   auto notifier = Notifier::from_environment();
   if (notifier) {
     notifier_ = std::move(*notifier);
@@ -427,10 +460,15 @@ void Daemon::start_workers() {
       loop_->post([this, index, result = std::move(result)] { on_worker_exit(index, result); });
     });
   }
-  spdlog::info("started {} workers, output directory {}", workers_.size(),
-               directory_->path().string());
+  log::event(spdlog::level::info, "started",
+             {{"workers", workers_.size()}, {"directory", directory_->path().string()}},
+             fmt::format("started {} workers, output directory {}", workers_.size(),
+                         directory_->path().string()));
   if (!config_.output.on_publish.empty()) {
     spdlog::info("{}", describe_hooks(config_.output));
+  }
+  if (config_.retention.enabled()) {
+    spdlog::info("{}", describe_retention(config_.retention));
   }
   for (const OpenListener& listener : listeners_) {
     announce(listener);
@@ -481,7 +519,8 @@ void Daemon::handle_signal(int signal_number) {
       reload_configuration();
       return;
     case SIGUSR1:
-      spdlog::info("SIGUSR1: rotating every open file");
+      log::event(spdlog::level::info, "rotate_all", {{"signal", "SIGUSR1"}},
+                 "SIGUSR1: rotating every open file");
       for (auto& worker : workers_) {
         worker->rotate_all();
       }
@@ -504,8 +543,11 @@ void Daemon::begin_stop() {
   // The stop takes shutdown_timeout, plus the time to publish what was cut.
   notify("STOPPING=1", notifier_.stopping(std::chrono::duration_cast<std::chrono::microseconds>(
                            config_.limits.shutdown_timeout + kPublishMargin)));
-  spdlog::info("stopping: closing the listeners; open connections have {:.3f} s to end",
-               seconds(config_.limits.shutdown_timeout));
+  log::event(spdlog::level::info, "stopping",
+             {{"timeout_seconds", seconds(config_.limits.shutdown_timeout)},
+              {"connections", shared_->stats.connections_open.load(std::memory_order_relaxed)}},
+             fmt::format("stopping: closing the listeners; open connections have {:.3f} s to end",
+                         seconds(config_.limits.shutdown_timeout)));
   // The workers let go of the sockets as they stop accepting; the last one closes each, so
   // the sockets are closed once every worker has said so.
   listeners_.clear();
@@ -519,8 +561,9 @@ void Daemon::begin_stop() {
     worker->shut_down(config_.limits.shutdown_timeout, [this] {
       loop_->post([this] {
         if (++listeners_released_ == workers_.size()) {
-          spdlog::info("stopping: listeners closed, {} connections still open",
-                       shared_->stats.connections_open.load(std::memory_order_relaxed));
+          const std::uint64_t open = shared_->stats.connections_open.load(std::memory_order_relaxed);
+          log::event(spdlog::level::info, "listeners_closed", {{"connections", open}},
+                     fmt::format("stopping: listeners closed, {} connections still open", open));
         }
       });
     });
@@ -546,7 +589,8 @@ void Daemon::reload_configuration() {
     // READY=1 follows once every worker has the new settings (on_reload_applied).
     return;
   }
-  spdlog::error("reload failed, keeping the old configuration:");
+  log::event(spdlog::level::err, "reload_failed", {{"error", applied.error().message()}},
+             "reload failed, keeping the old configuration:");
   std::istringstream lines(applied.error().message());
   for (std::string line; std::getline(lines, line);) {
     spdlog::error("  {}", line);
@@ -572,7 +616,8 @@ sys::Result<void> Daemon::apply(const config::Config& config) {
     return std::move(hooks).error();
   }
   auto settings = make_connection_settings(config, directory, host_, options_.copy_mode,
-                                           hooks->has_value() ? hand_off_.get() : nullptr);
+                                           hooks->has_value() ? hand_off_.get() : nullptr,
+                                           retention_->observer(directory));
   if (!settings) {
     return std::move(settings).error();
   }
@@ -631,9 +676,11 @@ sys::Result<void> Daemon::apply(const config::Config& config) {
   for (std::size_t i = 0; i < listeners_.size(); ++i) {
     if (!kept[i]) {
       ++closed;
-      spdlog::info("closing listener {} ({}); its connections carry on",
-                   listeners_[i].shared->listener.local_address().to_string(),
-                   listeners_[i].config.name);
+      const std::string address = listeners_[i].shared->listener.local_address().to_string();
+      log::event(spdlog::level::info, "listener_closed",
+                 {{"address", address}, {"listener", listeners_[i].config.name}},
+                 fmt::format("closing listener {} ({}); its connections carry on", address,
+                             listeners_[i].config.name));
       for (auto& worker : workers_) {
         worker->remove_listener(listeners_[i].id);
       }
@@ -674,6 +721,11 @@ sys::Result<void> Daemon::apply(const config::Config& config) {
     spdlog::info("{}; applies to the hooks started from now on", describe_hooks(config.output));
   }
   hand_off_->configure(std::move(*hooks), directory);
+  if (config.retention != config_.retention) {
+    spdlog::info("{}", describe_retention(config.retention));
+  }
+  retention_->configure(directory, retention_limits(config.retention),
+                        config.retention.check_interval);
   for (const OpenListener& listener : next) {
     shared_->stats.listeners.add(listener.settings->stats);
   }
@@ -688,10 +740,7 @@ sys::Result<void> Daemon::apply(const config::Config& config) {
   directory_ = std::move(directory);
   space_->watch(directory_, config.limits.min_free_space);
   config_ = config;
-  pending_reloads_.push_back(PendingReload{
-      0, fmt::format("configuration reloaded: {} listeners ({} opened, {} closed); new settings "
-                     "apply to connections accepted from now on",
-                     listeners_.size(), opened_count, closed)});
+  pending_reloads_.push_back(PendingReload{0, listeners_.size(), opened_count, closed});
   return {};
 }
 
@@ -700,7 +749,11 @@ void Daemon::on_reload_applied() {
   if (++oldest.workers_applied < workers_.size()) {
     return;
   }
-  spdlog::info("{}", oldest.announcement);
+  log::event(spdlog::level::info, "reloaded",
+             {{"listeners", oldest.listeners}, {"opened", oldest.opened}, {"closed", oldest.closed}},
+             fmt::format("configuration reloaded: {} listeners ({} opened, {} closed); new "
+                         "settings apply to connections accepted from now on",
+                         oldest.listeners, oldest.opened, oldest.closed));
   pending_reloads_.pop_front();
   report_listening();
   if (!stopping_) {
@@ -709,8 +762,10 @@ void Daemon::on_reload_applied() {
 }
 
 void Daemon::announce(const OpenListener& listener) const {
-  spdlog::info("listening on {} ({})", listener.shared->listener.local_address().to_string(),
-               listener.config.name);
+  const std::string address = listener.shared->listener.local_address().to_string();
+  log::event(spdlog::level::info, "listening",
+             {{"address", address}, {"listener", listener.config.name}},
+             fmt::format("listening on {} ({})", address, listener.config.name));
 }
 
 sys::Result<std::unique_ptr<metrics::MetricsServer>> Daemon::open_metrics(
@@ -741,7 +796,9 @@ HealthState Daemon::health() const {
 
 void Daemon::announce_metrics() const {
   if (metrics_) {
-    spdlog::info("metrics listening on {}", metrics_->listener().local_address().to_string());
+    const std::string address = metrics_->listener().local_address().to_string();
+    log::event(spdlog::level::info, "metrics_listening", {{"address", address}},
+               fmt::format("metrics listening on {}", address));
   }
 }
 

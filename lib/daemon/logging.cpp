@@ -4,9 +4,10 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <cstdio>
 #include <memory>
-#include <string>
+#include <string_view>
+
+#include "log/event.hpp"
 
 namespace zcrecv::daemon {
 namespace {
@@ -33,30 +34,7 @@ class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& message, const std::tm& /*time*/,
               spdlog::memory_buf_t& out) override {
-    for (char c : message.payload) {
-      switch (c) {
-        case '"':
-          out.append(std::string_view("\\\""));
-          break;
-        case '\\':
-          out.append(std::string_view("\\\\"));
-          break;
-        case '\n':
-          out.append(std::string_view("\\n"));
-          break;
-        case '\t':
-          out.append(std::string_view("\\t"));
-          break;
-        default:
-          if (static_cast<unsigned char>(c) < 0x20) {
-            char escaped[8];
-            int length = std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-            out.append(escaped, escaped + length);
-          } else {
-            out.push_back(c);
-          }
-      }
-    }
+    log::append_json_escaped(out, std::string_view(message.payload.data(), message.payload.size()));
   }
 
   [[nodiscard]] std::unique_ptr<custom_flag_formatter> clone() const override {
@@ -66,17 +44,22 @@ class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
 
 }  // namespace
 
-void setup_logging(config::LogLevel level, config::LogFormat format) {
-  // stderr, unbuffered and without colour codes: journald and pipes read it as plain lines.
-  auto logger = spdlog::stderr_logger_mt("zcrecv");
+std::unique_ptr<spdlog::formatter> make_log_formatter(config::LogFormat format) {
   auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
   if (format == config::LogFormat::kJson) {
-    formatter->add_flag<JsonEscapedMessage>('J').set_pattern(
-        R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","message":"%J"})");
+    // %E: the event name and fields of a line logged by log::event (README "Log fields").
+    formatter->add_flag<JsonEscapedMessage>('J').add_flag<log::EventFieldsFlag>('E').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","message":"%J"%E})");
   } else {
     formatter->set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l: %v");
   }
-  logger->set_formatter(std::move(formatter));
+  return formatter;
+}
+
+void setup_logging(config::LogLevel level, config::LogFormat format) {
+  // stderr, unbuffered and without colour codes: journald and pipes read it as plain lines.
+  auto logger = spdlog::stderr_logger_mt("zcrecv");
+  logger->set_formatter(make_log_formatter(format));
   logger->set_level(to_spdlog(level));
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(std::move(logger));

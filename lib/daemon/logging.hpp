@@ -1,8 +1,16 @@
 #pragma once
 
+#include <spdlog/formatter.h>
+
+#include <memory>
+
 #include "config/config.hpp"
 
 namespace zcrecv::daemon {
+
+/// The formatter of every line: `text` is "TIME LEVEL: MESSAGE"; `json` is one object per line,
+/// {"time","level","message"} and, for a line logged with log::event, "event" and its fields.
+std::unique_ptr<spdlog::formatter> make_log_formatter(config::LogFormat format);
 
 /// Sets up the spdlog default logger: stderr (journald picks it up), UTC timestamps, `text`
 /// lines or one JSON object per line. Called once, from main, before any thread starts.

@@ -7,6 +7,7 @@
 
 #include "config/units.hpp"
 #include "daemon/worker.hpp"
+#include "log/event.hpp"
 #include "net/proxy_receive.hpp"
 
 namespace zcrecv::daemon {
@@ -98,8 +99,10 @@ void ProxyHandshake::cut(const std::string& reason) {
   if (over_) {
     return;
   }
-  spdlog::warn("listener {}: {} cut before its PROXY header was complete: {}", settings_->name,
-               proxy_.display, reason);
+  log::event(spdlog::level::warn, "proxy_header_cut",
+             {{"listener", settings_->name}, {"peer", proxy_.display}, {"error", reason}},
+             fmt::format("listener {}: {} cut before its PROXY header was complete: {}",
+                         settings_->name, proxy_.display, reason));
   end(std::nullopt);
   worker_.handshake_finished(*this);
 }

@@ -8,6 +8,7 @@
 #include "daemon/listener_stats.hpp"
 #include "handoff/hook_stats.hpp"
 #include "metrics/histogram.hpp"
+#include "retention/retention_stats.hpp"
 
 namespace zcrecv::daemon {
 
@@ -51,6 +52,8 @@ struct Stats {
   std::atomic<std::uint64_t> proxy_header_invalid{0};
   /// on_publish hooks, counted by the daemon's HookRunner.
   handoff::HookStats hooks;
+  /// [retention], counted by the retention thread.
+  retention::RetentionStats retention;
   /// Per listener. The table itself is the daemon's main thread's; the workers count into the
   /// ListenerStats it holds.
   ListenerStatsTable listeners;

@@ -91,6 +91,42 @@ void write_health_families(metrics::ExpositionWriter& writer, HealthState state,
   writer.sample(directory.min_free_space, {label});
 }
 
+void write_retention_families(metrics::ExpositionWriter& writer,
+                              const retention::RetentionStats& stats) {
+  constexpr std::array kRetentionReasons{retention::RetentionReason::kMaxAge,
+                                         retention::RetentionReason::kMaxFiles,
+                                         retention::RetentionReason::kMaxBytes};
+  static_assert(kRetentionReasons.size() == retention::kRetentionReasons);
+  writer.family("zcrecv_retention_deleted_files_total", MetricType::kCounter,
+                "Published files deleted by [retention], by reason: max_age, max_files, "
+                "max_bytes.");
+  for (const retention::RetentionReason reason : kRetentionReasons) {
+    writer.sample(value(stats.deleted_files[static_cast<std::size_t>(reason)]),
+                  {{"reason", retention::to_string(reason)}});
+  }
+  writer.family("zcrecv_retention_deleted_bytes_total", MetricType::kCounter,
+                "Bytes of the published files deleted by [retention], by reason.");
+  for (const retention::RetentionReason reason : kRetentionReasons) {
+    writer.sample(value(stats.deleted_bytes[static_cast<std::size_t>(reason)]),
+                  {{"reason", retention::to_string(reason)}});
+  }
+  writer.family("zcrecv_retention_files", MetricType::kGauge,
+                "Published files under the output directory, as [retention] counts them (0 "
+                "without a limit).");
+  writer.sample(value(stats.files));
+  writer.family("zcrecv_retention_bytes", MetricType::kGauge,
+                "Bytes of the published files under the output directory, as [retention] counts "
+                "them (0 without a limit).");
+  writer.sample(value(stats.bytes));
+  writer.family("zcrecv_retention_held_files", MetricType::kGauge,
+                "Files past a [retention] limit kept at the last check because their hand-off "
+                "(on_publish) is not done.");
+  writer.sample(value(stats.held));
+  writer.family("zcrecv_retention_errors_total", MetricType::kCounter,
+                "Files [retention] could not look at or delete (each logged).");
+  writer.sample(value(stats.errors));
+}
+
 }  // namespace
 
 std::string expose(const Stats& stats, HealthState state, const DirectoryHealth& directory,
@@ -156,6 +192,7 @@ std::string expose(const Stats& stats, HealthState state, const DirectoryHealth&
                 "Files held in memory for an on_publish hook: queued, running or waiting to be "
                 "retried (more may wait on disk).");
   writer.sample(value(stats.hooks.backlog));
+  write_retention_families(writer, stats.retention);
   process.write(writer);
   return std::move(writer).take();
 }

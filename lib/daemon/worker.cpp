@@ -7,6 +7,7 @@
 #include "daemon/acceptor.hpp"
 #include "daemon/connection.hpp"
 #include "daemon/proxy_handshake.hpp"
+#include "log/event.hpp"
 #include "net/peer_identity.hpp"
 
 namespace zcrecv::daemon {
@@ -228,8 +229,15 @@ void Worker::reject(SharedListener& listener, const ListenerSettings& settings,
                     const net::PeerIdentity& peer, RejectReason reason, const std::string& detail) {
   settings.stats->rejections(reason).fetch_add(1, std::memory_order_relaxed);
   if (auto suppressed = listener.rejections.admit(loop_->now())) {
-    spdlog::warn("listener {}: rejected {}: {} ({} similar lines suppressed)", settings.name,
-                 peer.described(), detail, *suppressed);
+    const std::string described = peer.described();
+    log::event(spdlog::level::warn, "connection_refused",
+               {{"listener", settings.name},
+                {"peer", described},
+                {"reason", to_string(reason)},
+                {"error", detail},
+                {"suppressed", *suppressed}},
+               fmt::format("listener {}: rejected {}: {} ({} similar lines suppressed)",
+                           settings.name, described, detail, *suppressed));
   }
 }
 

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "handoff/backoff.hpp"
+#include "log/event.hpp"
 #include "sys/syscalls.hpp"
 
 namespace zcrecv::handoff {
@@ -192,7 +193,12 @@ void HookRunner::finished(Entry& entry, const HookExit& exit) {
     stats_.succeeded.fetch_add(1, std::memory_order_relaxed);
     // Marked first: a success in the log is a file whose hook will not run again.
     mark_done(entry);
-    spdlog::info("on_publish {}: {}", entry.key, outcome);
+    log::event(spdlog::level::info, "handoff_done",
+               {{"path", entry.key},
+                {"outcome", exit.describe()},
+                {"seconds", seconds(exit.duration)},
+                {"last_line", exit.last_line}},
+               fmt::format("on_publish {}: {}", entry.key, outcome));
     forget(entry);
   } else {
     fail(entry, outcome);
@@ -205,13 +211,21 @@ void HookRunner::fail(Entry& entry, const std::string& why) {
   stats_.failed.fetch_add(1, std::memory_order_relaxed);
   ++entry.failures;
   if (!settings_ || stopping_) {
-    spdlog::warn("on_publish {}: {}; it stays pending for the next start", entry.key, why);
+    log::event(spdlog::level::warn, "handoff_failed",
+               {{"path", entry.key}, {"error", why}, {"failures", entry.failures}},
+               fmt::format("on_publish {}: {}; it stays pending for the next start", entry.key,
+                           why));
     forget(entry);
     return;
   }
   const std::chrono::nanoseconds delay = backoff_delay(entry.failures);
-  spdlog::warn("on_publish {}: {}; failure {}, retrying in {:.0f} s", entry.key, why,
-               entry.failures, seconds(delay));
+  log::event(spdlog::level::warn, "handoff_failed",
+             {{"path", entry.key},
+              {"error", why},
+              {"failures", entry.failures},
+              {"retry_seconds", seconds(delay)}},
+             fmt::format("on_publish {}: {}; failure {}, retrying in {:.0f} s", entry.key, why,
+                         entry.failures, seconds(delay)));
   entry.state = State::kWaiting;
   // No descriptor is held while waiting: thousands of files may be.
   entry.file.reset();
@@ -307,9 +321,15 @@ void HookRunner::walk() {
           spdlog::warn("on_publish: {} more problems walking {}",
                        report.error_count - report.errors.size(), directory->path().string());
         }
-        spdlog::info("on_publish: {} pending files found in {}{}", report.found,
-                     directory->path().string(),
-                     report.complete ? "" : " (walk stopped early; the rest stay pending on disk)");
+        log::event(spdlog::level::info, "handoff_scan",
+                   {{"files", report.found},
+                    {"directory", directory->path().string()},
+                    {"complete", report.complete}},
+                   fmt::format("on_publish: {} pending files found in {}{}", report.found,
+                               directory->path().string(),
+                               report.complete
+                                   ? ""
+                                   : " (walk stopped early; the rest stay pending on disk)"));
         maybe_walk();
       });
   if (!scan) {

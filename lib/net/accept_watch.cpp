@@ -5,6 +5,8 @@
 
 #include <utility>
 
+#include "log/event.hpp"
+
 namespace zcrecv::net {
 
 AcceptWatch::AcceptWatch(event::EventLoop& loop, Listener& listener, std::string name,
@@ -63,8 +65,10 @@ void AcceptWatch::accept_queued() {
 
 void AcceptWatch::back_off(const sys::Error& error) {
   if (!in_burst_) {
-    spdlog::warn("{}: {}; pausing accepts for {} ms", name_, error.message(),
-                 options_.backoff.count());
+    log::event(spdlog::level::warn, "accept_paused",
+               {{"source", name_}, {"error", error.message()}, {"pause_ms", options_.backoff.count()}},
+               fmt::format("{}: {}; pausing accepts for {} ms", name_, error.message(),
+                           options_.backoff.count()));
     in_burst_ = true;
   }
   if (watching_) {

@@ -74,9 +74,18 @@ void append_number(std::string& out, long long value, int width) {
   out += digits;
 }
 
+// "+0530", "-0400", "+0000": ISO 8601's basic form of a UTC offset, whole minutes (offsets
+// with seconds, before 1972 in a few zones, are cut to the minute).
+void append_offset(std::string& out, long offset_seconds) {
+  out += offset_seconds < 0 ? '-' : '+';
+  const long minutes = (offset_seconds < 0 ? -offset_seconds : offset_seconds) / 60;
+  append_number(out, minutes / 60, 2);
+  append_number(out, minutes % 60, 2);
+}
+
 }  // namespace
 
-sys::Result<NameTemplate> NameTemplate::parse(std::string_view text) {
+sys::Result<NameTemplate> NameTemplate::parse(std::string_view text, TimeZone zone) {
   auto fail = [&](const std::string& reason) {
     return sys::Error::invalid("name template \"" + quoted(text) + "\": " + reason);
   };
@@ -212,7 +221,7 @@ sys::Result<NameTemplate> NameTemplate::parse(std::string_view text) {
       return fail("file name must not end in \".incomplete\" (reserved for cut streams)");
     }
   }
-  return NameTemplate(std::string(text), std::move(segments));
+  return NameTemplate(std::string(text), std::move(segments), zone);
 }
 
 std::string NameTemplate::render(const NameFields& fields) const {
@@ -225,7 +234,14 @@ std::string NameTemplate::render(const NameFields& fields) const {
   long long micros = duration_cast<microseconds>(since_epoch - whole_seconds).count();
   std::time_t epoch_seconds = static_cast<std::time_t>(whole_seconds.count());
   std::tm utc{};
-  ::gmtime_r(&epoch_seconds, &utc);
+  // localtime_r reads the zone once (glibc initialises it on first use and, unlike localtime,
+  // never again): every file of a run follows the same rules, whatever happens to
+  // /etc/localtime meanwhile.
+  if (zone_ == TimeZone::kLocal) {
+    ::localtime_r(&epoch_seconds, &utc);
+  } else {
+    ::gmtime_r(&epoch_seconds, &utc);
+  }
   long long year = static_cast<long long>(utc.tm_year) + 1900;
 
   std::string out;
@@ -266,7 +282,11 @@ std::string NameTemplate::render(const NameFields& fields) const {
           append_number(out, utc.tm_sec, 2);
           out += '.';
           append_number(out, micros, 6);
-          out += 'Z';
+          if (zone_ == TimeZone::kUtc) {
+            out += 'Z';
+          } else {
+            append_offset(out, utc.tm_gmtoff);
+          }
           break;
         case Kind::kYear:
           append_number(out, year, 4);

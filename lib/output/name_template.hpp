@@ -16,6 +16,15 @@ namespace zcrecv::output {
 inline constexpr std::string_view kDefaultNameTemplate =
     "{listener}/%Y-%m-%d/{time}-{peer}-{conn}-{seq}.bin";
 
+/// The clock of the times in a name.
+enum class TimeZone {
+  /// UTC: {time} ends in 'Z'.
+  kUtc,
+  /// The daemon's local time (its TZ, else /etc/localtime, read once): {time} ends in the UTC
+  /// offset in force then ("+0530", "-0400").
+  kLocal,
+};
+
 /// The values a rendered name is made of.
 struct NameFields {
   std::string_view listener;
@@ -24,7 +33,7 @@ struct NameFields {
   std::string_view host;
   /// 0-based index of the file within its connection.
   std::uint64_t seq = 0;
-  /// When the file was opened; every time in the name is this instant, in UTC.
+  /// When the file was opened; every time in the name is this instant, in the template's zone.
   std::chrono::system_clock::time_point opened;
   /// The CN of the client's verified TLS certificate, as a proxy reported it; empty without one.
   std::string_view client_cn;
@@ -40,8 +49,11 @@ struct NameFields {
 ///                                    {client_cn} is ever empty: for a connection without a
 ///                                    verified client certificate.
 ///   {seq}                            zero-padded to 6 digits (wider when needed).
-///   {time}                           opening time, UTC, microseconds: 20261124T105500.123456Z.
-/// Conversions (UTC, of the opening time), the ones that can only yield [0-9-]:
+///   {time}                           opening time, microseconds: 20261124T105500.123456Z in
+///                                    UTC, 20261124T162500.123456+0530 in local time (the
+///                                    offset keeps the repeated hour of a DST change apart).
+/// Conversions (of the opening time, in the template's zone), the ones that can only yield
+/// [0-9-]:
 ///   %Y year (4+ digits)   %y year % 100 (2)   %m month (2)   %d day (2)   %j day of year (3)
 ///   %H hour (2)           %M minute (2)       %S second (2)  %F %Y-%m-%d  %s Unix seconds
 ///   %%  a literal '%'.    {{ and }} are literal braces.
@@ -54,13 +66,14 @@ struct NameFields {
 /// ending in ".part" or ".incomplete" (the suffixes of partial and cut files).
 class NameTemplate {
  public:
-  /// Validates `text`; errors read `name template "TEXT": REASON`.
-  static sys::Result<NameTemplate> parse(std::string_view text);
+  /// Validates `text`; errors read `name template "TEXT": REASON`. Times render in `zone`.
+  static sys::Result<NameTemplate> parse(std::string_view text, TimeZone zone = TimeZone::kUtc);
 
   /// The name for one file, relative to the output directory.
   [[nodiscard]] std::string render(const NameFields& fields) const;
   /// The template as it was parsed.
   [[nodiscard]] const std::string& text() const { return text_; }
+  [[nodiscard]] TimeZone time_zone() const { return zone_; }
 
  private:
   enum class Kind {
@@ -89,11 +102,12 @@ class NameTemplate {
   };
   using Segment = std::vector<Token>;
 
-  NameTemplate(std::string text, std::vector<Segment> segments)
-      : text_(std::move(text)), segments_(std::move(segments)) {}
+  NameTemplate(std::string text, std::vector<Segment> segments, TimeZone zone)
+      : text_(std::move(text)), segments_(std::move(segments)), zone_(zone) {}
 
   std::string text_;
   std::vector<Segment> segments_;
+  TimeZone zone_ = TimeZone::kUtc;
 };
 
 }  // namespace zcrecv::output

@@ -56,15 +56,29 @@ sys::Result<sys::UniqueFd> open_or_create_directory(int dir_fd, const char* name
   return opened;
 }
 
-// Renames `from` to `stem + suffix` in `dir_fd`, or to `stem.1 + suffix`, `stem.2 + suffix`, ...
+}  // namespace
+
+std::string OutputDirectory::numbered_name(std::string_view name, unsigned n) {
+  if (n == 0) {
+    return std::string(name);
+  }
+  // The number goes before the last extension, so that a glob like *.bin still matches. A dot
+  // that starts or ends the name is no extension ("x." and ".x" get the number at the end).
+  std::size_t dot = name.rfind('.');
+  if (dot == std::string_view::npos || dot == 0 || dot + 1 == name.size()) {
+    dot = name.size();
+  }
+  return std::string(name.substr(0, dot)) + "." + std::to_string(n) + std::string(name.substr(dot));
+}
+
+namespace {
+
+// Renames `from` to `stem + suffix` in `dir_fd`, or to numbered_name(stem, 1) + suffix, ...
 // when that name is taken; never replaces a file. Returns the name it got.
 sys::Result<std::string> rename_no_replace(int dir_fd, const std::string& from,
                                            const std::string& stem, std::string_view suffix) {
   for (unsigned n = 0; n <= OutputDirectory::kMaxNameCollisions; ++n) {
-    std::string to = stem;
-    if (n > 0) {
-      to += "." + std::to_string(n);
-    }
+    std::string to = OutputDirectory::numbered_name(stem, n);
     to += suffix;
     auto renamed = sys::renameat2(dir_fd, from.c_str(), dir_fd, to.c_str(), RENAME_NOREPLACE);
     if (renamed) {

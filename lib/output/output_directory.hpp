@@ -56,7 +56,8 @@ struct Recovery {
 /// The output directory: every file is created, published and recovered relative to its fd.
 ///
 /// Nothing under it is ever overwritten (RENAME_NOREPLACE; a name that is taken gets ".1", ".2",
-/// ... before the ".incomplete" suffix, if any), no symlink inside it is followed, and a
+/// ... before its last extension: "x.bin" → "x.1.bin", "x.bin.incomplete" → "x.1.bin.incomplete"),
+/// no symlink inside it is followed, and a
 /// consumer that skips dot-files only ever sees complete files. Every method only reads the
 /// root descriptor, so worker threads may share one OutputDirectory.
 class OutputDirectory {
@@ -65,6 +66,10 @@ class OutputDirectory {
   static constexpr mode_t kDirectoryMode = 0750;
   /// How many ".N" names publish tries after the plain name is taken.
   static constexpr unsigned kMaxNameCollisions = 1000;
+
+  /// The `n`th numbered variant of a taken file name: "x.bin" → "x.1.bin", "x" → "x.1"; n = 0
+  /// is `name` itself.
+  static std::string numbered_name(std::string_view name, unsigned n);
 
   /// Opens `path`, creating it and its parents (kDirectoryMode) if missing. `path` itself may
   /// be a symlink (the operator's choice); nothing below it is followed.

@@ -19,7 +19,9 @@ RotatingFile::RotatingFile(OutputDirectory& directory, const NameTemplate& name_
       name_template_(name_template),
       names_(std::move(names)),
       settings_(settings),
-      clock_(std::move(clock)) {}
+      clock_(std::move(clock)) {
+  shared_->observer = settings_.observer;
+}
 
 RotatingFile::~RotatingFile() {
   if (shared_) {
@@ -201,8 +203,12 @@ sys::Result<void> RotatingFile::close_current(Completion completion) {
   }
   current_.reset();
   ++shared_->published;
+  const PublishedFile file{std::move(*published), seq, bytes, completion, {}};
+  if (shared_->observer) {
+    shared_->observer->published(file);
+  }
   if (shared_->on_published) {
-    shared_->on_published(PublishedFile{std::move(*published), seq, bytes, completion, {}});
+    shared_->on_published(file);
   }
   return {};
 }
@@ -218,6 +224,10 @@ void RotatingFile::hand_to_stage(PartialFile&& file, Completion completion) {
     // Reported on the owner's thread: the file published durably, or the error that stopped it.
     auto done = [shared, post](sys::Result<PublishedFile> outcome) {
       post([shared, outcome = std::move(outcome)] {
+        // The file is there whether or not its owner still is.
+        if (outcome && shared->observer) {
+          shared->observer->published(*outcome);
+        }
         if (shared->detached) {
           return;
         }

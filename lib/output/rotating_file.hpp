@@ -19,6 +19,16 @@
 
 namespace zcrecv::output {
 
+struct PublishedFile;
+
+/// Told of every file published, besides the owner's own callback (retention keeps its index by
+/// it). Called on the owner's thread; shared by many owners on many threads, so thread-safe.
+class PublishObserver {
+ public:
+  virtual ~PublishObserver() = default;
+  virtual void published(const PublishedFile& file) = 0;
+};
+
 /// The [output] settings that shape one connection's files (docs/design.md §4.6, §7).
 struct RotationSettings {
   /// A file never grows past this many bytes; 0 = no size rotation.
@@ -32,6 +42,8 @@ struct RotationSettings {
   std::uint64_t writeback_bytes = 0;
   /// Publish files that received no byte (and one file for a connection that sent nothing).
   bool keep_empty = false;
+  /// Told of every file published, even after this file sequence is gone; null: nobody.
+  std::shared_ptr<PublishObserver> observer;
 };
 
 /// The parts of a file name that are fixed for a connection.
@@ -153,6 +165,7 @@ class RotatingFile {
     std::uint64_t current_seq = 0;
     std::uint64_t written_back = 0;
     PublishedCallback on_published;
+    std::shared_ptr<PublishObserver> observer;
     FailedCallback on_failed;
     ProgressCallback on_progress;
   };

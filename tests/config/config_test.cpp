@@ -325,15 +325,17 @@ TEST_CASE("a syntax error is toml++'s description with file, line and column") {
 TEST_CASE("unknown keys are errors at every level") {
   CHECK(errors_of("wrkers = 1") ==
         "t.toml:1:1: wrkers: expected a key of the top level (log_level, log_format, workers, "
-        R"(listen, output, limits, metrics), got unknown key "wrkers")");
+        R"(listen, output, limits, metrics, retention), got unknown key "wrkers")");
   CHECK(errors_of("[output]\nnmae = \"x\"") ==
         "t.toml:2:1: output.nmae: expected a key of [output] (directory, name, max_file_size, "
         "rotate_interval, sync, sync_threads, writeback_bytes, file_mode, keep_empty, on_publish, "
-        R"(on_publish_concurrency, on_publish_timeout, on_publish_done, record_delimiter, record_max), got unknown key "nmae")");
+        "on_publish_concurrency, on_publish_timeout, on_publish_done, time_zone, record_delimiter, "
+        R"(record_max), got unknown key "nmae")");
   CHECK(errors_of("[output.extra]\nx = 1") ==
         "t.toml:1:9: output.extra: expected a key of [output] (directory, name, max_file_size, "
         "rotate_interval, sync, sync_threads, writeback_bytes, file_mode, keep_empty, on_publish, "
-        R"(on_publish_concurrency, on_publish_timeout, on_publish_done, record_delimiter, record_max), got unknown key "extra")");
+        "on_publish_concurrency, on_publish_timeout, on_publish_done, time_zone, record_delimiter, "
+        R"(record_max), got unknown key "extra")");
   CHECK(errors_of("[[listen]]\nadress = \":1\"") ==
         "t.toml:1:1: listen[0].address: expected an address like \":9000\" or "
         "\"unix:/run/x.sock\", got none (every [[listen]] table needs one)\n"
@@ -535,6 +537,7 @@ keep_empty = false
 on_publish_concurrency = 4
 on_publish_timeout = "5m"
 on_publish_done = "keep"
+time_zone = "UTC"
 record_delimiter = ""
 record_max = "64KiB"
 
@@ -546,6 +549,12 @@ max_connection_bytes = "0"
 shutdown_timeout = "30s"
 min_free_space = "auto"
 disk_full_timeout = "5s"
+
+[retention]
+max_bytes = "0"
+max_files = 0
+max_age = "0s"
+check_interval = "1m"
 )");
   auto defaults = load_config_string(to_toml(Config{}), "effective", {});
   REQUIRE(defaults.ok());
@@ -596,6 +605,11 @@ TEST_CASE("to_toml round trip: every field set away from its default loads back 
   config.limits.min_free_space = 0;
   config.limits.disk_full_timeout = 0s;
   config.metrics.listen = SourcedString{"unix:@zcrecv-metrics", Origin{}};
+  config.output.time_zone = TimeZone::kLocal;
+  config.retention.max_bytes = 3 * 1000 * 1000;
+  config.retention.max_files = 12;
+  config.retention.max_age = 90min;
+  config.retention.check_interval = 1500ms;
 
   const std::string toml = to_toml(config);
   CAPTURE(toml);
@@ -714,6 +728,53 @@ TEST_CASE("enum spellings parse back, and only those") {
   CHECK(parse_on_publish_done("keep") == OnPublishDone::kKeep);
   CHECK(parse_on_publish_done("remove") == OnPublishDone::kRemove);
   CHECK_FALSE(parse_on_publish_done("delete").has_value());
+}
+
+}  // namespace
+}  // namespace zcrecv::config
+
+namespace zcrecv::config {
+namespace {
+
+TEST_CASE("[retention] and output.time_zone: defaults off and UTC, values read, round trip") {
+  const Config defaults = load("");
+  CHECK_FALSE(defaults.retention.enabled());
+  CHECK(defaults.retention.check_interval == std::chrono::minutes(1));
+  CHECK(defaults.output.time_zone == TimeZone::kUtc);
+
+  const Config config = load(
+      "[output]\ntime_zone = \"local\"\n[retention]\nmax_bytes = \"10GiB\"\nmax_files = 500\n"
+      "max_age = \"14d\"\ncheck_interval = \"30s\"\n");
+  CHECK(config.output.time_zone == TimeZone::kLocal);
+  CHECK(config.retention.enabled());
+  CHECK(config.retention.max_bytes == std::uint64_t{10} << 30);
+  CHECK(config.retention.max_files == 500);
+  CHECK(config.retention.max_age == std::chrono::hours(24 * 14));
+  CHECK(config.retention.check_interval == 30s);
+  auto again = load_config_string(to_toml(config), "effective", {});
+  REQUIRE(again.ok());
+  CHECK(*again == config);
+
+  // "0" and 0 are no limit.
+  CHECK_FALSE(load("[retention]\nmax_bytes = \"0\"\nmax_files = 0\nmax_age = \"0\"\n")
+                  .retention.enabled());
+  CHECK(load("[retention]\nmax_files = 1\n").retention.enabled());
+}
+
+TEST_CASE("[retention] and output.time_zone: bad values are refused, naming the key") {
+  CHECK(errors_of("[output]\ntime_zone = \"Europe/Paris\"\n") ==
+        R"(t.toml:2:13: output.time_zone: expected one of "UTC", "local", got "Europe/Paris")");
+  CHECK(errors_of("[retention]\nmax_bytes = \"lots\"\nmax_files = -1\nmax_age = 5\n"
+                  "check_interval = \"0s\"\nmax_size = 1\n") ==
+        "t.toml:2:13: retention.max_bytes: expected a size like \"64MiB\" or \"1G\", got "
+        "\"lots\"\n"
+        "t.toml:3:13: retention.max_files: expected an integer 0..9223372036854775807, got -1\n"
+        "t.toml:4:11: retention.max_age: expected a string, got 5\n"
+        "t.toml:5:18: retention.check_interval: expected a duration above 0, like \"1m\", got "
+        "\"0s\"\n"
+        "t.toml:6:1: retention.max_size: expected a key of [retention] (max_bytes, max_files, "
+        "max_age, check_interval), got unknown key \"max_size\"");
+  CHECK(errors_of("retention = 3\n") == "t.toml:1:13: retention: expected a [retention] table, got 3");
 }
 
 }  // namespace

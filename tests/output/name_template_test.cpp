@@ -3,6 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <ctime>
+#include <optional>
 #include <string>
 
 #include "support/error_text.hpp"
@@ -153,6 +156,66 @@ TEST_CASE("invalid templates are refused with a message naming the template and 
         "name template \"a\\x00b\": control character at offset 1 is not allowed");
   CHECK(parse_error("a\x7f") ==
         "name template \"a\\x7f\": control character at offset 1 is not allowed");
+}
+
+// Sets TZ for the process while it lives (and calls tzset, which localtime_r alone would not),
+// then puts back what was there.
+class ScopedTimeZone {
+ public:
+  explicit ScopedTimeZone(const char* zone) {
+    if (const char* was = std::getenv("TZ")) {
+      previous_ = was;
+    }
+    ::setenv("TZ", zone, 1);
+    ::tzset();
+  }
+  ScopedTimeZone(const ScopedTimeZone&) = delete;
+  ScopedTimeZone& operator=(const ScopedTimeZone&) = delete;
+  ~ScopedTimeZone() {
+    if (previous_) {
+      ::setenv("TZ", previous_->c_str(), 1);
+    } else {
+      ::unsetenv("TZ");
+    }
+    ::tzset();
+  }
+
+ private:
+  std::optional<std::string> previous_;
+};
+
+std::string render_local(std::string_view text, system_clock::time_point opened) {
+  auto parsed = NameTemplate::parse(text, TimeZone::kLocal);
+  REQUIRE_MESSAGE(parsed.ok(), test::error_text(parsed));
+  NameFields values = fields();
+  values.opened = opened;
+  return parsed->render(values);
+}
+
+TEST_CASE("local time: names follow the zone, and {time} carries its offset") {
+  // A POSIX zone string: no tzdata needed. IST is UTC+5:30 all year.
+  ScopedTimeZone zone("IST-5:30");
+  CHECK(render_local("%Y-%m-%d/%H%M%S-{time}.bin", kOpened) ==
+        "2026-11-24/162500-20261124T162500.123456+0530.bin");
+  CHECK(render_local("%F|%j|%y|%s", kOpened) == "2026-11-24|328|26|1795517700");
+  // Across the local midnight the local day changes while UTC's has not.
+  CHECK(render_local("%F", kOpened + hours{8}) == "2026-11-25");
+  CHECK(render("%F", NameFields{"", "", "", "", 0, kOpened + hours{8}, ""}) == "2026-11-24");
+  // The UTC default is untouched by TZ.
+  CHECK(render("{time}", fields()) == "20261124T105500.123456Z");
+  CHECK(NameTemplate::parse("{time}", TimeZone::kLocal)->time_zone() == TimeZone::kLocal);
+}
+
+TEST_CASE("local time: the repeated hour of a DST change renders two different {time}") {
+  // Central Europe: on 2026-10-25 at 01:00 UTC, 03:00 CEST becomes 02:00 CET.
+  ScopedTimeZone zone("CET-1CEST,M3.5.0,M10.5.0/3");
+  const system_clock::time_point before = sys_days{year{2026} / October / 25} + minutes{30};
+  const system_clock::time_point after = before + hours{1};
+  CHECK(render_local("%H%M-{time}", before) == "0230-20261025T023000.000000+0200");
+  CHECK(render_local("%H%M-{time}", after) == "0230-20261025T023000.000000+0100");
+  // Spring forward: 02:30 local never exists; 01:30 UTC on 2026-03-29 is 03:30 CEST.
+  CHECK(render_local("{time}", sys_days{year{2026} / March / 29} + minutes{90}) ==
+        "20260329T033000.000000+0200");
 }
 
 }  // namespace

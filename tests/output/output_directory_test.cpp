@@ -127,7 +127,7 @@ TEST_CASE("an incomplete file is published with the .incomplete suffix") {
   CHECK(read_file(temp / "a/cut.bin.incomplete") == "partial stream");
 }
 
-TEST_CASE("a taken name gets .1, .2, ... and nothing is overwritten") {
+TEST_CASE("a taken name gets .1, .2, ... before its extension and nothing is overwritten") {
   test::TempDir temp;
   OutputDirectory directory = open_directory(temp.path());
   write_file(temp / "f.bin", "old");
@@ -142,14 +142,14 @@ TEST_CASE("a taken name gets .1, .2, ... and nothing is overwritten") {
   PartialFile third = create(directory, "f.bin");
   write_all(third, "third");
 
-  CHECK(publish(directory, first) == "f.bin.1");
-  CHECK(publish(directory, second) == "f.bin.2");
-  CHECK(publish(directory, third, Completion::kIncomplete) == "f.bin.1.incomplete");
+  CHECK(publish(directory, first) == "f.1.bin");
+  CHECK(publish(directory, second) == "f.2.bin");
+  CHECK(publish(directory, third, Completion::kIncomplete) == "f.1.bin.incomplete");
   CHECK(read_file(temp / "f.bin") == "old");
   CHECK(read_file(temp / "f.bin.incomplete") == "old cut");
-  CHECK(read_file(temp / "f.bin.1") == "first");
-  CHECK(read_file(temp / "f.bin.2") == "second");
-  CHECK(read_file(temp / "f.bin.1.incomplete") == "third");
+  CHECK(read_file(temp / "f.1.bin") == "first");
+  CHECK(read_file(temp / "f.2.bin") == "second");
+  CHECK(read_file(temp / "f.1.bin.incomplete") == "third");
   CHECK(tree(temp.path()).size() == 5);
 }
 
@@ -160,10 +160,10 @@ TEST_CASE("a symlink planted at the final name is neither followed nor replaced"
   fs::create_symlink(temp / "precious", temp / "out/f.bin");
   PartialFile file = create(directory, "f.bin");
   write_all(file, "data");
-  CHECK(publish(directory, file) == "f.bin.1");
+  CHECK(publish(directory, file) == "f.1.bin");
   CHECK(read_file(temp / "precious") == "precious");
   CHECK(fs::is_symlink(temp / "out/f.bin"));
-  CHECK(read_file(temp / "out/f.bin.1") == "data");
+  CHECK(read_file(temp / "out/f.1.bin") == "data");
 }
 
 TEST_CASE("when every name is taken publish fails, names the file and keeps it") {
@@ -171,7 +171,7 @@ TEST_CASE("when every name is taken publish fails, names the file and keeps it")
   OutputDirectory directory = open_directory(temp.path());
   write_file(temp / "f.bin", "");
   for (unsigned n = 1; n <= OutputDirectory::kMaxNameCollisions; ++n) {
-    write_file(temp / ("f.bin." + std::to_string(n)), "");
+    write_file(temp / ("f." + std::to_string(n) + ".bin"), "");
   }
   PartialFile file = create(directory, "f.bin");
   write_all(file, "kept");
@@ -184,6 +184,16 @@ TEST_CASE("when every name is taken publish fails, names the file and keeps it")
   // bytes are on disk for recovery.
   CHECK(file.is_open());  // NOLINT(bugprone-use-after-move)
   CHECK(read_file(temp / ".f.bin.part") == "kept");
+}
+
+TEST_CASE("the number of a taken name goes before the last extension") {
+  CHECK(OutputDirectory::numbered_name("x.bin", 0) == "x.bin");
+  CHECK(OutputDirectory::numbered_name("x.bin", 1) == "x.1.bin");
+  CHECK(OutputDirectory::numbered_name("x.log.zst", 12) == "x.log.12.zst");
+  CHECK(OutputDirectory::numbered_name("x", 2) == "x.2");
+  CHECK(OutputDirectory::numbered_name("x.", 3) == "x..3");
+  CHECK(OutputDirectory::numbered_name("_x", 4) == "_x.4");
+  CHECK(OutputDirectory::numbered_name(".x", 5) == ".x.5");
 }
 
 TEST_CASE("a symlink where a directory should be is an error, never followed") {
@@ -312,13 +322,13 @@ TEST_CASE("recover publishes every partial file as .incomplete with its exact by
   }
   CHECK(recovered == std::set<std::pair<std::string, std::uint64_t>>{
                          {"top.bin.incomplete", 100000},
-                         {"a/b/x.bin.1.incomplete", 3},
+                         {"a/b/x.1.bin.incomplete", 3},
                          {"a/b/z.bin.1.incomplete", 3},
                          {"a/empty.incomplete", 0},
                          {"c/live.bin.incomplete", 17},
                      });
   CHECK(read_file(temp / "out/top.bin.incomplete") == std::string(100000, 't'));
-  CHECK(read_file(temp / "out/a/b/x.bin.1.incomplete") == "abc");
+  CHECK(read_file(temp / "out/a/b/x.1.bin.incomplete") == "abc");
   CHECK(read_file(temp / "out/a/b/x.bin.incomplete") == "earlier");
   CHECK(read_file(temp / "out/a/b/z.bin.1.incomplete") == "zzz");
   CHECK(read_file(temp / "out/c/live.bin.incomplete") == "was being written");
@@ -331,7 +341,7 @@ TEST_CASE("recover publishes every partial file as .incomplete with its exact by
                                   "a/.part",
                                   "a/done.bin",
                                   "a/b",
-                                  "a/b/x.bin.1.incomplete",
+                                  "a/b/x.1.bin.incomplete",
                                   "a/b/x.bin.incomplete",
                                   "a/b/z.bin.1.incomplete",
                                   "c",
