@@ -228,9 +228,14 @@ AttemptOutcome send_attempt(const net::ListenAddress& to, int file_fd, std::uint
     if (!moved) {
       // The receiver cut the stream (EPIPE, ECONNRESET): it may have said why before closing.
       read_available(socket, answer);
-      outcome.failure = answer.text.find('\n') != std::string::npos
-                            ? judge(answer, outcome.sent)
-                            : "send: " + moved.error().message();
+      if (answer.text.find('\n') != std::string::npos) {
+        outcome.failure = judge(answer, outcome.sent);
+      } else if (moved.error().errno_value() == ECONNRESET ||
+                 moved.error().errno_value() == EPIPE) {
+        outcome.failure = "connection reset while sending";
+      } else {
+        outcome.failure = moved.error().message();
+      }
       return outcome;
     }
     if (moved->has_value()) {

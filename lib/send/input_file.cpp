@@ -2,10 +2,12 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
 #include <cstddef>
+#include <optional>
 #include <span>
 
 #include "sys/syscalls.hpp"
@@ -49,17 +51,47 @@ sys::Result<sys::UniqueFd> copy_to_memory(int source, const std::string& path) {
   }
 }
 
+// Standard input as it is when it is a regular file read from its start (`zcsend - < file`):
+// sendfile reads it at explicit offsets, as often as needed. std::nullopt when it must be copied.
+sys::Result<std::optional<sys::UniqueFd>> stdin_as_file() {
+  auto status = sys::fstat(STDIN_FILENO);
+  if (!status) {
+    return std::move(status).error().with_context("standard input");
+  }
+  if (!S_ISREG(status->st_mode)) {
+    return std::nullopt;
+  }
+  // ESPIPE cannot happen on a regular file; any other failure means "copy it".
+  auto position = sys::lseek(STDIN_FILENO, 0, SEEK_CUR);
+  if (!position || *position != 0) {
+    return std::nullopt;
+  }
+  auto copy = sys::dup(STDIN_FILENO);
+  if (!copy) {
+    return std::move(copy).error().with_context("standard input");
+  }
+  return std::optional<sys::UniqueFd>(std::move(*copy));
+}
+
 }  // namespace
 
 sys::Result<InputFile> InputFile::open(const std::string& path) {
   sys::UniqueFd fd;
   if (path == "-") {
-    // Standard input stays open (and owned by the process): only its copy is kept.
-    auto copy = copy_to_memory(STDIN_FILENO, "standard input");
-    if (!copy) {
-      return std::move(copy).error();
+    auto direct = stdin_as_file();
+    if (!direct) {
+      return std::move(direct).error();
     }
-    fd = std::move(*copy);
+    if (direct->has_value()) {
+      fd = std::move(**direct);
+    } else {
+      // Standard input stays open (and owned by the process): only its copy is kept.
+      auto copy = copy_to_memory(STDIN_FILENO, "standard input");
+      if (!copy) {
+        return std::move(copy).error();
+      }
+      fd = std::move(*copy);
+    }
   } else {
     auto opened = sys::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (!opened) {

@@ -8,9 +8,9 @@
 
 namespace zcrecv::send {
 
-/// One input of zcsend, ready to be sent as often as needed: a regular file as it is, anything
-/// else (standard input `-`, a pipe, a device) copied first into a memfd, which sendfile(2)
-/// reads like a file.
+/// One input of zcsend, ready to be sent as often as needed: a regular file as it is (standard
+/// input too, when it is one read from its start), anything else (a pipe, a terminal, a device)
+/// copied first into a memfd, which sendfile(2) reads like a file.
 class InputFile {
  public:
   /// Opens `path` (`-` is standard input) and takes its size.

@@ -226,6 +226,16 @@ Result<UniqueFd> open(const char* path, int flags, mode_t mode) {
   return fd_result(retry_eintr([&] { return ::open(path, flags, mode); }), "open");
 }
 
+Result<UniqueFd> dup(int fd) { return fd_result(::fcntl(fd, F_DUPFD_CLOEXEC, 0), "dup"); }
+
+Result<off_t> lseek(int fd, off_t offset, int whence) {
+  const off_t position = ::lseek(fd, offset, whence);
+  if (position == -1) {
+    return Error::from_errno(errno, "lseek");
+  }
+  return position;
+}
+
 Result<UniqueFd> memfd_create(const char* name, unsigned int flags) {
   return fd_result(::memfd_create(name, flags), "memfd_create");
 }

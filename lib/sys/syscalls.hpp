@@ -79,6 +79,10 @@ IoResult sendto(int fd, std::span<const std::byte> buffer, int flags, const sock
                 socklen_t length);
 
 Result<UniqueFd> open(const char* path, int flags, mode_t mode = 0);
+/// fcntl(F_DUPFD_CLOEXEC): a second, close-on-exec descriptor for what `fd` refers to.
+Result<UniqueFd> dup(int fd);
+/// lseek(2); returns the resulting offset.
+Result<off_t> lseek(int fd, off_t offset, int whence);
 /// memfd_create(2): an anonymous file in memory; `flags` MFD_CLOEXEC, MFD_ALLOW_SEALING, ...
 Result<UniqueFd> memfd_create(const char* name, unsigned int flags);
 Result<UniqueFd> openat(int dir_fd, const char* path, int flags, mode_t mode = 0);

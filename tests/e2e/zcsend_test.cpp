@@ -186,6 +186,29 @@ TEST_CASE("zcsend: one --to retried with backoff until it answers OK") {
   CHECK(contains(run.log, "1000 bytes, 3 attempts, "));
 }
 
+TEST_CASE("zcsend: standard input from a pipe is kept, and sent whole again after a reset") {
+  const std::string data = bytes_text(random_bytes(3 * 1024 * 1024 + 5, 31));
+  FakeReceiver flaky({Answer::kResetEarly, Answer::kOk});
+  int fds[2];
+  REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+  sys::UniqueFd read_end(fds[0]);
+  sys::UniqueFd write_end(fds[1]);
+  Process process({ZCSEND_BINARY, "--backoff", "10ms", "--to", flaky.address()},
+                  {.stdin_fd = read_end.get()});
+  read_end.reset();
+  for (std::size_t done = 0; done < data.size();) {
+    const ssize_t put = ::write(write_end.get(), data.data() + done, data.size() - done);
+    REQUIRE(put > 0);
+    done += static_cast<std::size_t>(put);
+  }
+  write_end.reset();
+  CHECK(process.wait() == 0);
+  REQUIRE(flaky.connections() == 2);
+  CHECK(flaky.received()[1] == data);
+  CHECK(contains(process.stderr_text(), "-: acknowledged by " + flaky.address() +
+                                            ": 3145733 bytes, 2 attempts, "));
+}
+
 TEST_CASE("zcsend: an unreadable input is exit 3, the others are still sent") {
   TempDir dir;
   const std::string data = make_input(dir, "present", 4096);
