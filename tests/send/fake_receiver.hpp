@@ -18,6 +18,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "net/socket_address.hpp"
@@ -48,7 +49,7 @@ class FakeReceiver {
       throw std::runtime_error("fake receiver: cannot listen on 127.0.0.1");
     }
     address_ = *net::SocketAddress::local_of(listener_.get());
-    stop_ = *sys::eventfd(0, EFD_CLOEXEC);
+    stop_ = std::move(*sys::eventfd(0, EFD_CLOEXEC));
     thread_ = std::thread([this] { serve(); });
   }
   FakeReceiver(const FakeReceiver&) = delete;
