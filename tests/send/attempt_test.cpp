@@ -68,7 +68,7 @@ TEST_CASE("attempt: ERR, a wrong count, a reset, a close and a stranger's answer
         Case{Answer::kWrongCount, "OK 99999, but 100000 bytes were sent"},
         Case{Answer::kReset, "connection reset"},
         Case{Answer::kCloseSilently, "closed without a receipt"},
-        Case{Answer::kNotAReceipt, "not a receipt: \"HTTP/1.0 400 Bad Request\\r\""}}) {
+        Case{Answer::kNotAReceipt, "not a receipt: \"HTTP/1.0 400 Bad Request\\x0d\""}}) {
     INFO(failure);
     auto result = attempt(answer, 100'000);
     CHECK_FALSE(result.outcome.acknowledged);

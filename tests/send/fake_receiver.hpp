@@ -49,7 +49,7 @@ class FakeReceiver {
       throw std::runtime_error("fake receiver: cannot listen on 127.0.0.1");
     }
     address_ = *net::SocketAddress::local_of(listener_.get());
-    stop_ = std::move(*sys::eventfd(0, EFD_CLOEXEC));
+    stop_ = sys::eventfd(0, EFD_CLOEXEC).value();
     thread_ = std::thread([this] { serve(); });
   }
   FakeReceiver(const FakeReceiver&) = delete;
