@@ -9,7 +9,7 @@
 
 include(GNUInstallDirs)
 
-# The binary is installed by the top-level CMakeLists.txt (bin/). Units go where systemd looks
+# The binaries are installed by the top-level CMakeLists.txt (bin/). Units go where systemd looks
 # for the units of packages; the package installs under /usr (CPACK_PACKAGING_INSTALL_PREFIX).
 install(FILES
   ${PROJECT_SOURCE_DIR}/systemd/zcrecv.service
@@ -17,7 +17,8 @@ install(FILES
   ${PROJECT_SOURCE_DIR}/systemd/zcrecv-accept.socket
   ${PROJECT_SOURCE_DIR}/systemd/zcrecv-accept@.service
   DESTINATION lib/systemd/system)
-install(FILES ${PROJECT_SOURCE_DIR}/docs/zcrecv.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+install(FILES ${PROJECT_SOURCE_DIR}/docs/zcrecv.1 ${PROJECT_SOURCE_DIR}/docs/zcsend.1
+  DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 # /etc whatever the prefix: the units read /etc/zcrecv/zcrecv.toml.
 install(FILES ${PROJECT_SOURCE_DIR}/config/zcrecv.toml DESTINATION /etc/zcrecv)
 

@@ -2,7 +2,9 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <span>
 
 #include "sys/syscalls.hpp"
@@ -13,6 +15,52 @@ std::string receipt_ok(std::uint64_t bytes) { return "OK " + std::to_string(byte
 
 std::string receipt_err(std::uint64_t bytes, std::string_view reason) {
   return "ERR " + std::to_string(bytes) + " " + std::string(reason) + "\n";
+}
+
+namespace {
+
+// The next space-separated token of `text` (consumed from it); empty at the end.
+std::string_view next_token(std::string_view& text) {
+  const auto begin = text.find_first_not_of(' ');
+  if (begin == std::string_view::npos) {
+    text = {};
+    return {};
+  }
+  text.remove_prefix(begin);
+  const auto end = std::min(text.find(' '), text.size());
+  const std::string_view token = text.substr(0, end);
+  text.remove_prefix(end);
+  return token;
+}
+
+std::optional<std::uint64_t> parse_count(std::string_view token) {
+  std::uint64_t value = 0;
+  const auto [end, error] = std::from_chars(token.data(), token.data() + token.size(), value);
+  if (token.empty() || error != std::errc() || end != token.data() + token.size()) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+}  // namespace
+
+std::optional<Receipt> parse_receipt(std::string_view line) {
+  if (!line.empty() && line.back() == '\n') {
+    line.remove_suffix(1);
+  }
+  const std::string_view verdict = next_token(line);
+  const auto bytes = parse_count(next_token(line));
+  if (!bytes || (verdict != "OK" && verdict != "ERR")) {
+    return std::nullopt;
+  }
+  Receipt receipt{.ok = verdict == "OK", .bytes = *bytes, .reason = {}};
+  if (!receipt.ok) {
+    receipt.reason = std::string(next_token(line));
+    if (receipt.reason.empty()) {
+      return std::nullopt;
+    }
+  }
+  return receipt;
 }
 
 sys::Result<void> send_receipt(int socket, std::string_view line) {

@@ -6,7 +6,9 @@
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/sendfile.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
@@ -82,6 +84,12 @@ IoResult splice(int fd_in, int fd_out, std::size_t length, unsigned int flags) {
   return io_result(
       retry_eintr([&] { return ::splice(fd_in, nullptr, fd_out, nullptr, length, flags); }),
       "splice");
+}
+
+IoResult sendfile(int out_fd, int in_fd, std::uint64_t offset, std::size_t length) {
+  auto position = static_cast<off_t>(offset);
+  return io_result(retry_eintr([&] { return ::sendfile(out_fd, in_fd, &position, length); }),
+                   "sendfile");
 }
 
 Result<PipeFds> pipe2(int flags) {
@@ -216,6 +224,20 @@ IoResult sendto(int fd, std::span<const std::byte> buffer, int flags, const sock
 
 Result<UniqueFd> open(const char* path, int flags, mode_t mode) {
   return fd_result(retry_eintr([&] { return ::open(path, flags, mode); }), "open");
+}
+
+Result<UniqueFd> dup(int fd) { return fd_result(::fcntl(fd, F_DUPFD_CLOEXEC, 0), "dup"); }
+
+Result<off_t> lseek(int fd, off_t offset, int whence) {
+  const off_t position = ::lseek(fd, offset, whence);
+  if (position == -1) {
+    return Error::from_errno(errno, "lseek");
+  }
+  return position;
+}
+
+Result<UniqueFd> memfd_create(const char* name, unsigned int flags) {
+  return fd_result(::memfd_create(name, flags), "memfd_create");
 }
 
 Result<UniqueFd> openat(int dir_fd, const char* path, int flags, mode_t mode) {

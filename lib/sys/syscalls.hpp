@@ -43,6 +43,9 @@ IoResult recv(int fd, std::span<std::byte> buffer, int flags);
 IoResult send(int fd, std::span<const std::byte> buffer, int flags);
 /// splice(2) with null offsets: both ends use (and advance) their file position.
 IoResult splice(int fd_in, int fd_out, std::size_t length, unsigned int flags);
+/// sendfile(2) of up to `length` bytes of `in_fd` from `offset` (in_fd's own file position is
+/// left alone) to `out_fd`. 0 means `offset` is at or past the end of the file.
+IoResult sendfile(int out_fd, int in_fd, std::uint64_t offset, std::size_t length);
 
 Result<PipeFds> pipe2(int flags);
 /// F_SETPIPE_SZ; returns the capacity the kernel actually set.
@@ -76,6 +79,12 @@ IoResult sendto(int fd, std::span<const std::byte> buffer, int flags, const sock
                 socklen_t length);
 
 Result<UniqueFd> open(const char* path, int flags, mode_t mode = 0);
+/// fcntl(F_DUPFD_CLOEXEC): a second, close-on-exec descriptor for what `fd` refers to.
+Result<UniqueFd> dup(int fd);
+/// lseek(2); returns the resulting offset.
+Result<off_t> lseek(int fd, off_t offset, int whence);
+/// memfd_create(2): an anonymous file in memory; `flags` MFD_CLOEXEC, MFD_ALLOW_SEALING, ...
+Result<UniqueFd> memfd_create(const char* name, unsigned int flags);
 Result<UniqueFd> openat(int dir_fd, const char* path, int flags, mode_t mode = 0);
 /// openat2(2) (Linux 5.6): `resolve` is RESOLVE_BENEATH, RESOLVE_NO_SYMLINKS, ...
 Result<UniqueFd> openat2(int dir_fd, const char* path, int flags, std::uint64_t resolve);

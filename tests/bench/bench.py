@@ -31,7 +31,7 @@ KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 C_PROGRAMS = ("sender", "splice_loop", "readwrite_loop", "rusage_exec", "probe", "durable_server",
-              "durable_writer")
+              "durable_writer", "sendfile_sender")
 RUN_TIMEOUT = 300.0  # seconds one measurement may take before its processes are killed
 LISTEN_TIMEOUT = 10.0  # seconds a receiver may take to listen
 SCRAPE_INTERVAL = 0.1  # seconds between scrapes in scenario 9 (issue 12; Prometheus's default: 60)
@@ -40,7 +40,8 @@ PATTERN_SIZE = MiB  # the sender's repeating pattern (sender.c)
 SUMMARY = re.compile(r"received (\d+) bytes .* via (\S+) ")
 STATISTICS = re.compile(r"statistics: .*files published=(\d+)")  # the daemon's SIGUSR2 line
 SCENARIOS = {1: "single", 2: "seed", 3: "short", 4: "concurrency", 5: "idle", 6: "stall",
-             7: "durable-short", 8: "durable-stream", 9: "metrics", 10: "proxy-short"}
+             7: "durable-short", 8: "durable-stream", 9: "metrics", 10: "proxy-short",
+             11: "send-file", 12: "send-durable"}
 
 
 class Skip(Exception):
@@ -852,6 +853,106 @@ max_connections_per_peer = 16384
         cpu, max_rss = usage_of(report)
         return Sample(ended - started, total, cpu, max_rss)
 
+    def source_file(self, total):
+        """A file of `total` bytes of the sender's pattern on the tmpfs, made once: what the
+        senders of scenario 11 send (its bytes are what expected_hash(total) hashes)."""
+        path = os.path.join(self.tmpfs, f"source-{total}.bin")
+        if not os.path.exists(path):
+            with open(path, "wb") as source:
+                for _ in range(total // PATTERN_SIZE):
+                    source.write(self.pattern)
+                source.write(self.pattern[: total % PATTERN_SIZE])
+        return path
+
+    def file_to_file(self, pair, out_dir, total, checksum):
+        """One file of `total` bytes sent by `pair`'s sender and written by its receiver into
+        out_dir/received.bin; both run under rusage_exec. Wall time from the sender's start to
+        the later of the two exits; CPU of each side."""
+        source = self.source_file(total)
+        address = self.new_address("tcp")
+        out = os.path.join(out_dir, "received.bin")
+        (receive_argv, receive_stdout), (send_argv, send_stdin) = pair.command(address, out,
+                                                                               source)
+        log = self.log_path(pair.name)
+        os.sync()
+        with open(log, "w") as log_file, open(receive_stdout or os.devnull, "wb") as sink, \
+                open(send_stdin or os.devnull, "rb") as feed:
+            receiver, receive_report = self.spawn_measured(
+                receive_argv, stdout=sink if receive_stdout else log_file, stderr=log_file)
+            try:
+                self.wait_listening(address, receiver, log)
+                self.counter += 1
+                send_report = os.path.join(self.logs, f"rusage-{self.counter}.txt")
+                start = time.monotonic()
+                sender = self.spawn([os.path.join(self.bin, "rusage_exec"), send_report,
+                                     *send_argv], stdin=feed, stdout=log_file, stderr=log_file)
+                sent, send_status = self.reap(sender, (receiver,))
+                received, receive_status = self.reap(receiver, (sender,))
+            finally:
+                kill_if_running(receiver)
+        try:
+            if send_status != 0 or receive_status != 0:
+                raise RunError(f"sender exited {send_status}, receiver {receive_status}: "
+                               f"{tail(log)}")
+            size = os.path.getsize(out)
+            if size != total:
+                raise RunError(f"{out}: {size} bytes instead of {total}")
+            if checksum and self.file_hash(out) != self.expected_hash(total):
+                raise RunError(f"{out}: the bytes differ from what was sent (sha256)")
+        finally:
+            if os.path.exists(out):
+                os.unlink(out)
+        cpu, max_rss = usage_of(receive_report)
+        send_cpu, send_rss = usage_of(send_report)
+        return Sample(max(sent, received) - start, total, cpu, max_rss,
+                      extra={"send_cpu": send_cpu, "send_rss_kib": send_rss})
+
+    def small_sources(self, count):
+        """`count` files of 1 KiB (the pattern's first KiB) on the tmpfs, made once: what
+        zcsend sends in scenario 12."""
+        directory = os.path.join(self.tmpfs, f"small-{count}")
+        if not os.path.isdir(directory):
+            os.makedirs(directory)
+            for number in range(count):
+                with open(os.path.join(directory, f"{number:06d}.bin"), "wb") as small:
+                    small.write(self.pattern[:KiB])
+        return sorted(os.path.join(directory, name) for name in os.listdir(directory))
+
+    def zcsend_durable(self, name, out_dir, count, processes, checksum):
+        """`count` files of 1 KiB sent by `processes` zcsend processes at once (the files split
+        between them), each file on its own connection, into a daemon with `--receipt` and
+        `--sync publish`: time from the first zcsend's start until the last one exits, every
+        file acknowledged (OK only once durable). CPU of the daemon and of the senders."""
+        files = self.small_sources(count)
+        daemon, report, address, log = self.start_durable_daemon(name, out_dir, "publish",
+                                                                 receipt=True)
+        senders = []
+        try:
+            self.measured_pid(report)
+            send_log = self.log_path(name + " senders")
+            with open(send_log, "w") as log_file:
+                start = time.monotonic()
+                for part in range(processes):
+                    senders.append(self.spawn_measured(
+                        [self.args.zcsend, "--to", address, "--no-progress", "--attempts", "1",
+                         *files[part::processes]], stdout=log_file, stderr=log_file))
+                end = start
+                for sender, _ in senders:
+                    ended, status = self.reap(sender, [s for s, _ in senders])
+                    end = max(end, ended)
+                    if status != 0:
+                        raise RunError(f"zcsend exited with status {status}: {tail(send_log)}")
+            cpu, max_rss = self.stop_daemon(daemon, report, log)
+        finally:
+            kill_if_running(daemon)
+            for sender, _ in senders:
+                kill_if_running(sender)
+        self.check_files(out_dir, {KiB: count}, checksum)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        send_cpu = sum(usage_of(send_report)[0] for _, send_report in senders)
+        return Sample(end - start, KiB * count, cpu, max_rss,
+                      extra={"files": count, "send_cpu": send_cpu})
+
 
 class Scraper:
     """What Prometheus does to a target: GET /metrics every `interval` seconds (on a fixed
@@ -1516,6 +1617,140 @@ class Suite:
                              "same run", proxied, plain, conn_rate, 0.95) + "\n")
         return "\n".join(out)
 
+    def send_file_pairs(self):
+        """Scenario 11's sender → receiver pairs: command(address, out, source) gives
+        ((receiver argv, its stdout or None), (sender argv, its stdin or None))."""
+        bin_dir = self.bench.bin
+
+        def port(address):
+            return address.rsplit(":", 1)[1]
+
+        pairs = [
+            Contender("zcsend → zcrecv --once --receipt", lambda a, o, f: (
+                ([self.args.zcrecv, "--once", "--receipt", "-l", a, "-o", o], None),
+                ([self.args.zcsend, "--to", a, "--no-progress", "--attempts", "1", f], None))),
+            Contender("C sendfile → C splice loop", lambda a, o, f: (
+                ([os.path.join(bin_dir, "splice_loop"), a, o], None),
+                ([os.path.join(bin_dir, "sendfile_sender"), a, f], None))),
+            Contender("socat → socat", lambda a, o, f: (
+                (["socat", "-u", f"TCP-LISTEN:{port(a)},bind=127.0.0.1,reuseaddr",
+                  f"OPEN:{o},creat,trunc"], None),
+                (["socat", "-u", f"OPEN:{f}", f"TCP:{a}"], None))),
+            Contender("nc -N < file → nc -l > file", lambda a, o, f: (
+                (["nc", "-l", "127.0.0.1", port(a)], o),
+                (["nc", "-N", "127.0.0.1", port(a)], f))),
+        ]
+        for pair, tool in ((pairs[2], "socat"), (pairs[3], "nc")):
+            if shutil.which(tool) is None:
+                pair.missing = f"{tool} is not installed (apt-get install {tool})"
+        if not os.access(self.args.zcsend, os.X_OK):
+            pairs[0].missing = f"{self.args.zcsend} is not an executable"
+        return pairs
+
+    def scenario_11(self):
+        total = 256 * MiB if self.quick else GiB
+        directory = self.bench.tmpfs
+        out = [f"## Scenario 11: one file of {size_name(total)} to a file, across loopback TCP "
+               "(issue 21)\n",
+               "The source is a file of the sender pattern on the tmpfs, the destination a new "
+               "file on the same tmpfs. **zcsend** sends it with sendfile(2), half-closes and "
+               "waits for `OK <n>`; **zcrecv --once --receipt** splices it into the file, syncs "
+               "it (free on tmpfs) and answers. The **C pair**: `sendfile_sender.c` (sendfile of "
+               "the whole file, close) into `splice_loop.c`. **socat**: `socat -u OPEN:FILE "
+               "TCP:…` into `socat -u TCP-LISTEN:… OPEN:file,creat,trunc`. **nc**: `nc -N < "
+               "FILE` into `nc -l > file` (netcat-openbsd). Wall time from the sender's start "
+               "to the later of the two exits; CPU s/GiB of each side (its own rusage, through "
+               "`rusage_exec`). `zcsend+zcrecv ÷ this` is the median of the per-round ratios of "
+               f"MiB/s. {self.rounds} counted rounds after a warm-up (which also checksums).\n"]
+        pairs = self.send_file_pairs()
+        run_rounds(self.bench, "scenario 11", pairs,
+                   lambda p, warm: self.bench.file_to_file(p, directory, total, warm),
+                   self.rounds)
+        reference = pairs[0]
+        rows = []
+        for pair in pairs:
+            note = state_note(pair)
+            if note or not pair.samples or not reference.samples:
+                rows.append([pair.name] + ["–"] * 6 + [note or "no samples"])
+                continue
+            speeds = [s.mib_s for s in pair.samples]
+            ratios = per_round_ratios(reference, pair, lambda s: s.mib_s)
+            send_cpu = median([s.extra["send_cpu"] / (s.bytes / GiB) for s in pair.samples])
+            rows.append([pair.name, f"{median(speeds):.0f}", f"{min(speeds):.0f}–{max(speeds):.0f}",
+                         f"{median(ratios):.2f}", rounds_text(ratios), f"{send_cpu:.3f}",
+                         f"{median([s.cpu_per_gib for s in pair.samples]):.3f}", ""])
+        out.append(markdown_table(["sender → receiver", "median MiB/s", "min–max",
+                                   "zcsend+zcrecv ÷ this", "per round", "sender CPU s/GiB",
+                                   "receiver CPU s/GiB", "note"], rows) + "\n")
+        out.append("Bars (issue 21, ratios from this run):\n")
+        lines = [ratio_bar("- zcsend+zcrecv ≥ 0.95 × the C pair", reference, pairs[1],
+                           lambda s: s.mib_s, 0.95)]
+        for pair in pairs[2:]:
+            lines.append(ratio_bar(f"- zcsend+zcrecv ahead of {pair.name} (≥ 1.0 ×)", reference,
+                                   pair, lambda s: s.mib_s, 1.0))
+        out.append("\n".join(lines) + "\n")
+        return "\n".join(out)
+
+    def scenario_12(self):
+        files = 500 if self.quick else 2000
+        clients = 16
+        directory = self.bench.disk
+        out = [f"## Scenario 12: small files with receipts through zcsend ({files} × 1 KiB, "
+               "`sync = publish`, ordinary disk, issue 21)\n",
+               f"Into `{os.path.dirname(directory)}` ({filesystem_of(directory)}), as scenario "
+               "7. **zcsend, sequential**: one zcsend with every file, each on its own "
+               "connection into a daemon with `--receipt --sync publish`, the next sent once "
+               f"the last is acknowledged (`OK` comes once the file is durable). **zcsend × "
+               f"{clients}**: {clients} zcsend processes at once, the files split between them. "
+               "Time from the first zcsend's start until the last one exits, every file "
+               "acknowledged. Against scenario 7's durable C contenders, measured in the same "
+               f"rounds: the **C sequential server** with {clients} C clients, and the **C "
+               f"writer** ({clients} threads, no network). Acknowledged (durable) files per "
+               "second; CPU µs per file of the receiver and, for zcsend, of the senders. "
+               f"{self.rounds} counted rounds after a warm-up (which also checks every file's "
+               "bytes).\n"]
+        sequential = Contender("zcsend, sequential", None)
+        parallel = Contender(f"zcsend × {clients}", None)
+        server = Contender("C sequential server", None)
+        writer = Contender(f"C writer, {clients} threads", None)
+        contenders = [sequential, parallel, server, writer]
+        if not os.access(self.args.zcsend, os.X_OK):
+            sequential.missing = parallel.missing = f"{self.args.zcsend} is not an executable"
+
+        def measure(contender, warm):
+            out_dir = os.path.join(directory, "out")
+            if contender is sequential or contender is parallel:
+                return self.bench.zcsend_durable(contender.name, out_dir, files,
+                                                 1 if contender is sequential else clients, warm)
+            if contender is server:
+                return self.bench.durable_short_server(contender.name, out_dir, files, clients,
+                                                       warm)
+            return self.bench.durable_short_writer(contender.name, out_dir, files, clients, warm)
+
+        run_rounds(self.bench, "scenario 12", contenders, measure, self.rounds)
+
+        def rate(sample):
+            return sample.extra["files"] / sample.seconds
+
+        rows = []
+        for contender in contenders:
+            note = state_note(contender)
+            if note or not contender.samples or not parallel.samples:
+                rows.append([contender.name] + ["–"] * 5 + [note or "no samples"])
+                continue
+            rates = [rate(s) for s in contender.samples]
+            ratios = per_round_ratios(parallel, contender, rate)
+            cpu_us = median([s.cpu / s.extra["files"] * 1e6 for s in contender.samples])
+            send_us = ("" if "send_cpu" not in contender.samples[0].extra else
+                       f"{median([s.extra['send_cpu'] / s.extra['files'] * 1e6 for s in contender.samples]):.0f}")
+            rows.append([contender.name, f"{median(rates):.0f}",
+                         f"{min(rates):.0f}–{max(rates):.0f}", f"{median(ratios):.2f}",
+                         rounds_text(ratios), f"{cpu_us:.0f}", send_us])
+        out.append(markdown_table(["publisher", "acknowledged files/s", "min–max",
+                                   f"zcsend × {clients} ÷ this", "per round",
+                                   "receiver CPU µs/file", "senders' CPU µs/file"], rows) + "\n")
+        return "\n".join(out)
+
 
 def percentile(values, q):
     """Nearest-rank percentile (q in 0..100) of `values`; NaN for none."""
@@ -1793,6 +2028,9 @@ def main():
                         help="counted rounds after the warm-up (default 5, --quick 2)")
     parser.add_argument("--zcrecv", default=os.path.join(ROOT, "build", "bench", "zcrecv"),
                         help="the zcrecv binary (default: build/bench/zcrecv)")
+    parser.add_argument("--zcsend", default=os.path.join(ROOT, "build", "bench", "zcsend"),
+                        help="the zcsend binary of scenarios 11 and 12 (default: "
+                             "build/bench/zcsend)")
     parser.add_argument("--results", default=os.path.join(ROOT, "build", "bench", "results.md"),
                         help="also write the tables here, and the plots beside it as "
                              "RESULTS-NAME.svg (default: build/bench/results.md)")
@@ -1854,6 +2092,7 @@ def main():
                      "build/bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DZCRECV_BUILD_TESTS=OFF && "
                      "cmake --build build/bench")
     args.zcrecv = os.path.abspath(args.zcrecv)
+    args.zcsend = os.path.abspath(args.zcsend)
     if args.rounds < 0:
         parser.error(f"--rounds {args.rounds}: must be at least 1")
     os.makedirs(os.path.dirname(os.path.abspath(args.results)), exist_ok=True)

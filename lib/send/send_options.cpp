@@ -1,0 +1,119 @@
+#include "send/send_options.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+
+#include "config/units.hpp"
+
+namespace zcrecv::send {
+namespace {
+
+// Every problem of the command line, each naming its option, so that all are fixed in one go.
+class Problems {
+ public:
+  void add(std::string line) { lines_.push_back(std::move(line)); }
+  template <class T>
+  std::optional<T> take(sys::Result<T> result, const std::string& option) {
+    if (!result) {
+      add(option + ": " + result.error().message());
+      return std::nullopt;
+    }
+    return std::move(result).value();
+  }
+  [[nodiscard]] std::optional<sys::Error> error() const {
+    if (lines_.empty()) {
+      return std::nullopt;
+    }
+    std::string joined;
+    for (const auto& line : lines_) {
+      joined += (joined.empty() ? "" : "\n") + line;
+    }
+    return sys::Error::invalid(joined);
+  }
+
+ private:
+  std::vector<std::string> lines_;
+};
+
+std::optional<std::chrono::nanoseconds> duration_of(const std::optional<std::string>& text,
+                                                    const std::string& option,
+                                                    Problems& problems) {
+  if (!text) {
+    return std::nullopt;
+  }
+  // parse_duration's message names `option` itself.
+  auto parsed = config::parse_duration(*text, option);
+  if (!parsed) {
+    problems.add(parsed.error().message());
+    return std::nullopt;
+  }
+  return *parsed;
+}
+
+}  // namespace
+
+std::vector<std::string> inputs_of(const SendOptions& options) {
+  return options.inputs.empty() ? std::vector<std::string>{"-"} : options.inputs;
+}
+
+sys::Result<SendSettings> build_send_settings(const SendOptions& options,
+                                              bool stderr_is_terminal) {
+  Problems problems;
+  SendSettings settings;
+  if (options.to.empty()) {
+    problems.add("--to: at least one address to send to is required");
+  }
+  for (const auto& text : options.to) {
+    auto address = problems.take(net::parse_listen_address(text), "--to");
+    if (!address) {
+      continue;
+    }
+    if (address->kind == net::ListenAddress::Kind::kTcp && address->port == 0) {
+      problems.add("--to: " + config::quote(text) + ": port 0 cannot be connected to");
+      continue;
+    }
+    settings.to.push_back(*address);
+  }
+  if (options.attempts) {
+    unsigned value = 0;
+    const auto& text = *options.attempts;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || error != std::errc() || end != text.data() + text.size() || value < 1 ||
+        value > kMaxAttempts) {
+      problems.add("--attempts: expected a whole number from 1 to " +
+                   std::to_string(kMaxAttempts) + ", got " + config::quote(text));
+    } else {
+      settings.retry.attempts = value;
+    }
+  }
+  if (auto timeout = duration_of(options.timeout, "--timeout", problems)) {
+    if (timeout->count() <= 0) {
+      problems.add("--timeout: must be longer than 0, got " + config::quote(*options.timeout));
+    } else {
+      settings.timeout = *timeout;
+    }
+  }
+  if (auto backoff = duration_of(options.backoff, "--backoff", problems)) {
+    settings.retry.backoff = *backoff;
+  }
+  if (auto backoff_max = duration_of(options.backoff_max, "--backoff-max", problems)) {
+    settings.retry.backoff_max = *backoff_max;
+  }
+  if (settings.retry.backoff > settings.retry.backoff_max) {
+    problems.add("--backoff-max: " + config::format_duration(settings.retry.backoff_max) +
+                 " is shorter than --backoff " + config::format_duration(settings.retry.backoff));
+  }
+  const auto inputs = inputs_of(options);
+  if (std::count(inputs.begin(), inputs.end(), "-") > 1) {
+    problems.add("FILE: - (standard input) can be sent only once");
+  }
+  settings.remove = options.remove;
+  settings.progress = options.progress.value_or(stderr_is_terminal);
+  if (auto error = problems.error()) {
+    return *error;
+  }
+  return settings;
+}
+
+}  // namespace zcrecv::send
