@@ -35,6 +35,19 @@ output::RotationSettings rotation_for(const ConnectionSettings& settings, bool r
   return rotation;
 }
 
+// {client_cn} from what the proxy said of the client's certificate.
+output::ClientCn client_cn_of(const net::PeerIdentity& peer) {
+  switch (peer.client_certificate) {
+    case net::PeerIdentity::Certificate::kNone:
+      break;
+    case net::PeerIdentity::Certificate::kUnverified:
+      return {output::ClientCn::Kind::kUnverified, {}};
+    case net::PeerIdentity::Certificate::kVerified:
+      return {output::ClientCn::Kind::kVerified, peer.client_cn};
+  }
+  return {};
+}
+
 // The word a receipt gives for a cut.
 const char* receipt_reason(EndCause cause) {
   switch (cause) {
@@ -69,7 +82,7 @@ Connection::Connection(Worker& worker, std::shared_ptr<const ConnectionSettings>
       id_(std::move(id)),
       file_(*settings_->directory, settings_->name_template,
             output::ConnectionNames{listener_->name, peer_.file_token, id_, settings_->host,
-                                    peer_.client_cn},
+                                    client_cn_of(peer_)},
             rotation_for(*settings_, receipt, peer_)),
       // No file yet: the pump opens one when the first bytes arrive.
       stream_(socket_.get(), -1, settings_->copy_mode),

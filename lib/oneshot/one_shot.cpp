@@ -117,7 +117,7 @@ class DirectoryDestination final : public Destination {
         settings_(settings) {}
 
   void bind_peer(const std::string& peer_token) override {
-    output::ConnectionNames names{settings_.listener_name, peer_token, "0", host_name(), ""};
+    output::ConnectionNames names{settings_.listener_name, peer_token, "0", host_name(), {}};
     output::RotationSettings rotation;
     rotation.max_file_size = settings_.max_file_size;
     rotation.rotate_interval = settings_.rotate_interval;
