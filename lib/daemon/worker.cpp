@@ -185,10 +185,10 @@ void Worker::proxied(sys::UniqueFd socket, net::PeerIdentity client, const net::
 
 void Worker::proxy_ended(SharedListener& listener, const ListenerSettings& settings,
                          const net::PeerIdentity& proxy,
-                         const std::optional<std::string>& refusal) {
+                         const std::optional<std::string>& refusal, RejectReason reason) {
   shared_.stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
   if (refusal) {
-    reject(listener, settings, proxy, RejectReason::kProxy, *refusal);
+    reject(listener, settings, proxy, reason, *refusal);
   }
 }
 

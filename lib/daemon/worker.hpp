@@ -105,10 +105,11 @@ class Worker {
   /// is in the loop's set, under the handshake, for the Connection to take over.
   void proxied(sys::UniqueFd socket, net::PeerIdentity client, const net::ProxyHeader& header,
                SharedListener& listener, const ListenerSettings& settings, bool watched);
-  /// A ProxyHandshake's connection ends without a header: it no longer counts as open, and a
-  /// `refusal` is counted as a rejection and logged (rate-limited).
+  /// A ProxyHandshake's connection ends without a stream: it no longer counts as open, and a
+  /// `refusal` is counted as a rejection for `reason` and logged (rate-limited).
   void proxy_ended(SharedListener& listener, const ListenerSettings& settings,
-                   const net::PeerIdentity& proxy, const std::optional<std::string>& refusal);
+                   const net::PeerIdentity& proxy, const std::optional<std::string>& refusal,
+                   RejectReason reason = RejectReason::kProxy);
   /// Called by a ProxyHandshake that waited and is over: it is destroyed after the current
   /// batch of events.
   void handshake_finished(ProxyHandshake& handshake);

@@ -291,6 +291,11 @@ TEST_CASE(
       {"[[listen]]\naddress = \":9000\"\nproxy_protocol = true\nproxy_from = [\"x\"]\n"
        "proxy_timeout = 5",
        "t.toml:5:17: listen[0].proxy_timeout: expected a string, got 5"},
+      {"[[listen]]\naddress = \":9000\"\nallow_proxy_local = true",
+       "t.toml:3:21: listen[0].allow_proxy_local: expected only with proxy_protocol = true, got "
+       "proxy_protocol = false"},
+      {"[[listen]]\naddress = \"unix:/x.sock\"\nallow_proxy_local = true",
+       R"(t.toml:3:21: listen[0].allow_proxy_local: expected only in a TCP [[listen]], got unix address "unix:/x.sock")"},
       {"[[listen]]\naddress = \":9000\"\nproxy_from = [\"10.0.0.0/8\"]",
        "t.toml:3:14: listen[0].proxy_from: expected only with proxy_protocol = true, got "
        "proxy_protocol = false"},
@@ -556,6 +561,7 @@ TEST_CASE("to_toml round trip: every field set away from its default loads back 
   tcp.proxy_protocol = true;
   tcp.proxy_from = {SourcedString{"192.0.2.7/32", Origin{}}, SourcedString{"fd00::/8", Origin{}}};
   tcp.proxy_timeout = 2500ms;
+  tcp.allow_proxy_local = true;
   ListenerConfig local;
   local.address.value = "unix:/run/zcrecv/in.sock";
   local.name = "unix-in.sock";
