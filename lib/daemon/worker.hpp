@@ -137,6 +137,9 @@ class Worker {
   // leaves it.
   void drop(sys::UniqueFd socket, bool watched);
   void cut_connections(EndCause cause, const char* reason);
+  // At the end of a rejection log window: the count of the lines it held back, for each
+  // listener that held some back here.
+  void summarise_rejections();
   void stop_if_drained();
   // Ends what is left when the loop stops (after a failure): the thread's last act.
   void tear_down();
@@ -151,6 +154,11 @@ class Worker {
   LogLimiter disk_full_log_;
   event::Timer shutdown_timer_;
   bool draining_ = false;
+  // Listeners whose rejection log held lines back on this worker, by name as logged; the timer
+  // fires when the earliest window ends.
+  std::map<SharedListener*, std::pair<std::weak_ptr<SharedListener>, std::string>>
+      held_rejections_;
+  event::Timer rejection_summary_;
 
   // The free space last measured, for space_low().
   const output::OutputDirectory* space_directory_ = nullptr;
