@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +12,8 @@
 #include <filesystem>
 #include <limits>
 #include <memory>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "io/pipe.hpp"
@@ -307,6 +310,32 @@ sys::Result<bool> Receiver::wait_or_end(int fd, short events, const Destination*
   return true;
 }
 
+// Why the peer at `address`, described by `peer`, may not connect: the daemon's check
+// (ListenerSettings::refusal) for the one connection of --once; std::nullopt if it may.
+std::optional<std::string> refusal(const OneShotSettings& settings,
+                                   const net::SocketAddress& address,
+                                   const net::PeerIdentity& peer) {
+  if (address.family() == AF_UNIX) {
+    if (settings.allow_uids.empty()) {
+      return std::nullopt;
+    }
+    if (!peer.credentials) {
+      return std::string("peer credentials unknown and allow_uids is set");
+    }
+    if (std::find(settings.allow_uids.begin(), settings.allow_uids.end(),
+                  peer.credentials->uid) == settings.allow_uids.end()) {
+      return "uid " + std::to_string(peer.credentials->uid) + " is not in allow_uids";
+    }
+    return std::nullopt;
+  }
+  if (settings.allow.empty() ||
+      std::any_of(settings.allow.begin(), settings.allow.end(),
+                  [&](const net::Cidr& network) { return network.contains(address); })) {
+    return std::nullopt;
+  }
+  return std::string("address not in the allow list");
+}
+
 sys::Result<sys::UniqueFd> Receiver::accept_one() {
   if (!settings_.listen) {
     // --stdin: the connection is already there; only its blocking mode is ours to set.
@@ -347,6 +376,11 @@ sys::Result<sys::UniqueFd> Receiver::accept_one() {
     if (accepted->has_value()) {
       auto& connection = **accepted;
       auto identity = net::identify_peer(connection.fd.get(), connection.peer);
+      if (auto refused = refusal(settings_, connection.peer, identity)) {
+        // Not the one connection: closed unread, and the next one may be.
+        spdlog::warn("rejected {}: {}", identity.display, *refused);
+        continue;
+      }
       report_.peer = identity.display;
       report_.peer_token = identity.file_token;
       return std::move(connection.fd);
