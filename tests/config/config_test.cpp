@@ -338,8 +338,8 @@ TEST_CASE("unknown keys are errors at every level") {
         "t.toml:1:1: listen[0].address: expected an address like \":9000\" or "
         "\"unix:/run/x.sock\", got none (every [[listen]] table needs one)\n"
         "t.toml:2:1: listen[0].adress: expected a key of [[listen]] (address, name, allow, mode, "
-        "owner, group, allow_uids, receipt, proxy_protocol, proxy_from, proxy_timeout), got "
-        "unknown key \"adress\"");
+        "owner, group, allow_uids, receipt, proxy_protocol, proxy_from, proxy_timeout, "
+        "allow_proxy_local), got unknown key \"adress\"");
   CHECK(errors_of("[limits]\nmax_conns = 1") ==
         "t.toml:2:1: limits.max_conns: expected a key of [limits] (max_connections, "
         "max_connections_per_peer, idle_timeout, max_connection_bytes, shutdown_timeout, "
@@ -388,7 +388,7 @@ idle_timeout = "5"
       R"(t.toml:1:13: log_level: expected one of "trace", "debug", "info", "warn", "error", got "loud"
 t.toml:2:11: workers: expected an integer 0..1024, got 5000
 t.toml:5:9: listen[0].allow: expected only in a TCP [[listen]], got unix address "unix:/x.sock"
-t.toml:6:1: listen[0].typo: expected a key of [[listen]] (address, name, allow, mode, owner, group, allow_uids, receipt, proxy_protocol, proxy_from, proxy_timeout), got unknown key "typo"
+t.toml:6:1: listen[0].typo: expected a key of [[listen]] (address, name, allow, mode, owner, group, allow_uids, receipt, proxy_protocol, proxy_from, proxy_timeout, allow_proxy_local), got unknown key "typo"
 t.toml:8:17: output.max_file_size: expected a size like "64MiB" or "1G", got "big"
 t.toml:10:16: limits.idle_timeout: expected a duration like "30s", "5m" or "1h30m", got "5")");
 }
