@@ -370,6 +370,11 @@ int run_one_shot(const CommandLine& cli, const config::Config& config, const Run
     }
     settings.listen = *net::parse_listen_address(config.listeners.front().address.value);
     settings.listener_name = config.listeners.front().name;
+    for (const config::SourcedString& cidr : config.listeners.front().allow) {
+      // Validated with the configuration.
+      settings.allow.push_back(*net::Cidr::parse(cidr.value));
+    }
+    settings.allow_uids = config.listeners.front().allow_uids;
   }
   settings.out = cli.out.value_or("-");
   settings.max_bytes = config.limits.max_connection_bytes;

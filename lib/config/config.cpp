@@ -31,9 +31,9 @@ constexpr std::array kTimeZones{TimeZone::kUtc, TimeZone::kLocal};
 constexpr std::array<std::string_view, 8> kTopKeys{"log_level", "log_format", "workers",
                                                    "listen",    "output",     "limits",
                                                    "metrics",   "retention"};
-constexpr std::array<std::string_view, 11> kListenKeys{
+constexpr std::array<std::string_view, 12> kListenKeys{
     "address",    "name",    "allow",          "mode",       "owner",        "group",
-    "allow_uids", "receipt", "proxy_protocol", "proxy_from", "proxy_timeout"};
+    "allow_uids", "receipt", "proxy_protocol", "proxy_from", "proxy_timeout", "allow_proxy_local"};
 constexpr std::array<std::string_view, 16> kOutputKeys{
     "directory",       "name",         "max_file_size",          "rotate_interval",
     "sync",            "sync_threads", "writeback_bytes",        "file_mode",
@@ -442,7 +442,7 @@ class Reader {
       const std::string key_path = path + "." + name;
       const bool unix_only =
           name == "mode" || name == "owner" || name == "group" || name == "allow_uids";
-      const bool tcp_only = name == "allow" || name == "proxy_from";
+      const bool tcp_only = name == "allow" || name == "proxy_from" || name == "allow_proxy_local";
       if (name == "address") {
         continue;
       }
@@ -469,6 +469,9 @@ class Reader {
         listener.proxy_from =
             read_cidrs(node, key_path, "an array of CIDRs, the proxies that may connect");
         proxy_keys.proxy_from = &node;
+      } else if (name == "allow_proxy_local") {
+        listener.allow_proxy_local = read_bool(node, key_path).value_or(false);
+        proxy_keys.allow_proxy_local = &node;
       } else if (name == "proxy_timeout") {
         const auto timeout = read_parsed<std::chrono::nanoseconds>(node, key_path, parse_duration);
         if (timeout && timeout->count() == 0) {
@@ -502,6 +505,7 @@ class Reader {
     const toml::node* proxy_protocol = nullptr;
     const toml::node* proxy_from = nullptr;
     const toml::node* proxy_timeout = nullptr;
+    const toml::node* allow_proxy_local = nullptr;
   };
 
   // proxy_from and proxy_timeout go with proxy_protocol = true, which needs proxy_from on TCP.
@@ -513,7 +517,8 @@ class Reader {
     if (!proxy_protocol) {
       // A misspelt or forgotten proxy_protocol must not leave these silently unused.
       for (const auto& [node, key] : {std::pair{keys.proxy_from, ".proxy_from"},
-                                      std::pair{keys.proxy_timeout, ".proxy_timeout"}}) {
+                                      std::pair{keys.proxy_timeout, ".proxy_timeout"},
+                                      std::pair{keys.allow_proxy_local, ".allow_proxy_local"}}) {
         if (node != nullptr) {
           report(node->source(), path + key,
                  "expected only with proxy_protocol = true, got proxy_protocol = false");
@@ -985,6 +990,9 @@ std::string to_toml(const Config& config) {
     }
     if (listener.proxy_protocol) {
       append_line(toml, "proxy_timeout", quote(format_duration(listener.proxy_timeout)));
+    }
+    if (listener.allow_proxy_local) {
+      append_line(toml, "allow_proxy_local", "true");
     }
   }
   const OutputConfig& output = config.output;

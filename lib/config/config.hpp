@@ -94,6 +94,9 @@ struct ListenerConfig {
   std::vector<SourcedString> proxy_from;
   /// With proxy_protocol: how long a connection may take to send its whole header; above 0.
   std::chrono::nanoseconds proxy_timeout = kDefaultProxyTimeout;
+  /// TCP with proxy_protocol and `allow`: let in a stream whose header names no client (v2
+  /// LOCAL, v1 UNKNOWN), which `allow` cannot check; refused by default (fail closed).
+  bool allow_proxy_local = false;
   /// After the sender's half-close, make the stream durable and answer one line, "OK <bytes>"
   /// or "ERR <bytes> <reason>", then close (README "Delivery receipts").
   bool receipt = false;

@@ -28,6 +28,19 @@ output::RotationSettings rotation_for(const ConnectionSettings& settings, bool r
   return rotation;
 }
 
+// {client_cn} from what the proxy said of the client's certificate.
+output::ClientCn client_cn_of(const net::PeerIdentity& peer) {
+  switch (peer.client_certificate) {
+    case net::PeerIdentity::Certificate::kNone:
+      break;
+    case net::PeerIdentity::Certificate::kUnverified:
+      return {output::ClientCn::Kind::kUnverified, {}};
+    case net::PeerIdentity::Certificate::kVerified:
+      return {output::ClientCn::Kind::kVerified, peer.client_cn};
+  }
+  return {};
+}
+
 }  // namespace
 
 Connection::Connection(Worker& worker, std::shared_ptr<const ConnectionSettings> settings,
@@ -41,7 +54,7 @@ Connection::Connection(Worker& worker, std::shared_ptr<const ConnectionSettings>
   auto sink = std::make_unique<stream::RotatingSink>(output::RotatingFile(
       *settings_->directory, settings_->name_template,
       output::ConnectionNames{listener_->name, peer_.file_token, id_, settings_->host,
-                              peer_.client_cn},
+                              client_cn_of(peer_)},
       rotation_for(*settings_, receipt, peer_)));
   wire_files(*sink);
   stream::SessionSettings session = settings_->session;

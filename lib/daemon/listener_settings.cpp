@@ -64,6 +64,15 @@ std::optional<std::string> ListenerSettings::client_refusal(
   return std::string("address not in the allow list");
 }
 
+std::optional<std::string> ListenerSettings::unknown_client_refusal() const {
+  if (allow.empty() || allow_proxy_local) {
+    return std::nullopt;
+  }
+  return std::string(
+      "the PROXY header names no client (LOCAL or UNKNOWN) and data followed; the allow list "
+      "cannot check it (allow_proxy_local = true lets such streams in)");
+}
+
 sys::Result<std::shared_ptr<const ListenerSettings>> make_listener_settings(
     const config::ListenerConfig& config, std::shared_ptr<ListenerStats> stats) {
   ListenerSettings settings;
@@ -81,6 +90,7 @@ sys::Result<std::shared_ptr<const ListenerSettings>> make_listener_settings(
   }
   settings.proxy_from = std::move(*proxy_from);
   settings.proxy_timeout = config.proxy_timeout;
+  settings.allow_proxy_local = config.allow_proxy_local;
   settings.receipt = config.receipt;
   settings.stats = std::move(stats);
   return std::make_shared<const ListenerSettings>(std::move(settings));

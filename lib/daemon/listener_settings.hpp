@@ -37,6 +37,8 @@ struct ListenerSettings {
   std::vector<net::Cidr> proxy_from;
   /// With proxy_protocol: how long a connection may take to send its whole header.
   std::chrono::nanoseconds proxy_timeout{0};
+  /// With proxy_protocol and an allow list: let in streams whose header names no client.
+  bool allow_proxy_local = false;
 
   /// Why the socket's peer at `address`, described by `peer`, may not connect, checked right
   /// after accept; std::nullopt if it may. Unix: allow_uids. TCP: the allow list — unless
@@ -53,6 +55,11 @@ struct ListenerSettings {
   /// UNKNOWN): the proxy's own connection, let in by proxy_refusal already.
   [[nodiscard]] std::optional<std::string> client_refusal(
       const std::optional<net::SocketAddress>& client) const;
+  /// With proxy_protocol: why a stream whose header names no client (the proxy's own
+  /// connection) may not send data, or std::nullopt if it may. The allow list cannot check a
+  /// client nobody named, so with one such streams are refused unless allow_proxy_local; a
+  /// proxy's health checks, which end without data, are not streams and are never refused.
+  [[nodiscard]] std::optional<std::string> unknown_client_refusal() const;
 };
 
 /// The settings of one `[[listen]]` table, counting into `stats`. Fails only on an allow or

@@ -2,13 +2,17 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
+#include <cstddef>
+#include <span>
 #include <utility>
 
 #include "config/units.hpp"
 #include "daemon/worker.hpp"
 #include "log/event.hpp"
 #include "net/proxy_receive.hpp"
+#include "sys/syscalls.hpp"
 
 namespace zcrecv::daemon {
 
@@ -31,6 +35,9 @@ ProxyHandshake::~ProxyHandshake() {
 }
 
 bool ProxyHandshake::advance(std::uint32_t events) {
+  if (unknown_client_) {
+    return await_unknown_client(events);
+  }
   auto received = net::receive_proxy_header(socket_.get());
   if (!received) {
     const sys::Error& error = received.error();
@@ -48,15 +55,20 @@ bool ProxyHandshake::advance(std::uint32_t events) {
     return true;
   }
   if (received->header) {
+    net::PeerIdentity client =
+        net::identify_proxied_peer(*received->header, proxy_address_, proxy_);
+    if (client.proxy_itself && settings_->unknown_client_refusal()) {
+      unknown_client_ = true;
+      return await_unknown_client(events);
+    }
     over_ = true;
     timeout_.cancel();
     // A watched socket stays in the loop's set for the Connection to take over: most streams
     // end in its first pump, and their close then takes the socket out with no epoll_ctl.
     const bool watched = registered_;
     registered_ = false;
-    worker_.proxied(std::move(socket_),
-                    net::identify_proxied_peer(*received->header, proxy_address_, proxy_),
-                    *received->header, *listener_, *settings_, watched);
+    worker_.proxied(std::move(socket_), std::move(client), *received->header, *listener_,
+                    *settings_, watched);
     return true;
   }
   if (received->ended) {
@@ -70,6 +82,34 @@ bool ProxyHandshake::advance(std::uint32_t events) {
   if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
     fail(false, "the peer closed the connection after " + std::to_string(waiting_) +
                     " bytes of a PROXY header");
+    return true;
+  }
+  return false;
+}
+
+bool ProxyHandshake::await_unknown_client(std::uint32_t events) {
+  std::byte byte{};
+  auto got = sys::recv(socket_.get(), std::span(&byte, 1), MSG_PEEK | MSG_DONTWAIT);
+  if (!got) {
+    spdlog::debug("listener {}: {} (the proxy's own connection): {}", settings_->name,
+                  proxy_.display, got.error().message());
+    end(std::nullopt);
+    return true;
+  }
+  if (got->has_value() && **got == 0) {
+    // A health check: the header, then the end. Nothing to store, nothing refused.
+    spdlog::debug("listener {}: {} (the proxy's own connection) closed after its header",
+                  settings_->name, proxy_.display);
+    end(std::nullopt);
+    return true;
+  }
+  if (got->has_value()) {
+    // Fail closed: data from a client nobody named would be stored past the allow list.
+    end(settings_->unknown_client_refusal(), RejectReason::kAllow);
+    return true;
+  }
+  if ((events & (EPOLLHUP | EPOLLERR)) != 0) {
+    end(std::nullopt);
     return true;
   }
   return false;
@@ -108,6 +148,14 @@ void ProxyHandshake::cut(const std::string& reason) {
 }
 
 void ProxyHandshake::time_out() {
+  if (unknown_client_) {
+    // The proxy's own connection kept open without data: not a failed header, not a stream.
+    spdlog::debug("listener {}: {} (the proxy's own connection) sent nothing within "
+                  "proxy_timeout after its header", settings_->name, proxy_.display);
+    end(std::nullopt);
+    worker_.handshake_finished(*this);
+    return;
+  }
   fail(true, "no complete PROXY header within proxy_timeout (" +
                  config::format_duration(settings_->proxy_timeout) + "), " +
                  std::to_string(waiting_) + " bytes of one arrived");
@@ -121,10 +169,10 @@ void ProxyHandshake::fail(bool timed_out, const std::string& reason) {
   end(reason);
 }
 
-void ProxyHandshake::end(const std::optional<std::string>& refusal) {
+void ProxyHandshake::end(const std::optional<std::string>& refusal, RejectReason reason) {
   over_ = true;
   timeout_.cancel();
-  worker_.proxy_ended(*listener_, *settings_, proxy_, refusal);
+  worker_.proxy_ended(*listener_, *settings_, proxy_, refusal, reason);
   // Closed last, once counted and logged: a peer that waits for the close finds both done.
   if (registered_) {
     (void)worker_.loop().close(std::move(socket_));

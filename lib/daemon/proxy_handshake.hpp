@@ -28,6 +28,11 @@ class Worker;
 /// the header is complete, turns out invalid, the peer ends the stream, or proxy_timeout
 /// passes. At the end the handshake hands the socket (and its place in the loop's set, if it
 /// watched it) to the worker (Worker::proxied) or closes it, and tells the worker it is over.
+///
+/// A header that names no client (LOCAL, UNKNOWN) on a listener whose allow list cannot check
+/// it (ListenerSettings::unknown_client_refusal) is not the end: the handshake waits on, within
+/// the same proxy_timeout, for what follows. A proxy's health check ends there, and goes
+/// quietly; a stream that sends data is refused, counted under the allow list.
 class ProxyHandshake final : public event::Handler {
  public:
   /// `proxy` describes the socket's peer, at `proxy_address`; `listener` and `settings` are the
@@ -53,7 +58,10 @@ class ProxyHandshake final : public event::Handler {
   void time_out();
   // Tells the worker the connection is over (a refusal is counted and logged, rate-limited),
   // then closes the socket.
-  void end(const std::optional<std::string>& refusal);
+  void end(const std::optional<std::string>& refusal, RejectReason reason = RejectReason::kProxy);
+  // After a header that names no client: true once the peer has ended (quietly) or sent data
+  // (refused), false while it has done neither.
+  bool await_unknown_client(std::uint32_t events);
 
   Worker& worker_;
   sys::UniqueFd socket_;
@@ -64,6 +72,8 @@ class ProxyHandshake final : public event::Handler {
   event::Timer timeout_;
   // How many bytes of the header had arrived at the last look, for the messages.
   std::size_t waiting_ = 0;
+  // The header, consumed, named no client, and the allow list needs one.
+  bool unknown_client_ = false;
   bool registered_ = false;
   bool over_ = false;
 };

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <memory>
 #include <utility>
 
 #include "daemon/log_limiter.hpp"
@@ -11,7 +12,7 @@ namespace zcrecv::daemon {
 /// connection), with the rate limit of its rejection log lines. Each worker holds a reference;
 /// the socket closes (and its Unix socket file goes) when the last worker lets go of it, after
 /// every worker has taken it out of its epoll set.
-struct SharedListener {
+struct SharedListener : std::enable_shared_from_this<SharedListener> {
   explicit SharedListener(net::Listener opened) : listener(std::move(opened)) {}
 
   net::Listener listener;

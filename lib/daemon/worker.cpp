@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "daemon/acceptor.hpp"
@@ -36,7 +37,8 @@ Worker::Worker(unsigned index, SharedState& shared,
       pipe_(std::move(pipe)),
       buffer_(kBufferSize),
       pump_(pipe_, buffer_),
-      shutdown_timer_(*loop_, [this] { cut_connections(EndCause::kShutdown, "shutdown_timeout passed"); }) {}
+      shutdown_timer_(*loop_, [this] { cut_connections(EndCause::kShutdown, "shutdown_timeout passed"); }),
+      rejection_summary_(*loop_, [this] { summarise_rejections(); }) {}
 
 Worker::~Worker() {
   // Normally empty by now (tear_down ran on the thread); a worker never started lets go here.
@@ -181,10 +183,10 @@ void Worker::proxied(sys::UniqueFd socket, net::PeerIdentity client, const net::
 
 void Worker::proxy_ended(SharedListener& listener, const ListenerSettings& settings,
                          const net::PeerIdentity& proxy,
-                         const std::optional<std::string>& refusal) {
+                         const std::optional<std::string>& refusal, RejectReason reason) {
   shared_.stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
   if (refusal) {
-    reject(listener, settings, proxy, RejectReason::kProxy, *refusal);
+    reject(listener, settings, proxy, reason, *refusal);
   }
 }
 
@@ -238,6 +240,39 @@ void Worker::reject(SharedListener& listener, const ListenerSettings& settings,
                 {"suppressed", *suppressed}},
                fmt::format("listener {}: rejected {}: {} ({} similar lines suppressed)",
                            settings.name, described, detail, *suppressed));
+    return;
+  }
+  // Held back: counted in the log when the window ends, even if no later rejection comes to
+  // carry the count.
+  held_rejections_.insert_or_assign(&listener,
+                                    std::pair(listener.weak_from_this(), settings.name));
+  const auto window_end = listener.rejections.window_end();
+  if (!rejection_summary_.armed() || window_end < rejection_summary_.deadline()) {
+    rejection_summary_.arm_at(window_end);
+  }
+}
+
+void Worker::summarise_rejections() {
+  const auto now = loop_->now();
+  std::optional<event::EventLoop::Clock::time_point> next;
+  for (auto it = held_rejections_.begin(); it != held_rejections_.end();) {
+    const std::shared_ptr<SharedListener> listener = it->second.first.lock();
+    if (listener) {
+      if (auto held = listener->rejections.flush(now)) {
+        spdlog::warn("listener {}: {} more connections rejected (at most one line a second)",
+                     it->second.second, *held);
+      } else if (const auto end = listener->rejections.window_end(); now < end) {
+        // A line let through since (on any worker) opened a new window; its count comes later.
+        next = next ? std::min(*next, end) : end;
+        ++it;
+        continue;
+      }
+    }
+    // Summarised here, or by another worker or a later line already, or the listener is gone.
+    it = held_rejections_.erase(it);
+  }
+  if (next) {
+    rejection_summary_.arm_at(*next);
   }
 }
 

@@ -109,10 +109,11 @@ class Worker {
   /// is in the loop's set, under the handshake, for the Connection to take over.
   void proxied(sys::UniqueFd socket, net::PeerIdentity client, const net::ProxyHeader& header,
                SharedListener& listener, const ListenerSettings& settings, bool watched);
-  /// A ProxyHandshake's connection ends without a header: it no longer counts as open, and a
-  /// `refusal` is counted as a rejection and logged (rate-limited).
+  /// A ProxyHandshake's connection ends without a stream: it no longer counts as open, and a
+  /// `refusal` is counted as a rejection for `reason` and logged (rate-limited).
   void proxy_ended(SharedListener& listener, const ListenerSettings& settings,
-                   const net::PeerIdentity& proxy, const std::optional<std::string>& refusal);
+                   const net::PeerIdentity& proxy, const std::optional<std::string>& refusal,
+                   RejectReason reason = RejectReason::kProxy);
   /// Called by a ProxyHandshake that waited and is over: it is destroyed after the current
   /// batch of events.
   void handshake_finished(ProxyHandshake& handshake);
@@ -138,6 +139,9 @@ class Worker {
   // leaves it.
   void drop(sys::UniqueFd socket, bool watched);
   void cut_connections(EndCause cause, const char* reason);
+  // At the end of a rejection log window: the count of the lines it held back, for each
+  // listener that held some back here.
+  void summarise_rejections();
   void stop_if_drained();
   // Ends what is left when the loop stops (after a failure): the thread's last act.
   void tear_down();
@@ -152,6 +156,11 @@ class Worker {
   LogLimiter disk_full_log_;
   event::Timer shutdown_timer_;
   bool draining_ = false;
+  // Listeners whose rejection log held lines back on this worker, by name as logged; the timer
+  // fires when the earliest window ends.
+  std::map<SharedListener*, std::pair<std::weak_ptr<SharedListener>, std::string>>
+      held_rejections_;
+  event::Timer rejection_summary_;
 
   std::map<std::uint64_t, std::unique_ptr<Acceptor>> acceptors_;
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;

@@ -91,6 +91,10 @@ sys::Result<std::unique_ptr<HookProcess>> HookProcess::spawn(
   posix_spawn_file_actions_adddup2(actions.get(), null->get(), STDIN_FILENO);
   posix_spawn_file_actions_adddup2(actions.get(), pipe->write_end.get(), STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(actions.get(), pipe->write_end.get(), STDERR_FILENO);
+  // Close-on-exec covers only the descriptors the daemon opened; one it inherited without the
+  // flag (from a shell, a supervisor) would reach every hook. close_range(3, ~0U) in the child,
+  // after the dup2s, leaves the hook stdin, stdout and stderr only (glibc 2.34).
+  posix_spawn_file_actions_addclosefrom_np(actions.get(), STDERR_FILENO + 1);
   SpawnAttributes attributes;
   sigset_t none;
   sigemptyset(&none);
@@ -146,7 +150,7 @@ HookProcess::HookProcess(event::EventLoop& loop, pid_t pid, sys::UniqueFd pidfd,
                        timed_out_ = true;
                        terminate();
                      }),
-      kill_timer_(loop, [this] { signal_group(SIGKILL); }) {}
+      kill_timer_(loop, [this] { kill_after_grace(); }) {}
 
 HookProcess::~HookProcess() {
   close_output();
@@ -177,6 +181,31 @@ void HookProcess::on_event(std::uint32_t /*events*/) {
   if (reaped_) {
     return;
   }
+  if (kill_timer_.armed()) {
+    // Timed out, and the main process is gone within the grace period: what it started may
+    // not be, and ignore SIGTERM. The group gets its SIGKILL when the grace ends, and the child
+    // stays a zombie until then, so that its pid, the group's id, cannot be reused by then.
+    auto exited = sys::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()),
+                              WEXITED | WNOHANG | WNOWAIT);
+    if (exited && !exited->has_value()) {
+      return;
+    }
+    (void)loop_.remove(pidfd_.get());
+    pidfd_watched_ = false;
+    exited_in_grace_ = true;
+    return;
+  }
+  reap();
+}
+
+void HookProcess::kill_after_grace() {
+  signal_group(SIGKILL);
+  if (exited_in_grace_) {
+    reap();
+  }
+}
+
+void HookProcess::reap() {
   auto status = sys::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), WEXITED | WNOHANG);
   if (status && !status->has_value()) {
     // Readable before the child is a zombie: not expected, but harmless to wait for again.
@@ -185,8 +214,10 @@ void HookProcess::on_event(std::uint32_t /*events*/) {
   reaped_ = true;
   timeout_timer_.cancel();
   kill_timer_.cancel();
-  (void)loop_.remove(pidfd_.get());
-  pidfd_watched_ = false;
+  if (pidfd_watched_) {
+    (void)loop_.remove(pidfd_.get());
+    pidfd_watched_ = false;
+  }
   // The child is gone, but what it started may still hold the pipe: take what is there now
   // rather than wait for an end of stream that may never come.
   read_output();

@@ -40,8 +40,10 @@ struct HookExit {
 /// The child gets /dev/null as stdin and one pipe as stdout and stderr, read on the loop for its
 /// last line; every signal unblocked and at its default disposition (the daemon blocks its
 /// signals for its signalfd and ignores SIGPIPE, and exec would pass both on); and no other
-/// descriptor of the daemon (all are close-on-exec). At its timeout the whole group gets SIGTERM,
-/// and SIGKILL after a grace period. Loop thread only.
+/// descriptor (every one from 3 up is closed in the child, close-on-exec or not). At its
+/// timeout the whole group gets SIGTERM, and SIGKILL after a grace period, whether or not the
+/// main process has exited by then: the child is reaped only after that SIGKILL. Loop thread
+/// only.
 class HookProcess final : public event::Handler {
  public:
   struct Limits {
@@ -67,7 +69,8 @@ class HookProcess final : public event::Handler {
 
   /// The pidfd is readable: the child has exited.
   void on_event(std::uint32_t events) override;
-  /// SIGTERM to the group now, SIGKILL after the grace period unless it has exited by then.
+  /// SIGTERM to the group now, SIGKILL to the group after the grace period, even if the main
+  /// process has exited by then (what it started may not have).
   void terminate();
 
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
@@ -92,6 +95,10 @@ class HookProcess final : public event::Handler {
   void read_output();
   void close_output();
   void signal_group(int signal_number);
+  // The grace period is over: SIGKILL to the group, then reap the child if it has exited.
+  void kill_after_grace();
+  // Reaps the child if it has exited, and reports how it ended.
+  void reap();
 
   event::EventLoop& loop_;
   pid_t pid_;
@@ -107,6 +114,8 @@ class HookProcess final : public event::Handler {
   bool pidfd_watched_ = false;
   bool output_watched_ = false;
   bool timed_out_ = false;
+  // The child exited within the grace period; it is reaped once the group got its SIGKILL.
+  bool exited_in_grace_ = false;
   bool reaped_ = false;
 };
 

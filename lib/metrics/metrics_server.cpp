@@ -43,8 +43,9 @@ std::string make_response(std::string_view status, std::string_view content_type
 /// One client connection: reads the request head, answers, closes.
 class MetricsServer::Client final : public event::Handler {
  public:
-  Client(MetricsServer& server, net::AcceptedConnection connection)
+  Client(MetricsServer& server, net::AcceptedConnection connection, std::uint64_t order)
       : server_(server),
+        order_(order),
         loop_(server.loop_),
         socket_(std::move(connection.fd)),
         peer_(connection.peer.to_string()),
@@ -67,6 +68,15 @@ class MetricsServer::Client final : public event::Handler {
     }
     deadline_.arm(server_.options_.deadline);
     return {};
+  }
+
+  [[nodiscard]] std::uint64_t order() const noexcept { return order_; }
+
+  // Closes a client that has not sent its request, for a new connection to take its place.
+  void evict() {
+    spdlog::debug("{}: {} cut: no complete request yet, and a new client needs its place",
+                  server_.log_name_, peer_);
+    finish();
   }
 
   void on_event(std::uint32_t /*events*/) override {
@@ -115,6 +125,7 @@ class MetricsServer::Client final : public event::Handler {
   }
 
   void respond(std::string response) {
+    server_.heard(*this);
     response_ = std::move(response);
     writing_ = true;
     write_response();
@@ -161,6 +172,7 @@ class MetricsServer::Client final : public event::Handler {
   }
 
   MetricsServer& server_;
+  std::uint64_t order_;
   event::EventLoop& loop_;
   sys::UniqueFd socket_;
   std::string peer_;
@@ -208,20 +220,30 @@ MetricsServer::~MetricsServer() { clients_.clear(); }
 
 void MetricsServer::admit(net::AcceptedConnection connection) {
   if (clients_.size() >= options_.max_connections) {
-    spdlog::debug("{}: {} clients already, closing {}", log_name_, clients_.size(),
-                  connection.peer.to_string());
-    return;
+    if (silent_.empty()) {
+      spdlog::debug("{}: {} clients being answered, closing {}", log_name_, clients_.size(),
+                    connection.peer.to_string());
+      return;
+    }
+    // The newest connection is the likeliest to be a health checker, whose request follows its
+    // connect at once; the oldest silent one has had the longest to speak. Clients that only
+    // connect thus evict one another, and a checker is answered between them.
+    silent_.begin()->second->evict();
   }
-  auto client = std::make_unique<Client>(*this, std::move(connection));
+  auto client = std::make_unique<Client>(*this, std::move(connection), accepted_++);
   if (auto started = client->start(); !started) {
     spdlog::debug("{}: {}", log_name_, started.error().message());
     return;
   }
-  const Client* key = client.get();
+  Client* key = client.get();
   clients_.emplace(key, std::move(client));
+  silent_.emplace(key->order(), key);
 }
 
+void MetricsServer::heard(const Client& client) { silent_.erase(client.order()); }
+
 void MetricsServer::release(Client& client) {
+  silent_.erase(client.order());
   auto node = clients_.extract(&client);
   // A std::function must be copyable, hence the shared_ptr; the task only destroys the client.
   loop_.defer([doomed = std::shared_ptr<Client>(std::move(node.mapped()))] {});

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,7 +22,10 @@ namespace zcrecv::metrics {
 
 /// How a MetricsServer treats its clients.
 struct MetricsServerOptions {
-  /// Clients served at once; a connection beyond them is closed as soon as it is accepted.
+  /// Clients served at once. When they are all there, a new connection takes the place of the
+  /// oldest one that has not sent its whole request yet (closed), so that clients that connect
+  /// and say nothing can hold the endpoint no longer than it takes a health checker to send
+  /// its request; only when every one is being answered is the new connection closed.
   std::size_t max_connections = 64;
   /// The longest request head (request line and header fields) read. A client whose head is
   /// longer is answered 431 and closed, so an endless header costs this much memory, no more.
@@ -101,6 +105,8 @@ class MetricsServer final {
   // Forgets a client that has closed its socket; it is destroyed after the loop's batch, since
   // it may be inside its own handler or timer callback.
   void release(Client& client);
+  // `client` has sent its whole request: it can no longer be evicted.
+  void heard(const Client& client);
 
   event::EventLoop& loop_;
   net::Listener listener_;
@@ -110,6 +116,10 @@ class MetricsServer final {
   std::string log_name_;
   net::AcceptWatch accept_;
   std::unordered_map<const Client*, std::unique_ptr<Client>> clients_;
+  // The clients still waiting for their request, oldest first (by order of acceptance): the
+  // ones a new connection may evict.
+  std::map<std::uint64_t, Client*> silent_;
+  std::uint64_t accepted_ = 0;
   bool stopping_ = false;
   HealthFunction health_;
 };

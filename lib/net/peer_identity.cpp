@@ -96,11 +96,18 @@ PeerIdentity identify_proxied_peer(const ProxyHeader& header, const SocketAddres
     peer = identify_peer(-1, *header.source);
     peer.via = " via " + proxy.display;
   }
-  if (header.ssl) {
+  // A header that names no client has no client's certificate either: a LOCAL header's SSL
+  // TLV is the sender's word about nobody, and must not lend an unknown stream an identity.
+  if (header.ssl && !peer.proxy_itself) {
     peer.via += tls_note(*header.ssl);
-    // A CN is an identity only when the proxy checked the certificate it came from.
-    if (header.ssl->client_ssl && header.ssl->client_cert_connection && header.ssl->verified) {
-      peer.client_cn = header.ssl->common_name;
+    if (header.ssl->client_ssl && header.ssl->client_cert_connection) {
+      // A CN is an identity only when the proxy checked the certificate it came from.
+      if (header.ssl->verified) {
+        peer.client_certificate = PeerIdentity::Certificate::kVerified;
+        peer.client_cn = header.ssl->common_name;
+      } else {
+        peer.client_certificate = PeerIdentity::Certificate::kUnverified;
+      }
     }
   }
   return peer;

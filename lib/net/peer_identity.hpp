@@ -31,9 +31,19 @@ struct PeerIdentity {
   /// Through a proxy: the connection is the proxy's own, as its health checks are, and the
   /// proxy is the peer.
   bool proxy_itself = false;
+  /// What the proxy says of the client's TLS certificate on this connection.
+  enum class Certificate {
+    /// None: no TLS, no SSL TLV, or the proxy's own connection (whose TLVs are ignored).
+    kNone,
+    /// Presented but not verified: its CN is not an identity.
+    kUnverified,
+    /// Presented and verified: `client_cn` holds its CN.
+    kVerified,
+  };
+  Certificate client_certificate = Certificate::kNone;
   /// {client_cn}: the Common Name of the client's TLS certificate, when the proxy says the client
-  /// presented one on this connection and it was verified. The certificate's bytes, unsanitised;
-  /// empty otherwise.
+  /// presented one on this connection and it was verified (kVerified). The certificate's bytes,
+  /// unsanitised; empty otherwise.
   std::string client_cn;
 
   /// `display` and `via`, for log lines.
@@ -51,7 +61,8 @@ PeerIdentity identify_peer(int fd, const SocketAddress& peer);
 ///
 /// A header that names no client (v2 LOCAL or UNSPEC, v1 UNKNOWN), or names the proxy itself
 /// (HAProxy's v1 health checks carry the check connection's own addresses), makes the
-/// connection the proxy's own: the proxy is the peer, `proxy_itself` is set. A Unix client
+/// connection the proxy's own: the proxy is the peer, `proxy_itself` is set, and the header's
+/// TLVs are ignored (they describe no client). A Unix client
 /// address (v2 AF_UNIX) says nothing about who the client is — most clients never bind their
 /// socket, and a path is no one — so such a client is the proxy's: `unix-via-` and the proxy's
 /// token in file names, the client's address in logs, and one per-peer count for all of one

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -102,7 +103,7 @@ std::unique_ptr<stream::Sink> make_sink(Destination& destination,
       auto sink = std::make_unique<stream::RotatingSink>(output::RotatingFile(
           *destination.directory, *destination.name_template,
           output::ConnectionNames{settings.listener_name, peer_token, "0",
-                                  host ? *host : std::string("localhost"), ""},
+                                  host ? *host : std::string("localhost"), {}},
           rotation));
       stream::RotatingSink& files = *sink;
       files.files().on_published([&files, &destination](const output::PublishedFile& file) {
@@ -112,6 +113,32 @@ std::unique_ptr<stream::Sink> make_sink(Destination& destination,
     }
   }
   return std::make_unique<StdoutSink>();
+}
+
+// Why the peer at `address`, described by `peer`, may not connect: the daemon's check
+// (ListenerSettings::refusal) for the one connection of --once; std::nullopt if it may.
+std::optional<std::string> refusal(const OneShotSettings& settings,
+                                   const net::SocketAddress& address,
+                                   const net::PeerIdentity& peer) {
+  if (address.family() == AF_UNIX) {
+    if (settings.allow_uids.empty()) {
+      return std::nullopt;
+    }
+    if (!peer.credentials) {
+      return std::string("peer credentials unknown and allow_uids is set");
+    }
+    if (std::find(settings.allow_uids.begin(), settings.allow_uids.end(),
+                  peer.credentials->uid) == settings.allow_uids.end()) {
+      return "uid " + std::to_string(peer.credentials->uid) + " is not in allow_uids";
+    }
+    return std::nullopt;
+  }
+  if (settings.allow.empty() ||
+      std::any_of(settings.allow.begin(), settings.allow.end(),
+                  [&](const net::Cidr& network) { return network.contains(address); })) {
+    return std::nullopt;
+  }
+  return std::string("address not in the allow list");
 }
 
 // The one-shot receive: an EventLoop that waits for the connection, then runs its Session,
@@ -239,6 +266,11 @@ void Receiver::accept_ready() {
   }
   auto& connection = **accepted;
   auto identity = net::identify_peer(connection.fd.get(), connection.peer);
+  if (auto refused = refusal(settings_, connection.peer, identity)) {
+    // Not the one connection: closed unread, and the next one may be.
+    spdlog::warn("rejected {}: {}", identity.display, *refused);
+    return;
+  }
   report_.peer = identity.display;
   report_.peer_token = identity.file_token;
   accept_timer_.cancel();

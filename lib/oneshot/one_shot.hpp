@@ -11,6 +11,7 @@
 
 #include "event/signal_fd.hpp"
 #include "io/copy_mode.hpp"
+#include "net/cidr.hpp"
 #include "net/listen_address.hpp"
 #include "output/output_directory.hpp"
 #include "sys/result.hpp"
@@ -39,6 +40,11 @@ struct OneShotSettings {
   std::uint64_t max_file_size = 0;
   std::chrono::nanoseconds rotate_interval{0};
   bool keep_empty = true;
+  /// --once: the peers let in, as the daemon's listener checks them (TCP: `allow`, Unix:
+  /// `allow_uids`; empty lets everyone in). Another peer's connection is logged and closed, and
+  /// the receiver waits on for one that may connect.
+  std::vector<net::Cidr> allow;
+  std::vector<uid_t> allow_uids;
   /// Answer a delivery receipt on the connection once the stream is stored ("OK <bytes>") or
   /// cut ("ERR <bytes> <reason>"), then close it (README "Delivery receipts"). Files are synced
   /// whatever `sync` says; the output must be a file or a directory.

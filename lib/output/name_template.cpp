@@ -2,8 +2,10 @@
 
 #include <ctime>
 #include <optional>
+#include <utility>
 
 #include "output/braces.hpp"
+#include "output/client_value.hpp"
 
 namespace zcrecv::output {
 namespace {
@@ -258,7 +260,7 @@ std::string NameTemplate::render(const NameFields& fields) const {
           append_sanitised(out, fields.listener);
           break;
         case Kind::kPeer:
-          append_sanitised(out, fields.peer);
+          out += render_client_value(fields.peer);
           break;
         case Kind::kConn:
           append_sanitised(out, fields.conn);
@@ -267,7 +269,7 @@ std::string NameTemplate::render(const NameFields& fields) const {
           append_sanitised(out, fields.host);
           break;
         case Kind::kClientCn:
-          append_sanitised(out, fields.client_cn);
+          out += render_client_cn(fields.client_cn);
           break;
         case Kind::kSeq:
           append_number(out, static_cast<long long>(fields.seq), kSeqWidth);
@@ -325,7 +327,7 @@ std::string NameTemplate::render(const NameFields& fields) const {
       }
     }
   }
-  return out;
+  return bounded_name(std::move(out));
 }
 
 }  // namespace zcrecv::output

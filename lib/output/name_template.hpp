@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "output/client_value.hpp"
 #include "sys/result.hpp"
 
 namespace zcrecv::output {
@@ -35,19 +36,20 @@ struct NameFields {
   std::uint64_t seq = 0;
   /// When the file was opened; every time in the name is this instant, in the template's zone.
   std::chrono::system_clock::time_point opened;
-  /// The CN of the client's verified TLS certificate, as a proxy reported it; empty without one.
-  std::string_view client_cn;
+  /// What a proxy reported of the client's TLS certificate.
+  ClientCn client_cn;
 };
 
 /// An output file name template, validated once and rendered for every file.
 ///
 /// Placeholders:
-///   {listener} {peer} {conn} {host}  the value, sanitised: every byte outside [A-Za-z0-9._-]
-///   {client_cn}                      becomes '_', a leading '.' becomes '_', and an empty
-///                                    value renders as "_" — so a value never contributes a
-///                                    '/', a "." or ".." segment, or a hidden name. Only
-///                                    {client_cn} is ever empty: for a connection without a
-///                                    verified client certificate.
+///   {listener} {conn} {host}  the operator's or the daemon's value, sanitised: every byte
+///                             outside [A-Za-z0-9._-] becomes '_', a leading '.' becomes '_',
+///                             and an empty value renders as "_" — so a value never
+///                             contributes a '/', a "." or ".." segment, or a hidden name.
+///   {peer}                    values a client chose, escaped so that distinct values stay
+///   {client_cn}               distinct and bounded (render_client_value, render_client_cn):
+///                             "+nocert" / "+unverified" when there is no verified certificate.
 ///   {seq}                            zero-padded to 6 digits (wider when needed).
 ///   {time}                           opening time, microseconds: 20261124T105500.123456Z in
 ///                                    UTC, 20261124T162500.123456+0530 in local time (the
@@ -69,7 +71,8 @@ class NameTemplate {
   /// Validates `text`; errors read `name template "TEXT": REASON`. Times render in `zone`.
   static sys::Result<NameTemplate> parse(std::string_view text, TimeZone zone = TimeZone::kUtc);
 
-  /// The name for one file, relative to the output directory.
+  /// The name for one file, relative to the output directory; every component fits
+  /// kMaxNameComponentSize and no file name ends in ".part" or ".incomplete" (bounded_name).
   [[nodiscard]] std::string render(const NameFields& fields) const;
   /// The template as it was parsed.
   [[nodiscard]] const std::string& text() const { return text_; }

@@ -1,15 +1,54 @@
 #include "output/rotating_file.hpp"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <limits>
+#include <string>
 #include <utility>
+
+#include "output/client_value.hpp"
 
 namespace zcrecv::output {
 namespace {
 
 constexpr std::uint64_t kUnlimited = std::numeric_limits<std::uint64_t>::max();
+
+// Whether creating a file failed because of its name, which a client value may have shaped:
+// too long (ENAMETOOLONG), a file or a symlink where the name needs a directory (ENOTDIR,
+// ELOOP, or Error::invalid, errno 0, from OutputDirectory::create), a directory where it needs
+// a file (EISDIR), every numbered name taken (EEXIST), or a name the filesystem refuses
+// (EINVAL, EILSEQ). A full disk or a read-only filesystem would fail the fallback name too.
+bool is_name_fault(const sys::Error& error) {
+  switch (error.errno_value()) {
+    case 0:
+    case ENAMETOOLONG:
+    case ENOTDIR:
+    case ELOOP:
+    case EISDIR:
+    case EEXIST:
+    case EINVAL:
+    case EILSEQ:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// {client_cn} for the log: the CN exactly as the client sent it, quoted.
+std::string describe(const ClientCn& client_cn) {
+  switch (client_cn.kind) {
+    case ClientCn::Kind::kNoCertificate:
+      return "none";
+    case ClientCn::Kind::kUnverified:
+      return "unverified";
+    case ClientCn::Kind::kVerified:
+      break;
+  }
+  return quoted_value(client_cn.name);
+}
 
 }  // namespace
 
@@ -40,16 +79,14 @@ sys::Result<int> RotatingFile::sink() {
   if (current_) {
     return current_->fd();
   }
-  std::chrono::system_clock::time_point opened = clock_();
-  std::string name = name_template_.render(NameFields{
-      names_.listener, names_.peer, names_.conn, names_.host, next_seq_, opened, names_.client_cn});
-  auto created = directory_->create(name, settings_.file_mode, opened);
+  auto created = create(clock_());
   if (!created) {
     return std::move(created).error();
   }
   if (on_created_) {
     if (auto marked = on_created_(created->fd(), next_seq_); !marked) {
       // Unmarked, the file would miss what the mark is for: no file rather than such a file.
+      const std::string name = created->name();
       (void)directory_->discard(std::move(*created));
       return std::move(marked).error().with_context("output file \"" + name + "\"");
     }
@@ -60,6 +97,32 @@ sys::Result<int> RotatingFile::sink() {
   ++next_seq_;
   current_.emplace(std::move(*created));
   return current_->fd();
+}
+
+sys::Result<PartialFile> RotatingFile::create(std::chrono::system_clock::time_point opened) {
+  const NameFields fields{names_.listener, names_.peer, names_.conn, names_.host,
+                          next_seq_,       opened,      names_.client_cn};
+  static const NameTemplate fallback = *NameTemplate::parse(kFallbackNameTemplate);
+  if (fallen_back_) {
+    return directory_->create(fallback.render(fields), settings_.file_mode, opened);
+  }
+  const std::string name = name_template_.render(fields);
+  auto created = directory_->create(name, settings_.file_mode, opened);
+  if (created || !is_name_fault(created.error())) {
+    return created;
+  }
+  fallen_back_ = true;
+  const std::string fallback_name = fallback.render(fields);
+  spdlog::warn(
+      "listener {}: connection {}: {}; the stream goes to \"{}\" instead (peer {}, client_cn {})",
+      names_.listener, names_.conn, created.error().message(), fallback_name,
+      quoted_value(names_.peer), describe(names_.client_cn));
+  auto fell_back = directory_->create(fallback_name, settings_.file_mode, opened);
+  if (!fell_back) {
+    return std::move(fell_back).error().with_context(created.error().message() +
+                                                     "; and the fallback name");
+  }
+  return fell_back;
 }
 
 std::uint64_t RotatingFile::room() const {

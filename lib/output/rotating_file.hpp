@@ -46,13 +46,19 @@ struct RotationSettings {
   std::shared_ptr<PublishObserver> observer;
 };
 
+/// Where a stream goes when the name its template gives cannot be created (a client value made
+/// it too long, or made a directory component of it a file, ...): the root of the output
+/// directory, under a name no client value is part of.
+inline constexpr std::string_view kFallbackNameTemplate =
+    "fallback-{listener}-{time}-{conn}-{seq}.bin";
+
 /// The parts of a file name that are fixed for a connection.
 struct ConnectionNames {
   std::string listener;
   std::string peer;
   std::string conn;
   std::string host;
-  std::string client_cn;
+  ClientCn client_cn;
 };
 
 /// A file that has been published (with sync = publish: and is durable).
@@ -113,7 +119,11 @@ class RotatingFile {
   /// and reports back through `post`. Call before the first file opens.
   void use_sync_stage(SyncStage& stage, Post post);
 
-  /// The descriptor of the current file, opening the next one if none is open.
+  /// The descriptor of the current file, opening the next one if none is open. A name that
+  /// cannot be created for what it is (too long, a file where a directory should be, a
+  /// symlink, ...) is replaced by kFallbackNameTemplate's, for this file and the connection's
+  /// next ones, and logged once with the client's values: what the client chose never costs
+  /// its stream.
   sys::Result<int> sink();
   /// Bytes the current (or next) file may still take before the size boundary; UINT64_MAX
   /// without a size limit. 0 means: rotate before writing more.
@@ -170,6 +180,8 @@ class RotatingFile {
     ProgressCallback on_progress;
   };
 
+  // Creates the next file, under the fallback name if the template's cannot be.
+  sys::Result<PartialFile> create(std::chrono::system_clock::time_point opened);
   sys::Result<void> close_current(Completion completion);
   [[nodiscard]] bool syncs_on_stage() const noexcept {
     return stage_ != nullptr && settings_.sync == SyncMode::kPublish;
@@ -195,6 +207,8 @@ class RotatingFile {
   std::uint64_t writeback_started_ = 0;
   std::uint64_t next_seq_ = 0;
   std::uint64_t bytes_ = 0;
+  // The template's name could not be created once: every next file takes the fallback name.
+  bool fallen_back_ = false;
 };
 
 }  // namespace zcrecv::output

@@ -296,6 +296,11 @@ TEST_CASE(
       {"[[listen]]\naddress = \":9000\"\nproxy_protocol = true\nproxy_from = [\"x\"]\n"
        "proxy_timeout = 5",
        "t.toml:5:17: listen[0].proxy_timeout: expected a string, got 5"},
+      {"[[listen]]\naddress = \":9000\"\nallow_proxy_local = true",
+       "t.toml:3:21: listen[0].allow_proxy_local: expected only with proxy_protocol = true, got "
+       "proxy_protocol = false"},
+      {"[[listen]]\naddress = \"unix:/x.sock\"\nallow_proxy_local = true",
+       R"(t.toml:3:21: listen[0].allow_proxy_local: expected only in a TCP [[listen]], got unix address "unix:/x.sock")"},
       {"[[listen]]\naddress = \":9000\"\nproxy_from = [\"10.0.0.0/8\"]",
        "t.toml:3:14: listen[0].proxy_from: expected only with proxy_protocol = true, got "
        "proxy_protocol = false"},
@@ -340,8 +345,8 @@ TEST_CASE("unknown keys are errors at every level") {
         "t.toml:1:1: listen[0].address: expected an address like \":9000\" or "
         "\"unix:/run/x.sock\", got none (every [[listen]] table needs one)\n"
         "t.toml:2:1: listen[0].adress: expected a key of [[listen]] (address, name, allow, mode, "
-        "owner, group, allow_uids, receipt, proxy_protocol, proxy_from, proxy_timeout), got "
-        "unknown key \"adress\"");
+        "owner, group, allow_uids, receipt, proxy_protocol, proxy_from, proxy_timeout, "
+        "allow_proxy_local), got unknown key \"adress\"");
   CHECK(errors_of("[limits]\nmax_conns = 1") ==
         "t.toml:2:1: limits.max_conns: expected a key of [limits] (max_connections, "
         "max_connections_per_peer, idle_timeout, max_connection_bytes, shutdown_timeout, "
@@ -390,7 +395,7 @@ idle_timeout = "5"
       R"(t.toml:1:13: log_level: expected one of "trace", "debug", "info", "warn", "error", got "loud"
 t.toml:2:11: workers: expected an integer 0..1024, got 5000
 t.toml:5:9: listen[0].allow: expected only in a TCP [[listen]], got unix address "unix:/x.sock"
-t.toml:6:1: listen[0].typo: expected a key of [[listen]] (address, name, allow, mode, owner, group, allow_uids, receipt, proxy_protocol, proxy_from, proxy_timeout), got unknown key "typo"
+t.toml:6:1: listen[0].typo: expected a key of [[listen]] (address, name, allow, mode, owner, group, allow_uids, receipt, proxy_protocol, proxy_from, proxy_timeout, allow_proxy_local), got unknown key "typo"
 t.toml:8:17: output.max_file_size: expected a size like "64MiB" or "1G", got "big"
 t.toml:10:16: limits.idle_timeout: expected a duration like "30s", "5m" or "1h30m", got "5")");
 }
@@ -573,6 +578,7 @@ TEST_CASE("to_toml round trip: every field set away from its default loads back 
   tcp.proxy_protocol = true;
   tcp.proxy_from = {SourcedString{"192.0.2.7/32", Origin{}}, SourcedString{"fd00::/8", Origin{}}};
   tcp.proxy_timeout = 2500ms;
+  tcp.allow_proxy_local = true;
   ListenerConfig local;
   local.address.value = "unix:/run/zcrecv/in.sock";
   local.name = "unix-in.sock";

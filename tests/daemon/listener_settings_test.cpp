@@ -113,6 +113,27 @@ TEST_CASE("without proxy_protocol nobody is refused as a proxy, Unix proxies kee
   CHECK((*unix_proxied)->refusal(address, unix_peer(1000)).has_value());
 }
 
+TEST_CASE("with an allow list, a stream from a client nobody named is refused unless allowed") {
+  config::ListenerConfig config;
+  config.proxy_protocol = true;
+  config.proxy_from = {{"127.0.0.1/32", {}}};
+  auto open = make_listener_settings(config, nullptr);
+  REQUIRE(open.ok());
+  CHECK_FALSE((*open)->unknown_client_refusal());
+
+  config.allow = {{"192.0.2.0/24", {}}};
+  auto guarded = make_listener_settings(config, nullptr);
+  REQUIRE(guarded.ok());
+  auto refused = (*guarded)->unknown_client_refusal();
+  REQUIRE(refused);
+  CHECK(refused->find("allow_proxy_local = true") != std::string::npos);
+
+  config.allow_proxy_local = true;
+  auto trusting = make_listener_settings(config, nullptr);
+  REQUIRE(trusting.ok());
+  CHECK_FALSE((*trusting)->unknown_client_refusal());
+}
+
 TEST_CASE("make_listener_settings names the origin of a bad proxy_from entry") {
   config::ListenerConfig config;
   config.proxy_protocol = true;

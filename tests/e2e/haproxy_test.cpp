@@ -221,10 +221,10 @@ TEST_CASE("HAProxy e2e: send-proxy, send-proxy-v2 and TLS with client certificat
   CHECK(zcrecv.wait() == 0);
 
   // One file per client, byte-exact, {peer} the client and {client_cn} its certificate's CN
-  // ("_" without one); none from the health checks or the client HAProxy refused.
+  // ("+nocert" without one); none from the health checks or the client HAProxy refused.
   CHECK(list_files(out).size() == streams.size() + 1);
   for (const Stream& stream : streams) {
-    CHECK(file_starting(out, stream.listener + "/_/127.0.0.5_" +
+    CHECK(file_starting(out, stream.listener + "/+nocert/127.0.0.5_" +
                                  std::to_string(stream.client_port) + "-") == stream.data);
   }
   CHECK(file_starting(out, std::string("tls/") + kClientCn + "/127.0.0.6_") == secret);

@@ -52,14 +52,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
        .host = "ingest-1",
        .seq = 0,
        .opened = system_clock::time_point(seconds(1795517700)),
-       .client_cn = "ingest.example.com"},
+       .client_cn = {output::ClientCn::Kind::kVerified, "ingest.example.com"}},
       {.listener = "..",
        .peer = "",
        .conn = "/etc/passwd",
        .host = ".hidden\n",
        .seq = 1234567,
        .opened = system_clock::time_point(seconds(-1)),
-       .client_cn = ""},
+       .client_cn = {}},
       {.listener = ".",
        .peer = "a/../b",
        .conn = "%s{seq}",
@@ -68,7 +68,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
        // The latest second the clock holds (in 2262: libstdc++ counts nanoseconds). Year 10000,
        // the date here before, overflowed the conversion (UBSan, in the corpus replay).
        .opened = std::chrono::floor<seconds>(system_clock::time_point::max()),
-       .client_cn = "../CN=x/.."},
+       .client_cn = {output::ClientCn::Kind::kVerified, "../CN=x/.."}},
   };
   const std::string_view text = fuzz::as_text(data, size);
   auto parsed = output::NameTemplate::parse(text);

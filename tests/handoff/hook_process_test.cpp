@@ -1,6 +1,7 @@
 #include "handoff/hook_process.hpp"
 
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -14,6 +15,7 @@
 #include "event/timer.hpp"
 #include "support/error_text.hpp"
 #include "support/poll_until.hpp"
+#include "sys/syscalls.hpp"
 
 namespace zcrecv::handoff {
 namespace {
@@ -93,12 +95,13 @@ TEST_CASE("hook process: no signal blocked or ignored, stdin /dev/null, a group 
 }
 
 TEST_CASE("hook process: at its timeout the whole process group gets SIGTERM") {
-  const HookExit exit = run_hook("sleep 30 & echo $!; wait", {300ms, 10s});
+  // The shell dies of the SIGTERM; its exit is reported once the grace period is over.
+  const HookExit exit = run_hook("sleep 30 & echo $!; wait", {300ms, 1s});
   CHECK(exit.timed_out);
   CHECK(exit.signalled);
   CHECK(exit.status == SIGTERM);
   CHECK(exit.describe() == "timed out, killed by SIGTERM");
-  CHECK(exit.duration >= 300ms);
+  CHECK(exit.duration >= 1300ms);
   CHECK(exit.duration < 10s);
   // The background sleep was in the group too.
   REQUIRE_FALSE(exit.last_line.empty());
@@ -112,6 +115,30 @@ TEST_CASE("hook process: a hook that ignores SIGTERM gets SIGKILL after the grac
   CHECK(exit.status == SIGKILL);
   CHECK(exit.describe() == "timed out, killed by SIGKILL");
   CHECK(exit.duration >= 500ms);
+}
+
+TEST_CASE("hook process: a child that ignores SIGTERM gets SIGKILL although the hook died of SIGTERM") {
+  // The main process dies of the timeout's SIGTERM at once; the child it started does not.
+  const HookExit exit =
+      run_hook("(trap '' TERM; exec sleep 30) & echo $!; wait", {200ms, 300ms});
+  CHECK(exit.timed_out);
+  CHECK(exit.signalled);
+  CHECK(exit.status == SIGTERM);
+  // Reported once the grace period is over and the group got its SIGKILL.
+  CHECK(exit.duration >= 500ms);
+  REQUIRE_FALSE(exit.last_line.empty());
+  test::poll_until([&] { return ended(exit.last_line); }, "the TERM-ignoring child has ended", 5s);
+}
+
+TEST_CASE("hook process: a descriptor inherited without close-on-exec does not reach the hook") {
+  // As a daemon started by a shell or supervisor that leaked one: no O_CLOEXEC.
+  auto leaked = sys::open("/dev/null", O_RDONLY);
+  REQUIRE(leaked.ok());
+  const std::string fd = std::to_string(leaked->get());
+  const HookExit exit = run_hook("if [ -e /proc/$$/fd/" + fd + " ]; then echo fd " + fd +
+                                 " open; else echo fd " + fd + " closed; fi");
+  REQUIRE(exit.succeeded());
+  CHECK(exit.last_line == "fd " + fd + " closed");
 }
 
 TEST_CASE("hook process: a program that cannot be started is an error naming it") {

@@ -201,7 +201,9 @@ TEST_CASE("hook runner: a stop gives running hooks their deadline, then kills th
   const auto stopped_at = std::chrono::steady_clock::now();
   fixture.loop.call([&] { fixture.runner->stop(200ms, [&] { idle = true; }); });
   test::poll_until([&] { return idle.load(); }, "no hook runs any more");
-  CHECK(std::chrono::steady_clock::now() - stopped_at < HookRunner::kKillGrace);
+  // The hook died of the SIGTERM at once, but its group gets the SIGKILL when the grace ends
+  // (what it started may ignore SIGTERM), and the runner is idle only then.
+  CHECK(std::chrono::steady_clock::now() - stopped_at >= HookRunner::kKillGrace);
   CHECK(fixture.stats.started.load() == 1);
   CHECK(fixture.stats.failed.load() == 1);
   CHECK(fixture.stats.backlog.load() == 0);

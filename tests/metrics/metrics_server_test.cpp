@@ -20,6 +20,7 @@
 #include <string_view>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "event/event_loop.hpp"
 #include "support/loopback.hpp"
@@ -297,22 +298,35 @@ TEST_CASE("metrics HTTP: a client that says nothing, or half a request, is cut a
   check_serves(server.address());
 }
 
-TEST_CASE("metrics HTTP: connections beyond the limit are closed at once, the others served") {
+TEST_CASE("metrics HTTP: a connection beyond the limit takes the place of the oldest silent one") {
   // A deadline far beyond the test's waits: every close seen here is the limit's doing.
   ServerThread server("127.0.0.1:0", {.max_connections = 2, .deadline = 60s});
   sys::UniqueFd first = test::connect_blocking(server.address());
   sys::UniqueFd second = test::connect_blocking(server.address());
-  // Accepted in the order they queued: the two above take the places.
+  // Accepted in the order they queued: the third evicts the first, which said nothing.
   sys::UniqueFd third = test::connect_blocking(server.address());
-  check_closed_without_answer(third);
+  check_closed_without_answer(first);
 
-  send_all(first, "GET /health HTTP/1.1\r\n\r\n");
-  CHECK(parse_reply(read_until_closed(first)).body == "ok\n");
+  send_all(third, "GET /health HTTP/1.1\r\n\r\n");
+  CHECK(parse_reply(read_until_closed(third)).body == "ok\n");
   send_all(second, "GET /health HTTP/1.1\r\n\r\n");
   CHECK(parse_reply(read_until_closed(second)).body == "ok\n");
   // Finished clients give their places back: more exchanges than places.
   for (int i = 0; i < 3; ++i) {
     check_serves(server.address());
+  }
+}
+
+TEST_CASE("metrics HTTP: 200 clients that say nothing do not keep /health from answering") {
+  ServerThread server("127.0.0.1:0", {.deadline = 60s});
+  std::vector<sys::UniqueFd> silent;
+  for (int i = 0; i < 200; ++i) {
+    silent.push_back(test::connect_blocking(server.address()));
+  }
+  for (int i = 0; i < 20; ++i) {
+    check_serves(server.address());
+    // Each probe evicted one of them: it takes its place again.
+    silent.push_back(test::connect_blocking(server.address()));
   }
 }
 

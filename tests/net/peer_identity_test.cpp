@@ -170,16 +170,19 @@ TEST_CASE("an SSL TLV: the client certificate in the log, its CN for {client_cn}
   };
   PeerIdentity verified = with_ssl(test::proxy_ssl_tlv("alice", true));
   CHECK(verified.client_cn == "alice");
+  CHECK(verified.client_certificate == PeerIdentity::Certificate::kVerified);
   CHECK(verified.described() ==
         "203.0.113.7:51000 via 127.0.0.1:40112 (TLS, client certificate CN \"alice\", verified)");
 
   PeerIdentity unverified = with_ssl(test::proxy_ssl_tlv("mallory", false));
   CHECK(unverified.client_cn.empty());
+  CHECK(unverified.client_certificate == PeerIdentity::Certificate::kUnverified);
   CHECK(unverified.via ==
         " via 127.0.0.1:40112 (TLS, client certificate CN \"mallory\", NOT verified)");
 
   PeerIdentity anonymous = with_ssl(test::proxy_ssl_tlv("", true));
   CHECK(anonymous.client_cn.empty());
+  CHECK(anonymous.client_certificate == PeerIdentity::Certificate::kNone);
   CHECK(anonymous.via == " via 127.0.0.1:40112 (TLS, no client certificate)");
 
   // The CN is the certificate's bytes: kept as they are for the name template to sanitise,
@@ -188,6 +191,15 @@ TEST_CASE("an SSL TLV: the client certificate in the log, its CN for {client_cn}
   CHECK(odd.client_cn == "a\nb/\"c\"");
   CHECK(odd.via ==
         " via 127.0.0.1:40112 (TLS, client certificate CN \"a\\nb/\\\"c\\\"\", verified)");
+}
+
+TEST_CASE("a LOCAL header's SSL TLV names nobody: no certificate, no CN, nothing in the log") {
+  using namespace test::proxy_wire;
+  PeerIdentity local = proxied(v2(kLocal, kUnspec, test::proxy_ssl_tlv("admin", true)));
+  CHECK(local.proxy_itself);
+  CHECK(local.client_certificate == PeerIdentity::Certificate::kNone);
+  CHECK(local.client_cn.empty());
+  CHECK(local.via == " (the proxy's own connection)");
 }
 
 }  // namespace

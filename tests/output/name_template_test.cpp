@@ -20,7 +20,8 @@ constexpr system_clock::time_point kOpened =
     sys_days{year{2026} / November / 24} + hours{10} + minutes{55} + microseconds{123456};
 
 NameFields fields(std::uint64_t seq = 7) {
-  return NameFields{"ingest", "10.0.0.5_51234", "c42", "recv-1", seq, kOpened, "alice"};
+  return NameFields{"ingest", "10.0.0.5_51234", "c42",   "recv-1",
+                    seq,      kOpened,          {ClientCn::Kind::kVerified, "alice"}};
 }
 
 std::string render(std::string_view text, const NameFields& values) {
@@ -46,19 +47,59 @@ TEST_CASE("every placeholder renders its value") {
         "ingest|10.0.0.5_51234|c42|recv-1|000007|20261124T105500.123456Z|alice");
 }
 
-TEST_CASE("{client_cn} is sanitised like every value, and renders as _ when there is none") {
+TEST_CASE("{client_cn} is escaped so that distinct CNs never share a name, and says when there is none") {
   NameFields values = fields();
   CHECK(render("{client_cn}/{seq}.bin", values) == "alice/000007.bin");
-  values.client_cn = "";
-  CHECK(render("{client_cn}/{seq}.bin", values) == "_/000007.bin");
-  CHECK(render("{seq}-{client_cn}.bin", values) == "000007-_.bin");
+  values.client_cn = {ClientCn::Kind::kVerified, ""};
+  CHECK(render("{client_cn}/{seq}.bin", values) == "+empty/000007.bin");
+  values.client_cn = {ClientCn::Kind::kNoCertificate, ""};
+  CHECK(render("{seq}-{client_cn}.bin", values) == "000007-+nocert.bin");
+  values.client_cn = {ClientCn::Kind::kUnverified, ""};
+  CHECK(render("{seq}-{client_cn}.bin", values) == "000007-+unverified.bin");
   // A CN is whatever the certificate's subject says: spaces, slashes, dots, any byte.
-  values.client_cn = "ACME Corp/ingest node #3";
-  CHECK(render("{client_cn}/{seq}.bin", values) == "ACME_Corp_ingest_node__3/000007.bin");
-  values.client_cn = "..";
-  CHECK(render("{client_cn}/{seq}.bin", values) == "_./000007.bin");
-  values.client_cn = std::string_view(".\0\xff/x", 5);
-  CHECK(render("{client_cn}", values) == "____x");
+  values.client_cn = {ClientCn::Kind::kVerified, "ACME Corp/ingest node #3"};
+  CHECK(render("{client_cn}/{seq}.bin", values) == "ACME+20Corp+2fingest+20node+20+233/000007.bin");
+  values.client_cn = {ClientCn::Kind::kVerified, ".."};
+  CHECK(render("{client_cn}/{seq}.bin", values) == "+2e./000007.bin");
+  values.client_cn = {ClientCn::Kind::kVerified, std::string(".\0\xff/x", 5)};
+  CHECK(render("{client_cn}", values) == "+2e+00+ff+2fx");
+  values.client_cn = {ClientCn::Kind::kVerified, "-rf"};
+  CHECK(render("{client_cn}.bin", values) == "+2drf.bin");
+}
+
+TEST_CASE("a client value cannot make a finished file read as a partial or cut one") {
+  NameFields values = fields();
+  values.client_cn = {ClientCn::Kind::kVerified, "x.incomplete"};
+  CHECK(render("{conn}-{client_cn}", values) == "c42-x.incomplete+");
+  values.client_cn = {ClientCn::Kind::kVerified, "x.pa"};
+  CHECK(render("{client_cn}rt", values) == "x.part+");
+  CHECK(render("{client_cn}rt.bin", values) == "x.part.bin");
+}
+
+TEST_CASE("a long client value is bounded, and every component fits NAME_MAX with room to spare") {
+  NameFields values = fields();
+  values.client_cn = {ClientCn::Kind::kVerified, std::string(255, 'a')};
+  const std::string name = render("{client_cn}/{conn}-{client_cn}-{client_cn}-{client_cn}-"
+                                  "{client_cn}.bin",
+                                  values);
+  const std::string first = name.substr(0, name.find('/'));
+  CHECK(first.size() == kMaxClientValueSize);
+  CHECK(first.starts_with(std::string(46, 'a') + "+h"));
+  const std::string file = name.substr(name.find('/') + 1);
+  CHECK(file.size() <= kMaxNameComponentSize);
+  CHECK(file.ends_with(".bin"));
+  // One byte apart, the hash tells them apart.
+  NameFields other = values;
+  other.client_cn.name.back() = 'b';
+  CHECK(render("{client_cn}", other) != render("{client_cn}", values));
+  CHECK(render("{client_cn}", other).substr(0, 46) == render("{client_cn}", values).substr(0, 46));
+}
+
+TEST_CASE("{peer} keeps the tokens the daemon makes, and escapes anything else") {
+  NameFields values = fields();
+  CHECK(render("{peer}", values) == "10.0.0.5_51234");
+  values.peer = "-x";
+  CHECK(render("{peer}", values) == "+2dx");
 }
 
 TEST_CASE("every allowed conversion renders the opening time in UTC") {
@@ -87,15 +128,16 @@ TEST_CASE("doubled braces and %% are literals, and a leading-dot directory is al
 TEST_CASE("values are sanitised: no slash, no dot segment, no hidden name, no odd byte") {
   auto parsed = NameTemplate::parse("{listener}/{peer}/{host}/{conn}.bin");
   REQUIRE(parsed.ok());
-  NameFields hostile{"../../etc", "..", "", "a/b c\n\xc3\xa9", 0, kOpened, ""};
-  CHECK(parsed->render(hostile) == "_._.._etc/_./a_b_c___/_.bin");
+  NameFields hostile{"../../etc", "..", "", "a/b c\n\xc3\xa9", 0, kOpened, {}};
+  // {peer} is a client's value: escaped, not sanitised (render_client_value).
+  CHECK(parsed->render(hostile) == "_._.._etc/+2e./a_b_c___/_.bin");
   hostile.listener = ".";
   hostile.peer = ".hidden";
   hostile.host = "x\0y";
   hostile.conn = "ok-1.2_3";
-  CHECK(parsed->render(hostile) == "_/_hidden/x/ok-1.2_3.bin");
+  CHECK(parsed->render(hostile) == "_/+2ehidden/x/ok-1.2_3.bin");
   hostile.host = std::string_view("x\0y", 3);
-  CHECK(parsed->render(hostile) == "_/_hidden/x_y/ok-1.2_3.bin");
+  CHECK(parsed->render(hostile) == "_/+2ehidden/x_y/ok-1.2_3.bin");
 }
 
 TEST_CASE("invalid templates are refused with a message naming the template and the reason") {

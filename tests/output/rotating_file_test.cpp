@@ -43,11 +43,12 @@ class Fixture {
     directory_.emplace(std::move(*opened));
   }
 
-  RotatingFile make(RotationSettings settings, std::string_view text = "{conn}-{seq}.bin") {
+  RotatingFile make(RotationSettings settings, std::string_view text = "{conn}-{seq}.bin",
+                    ConnectionNames names = {"ingest", "peer", "c1", "host",
+                                             {ClientCn::Kind::kVerified, "cn"}}) {
     auto parsed = NameTemplate::parse(text);
     REQUIRE_MESSAGE(parsed.ok(), test::error_text(parsed));
-    RotatingFile file(*directory_, *parsed, ConnectionNames{"ingest", "peer", "c1", "host", "cn"},
-                      settings, [this] { return now; });
+    RotatingFile file(*directory_, *parsed, std::move(names), settings, [this] { return now; });
     file.on_published([this](const PublishedFile& done) { published.push_back(done.name); });
     return file;
   }
@@ -92,6 +93,8 @@ class Fixture {
   [[nodiscard]] std::string content(const std::string& name) const {
     return read_file(temp_ / name);
   }
+
+  [[nodiscard]] const std::filesystem::path& root() const { return temp_.path(); }
 
   system_clock::time_point now = kStart;
   std::vector<std::string> published;
@@ -257,6 +260,27 @@ TEST_CASE("the name fields and subdirectories come from the template") {
   fixture.finish(file);
   CHECK(fixture.published ==
         std::vector<std::string>{"ingest/2026-11-24/20261124T105500.123456Z-peer-c1-000000.bin"});
+}
+
+TEST_CASE("a name that cannot be created sends the stream to the fallback name, every byte kept") {
+  Fixture fixture;
+  // The CN names a file where the template needs a directory: ENOTDIR.
+  test_files::write_file(fixture.root() / "x", "planted");
+  RotationSettings settings = no_sync();
+  settings.max_file_size = 4;
+  RotatingFile file =
+      fixture.make(settings, "{client_cn}/{conn}-{seq}.bin",
+                   ConnectionNames{"ingest", "peer", "c1", "host", {ClientCn::Kind::kVerified, "x"}});
+  const std::string data = pattern(10);
+  fixture.feed(file, data, 3);
+  fixture.finish(file);
+  // Every file of the connection, not only the first, takes the fallback name.
+  CHECK(fixture.published == std::vector<std::string>{
+                                 "fallback-ingest-20261124T105500.123456Z-c1-000000.bin",
+                                 "fallback-ingest-20261124T105500.123456Z-c1-000001.bin",
+                                 "fallback-ingest-20261124T105500.123456Z-c1-000002.bin"});
+  CHECK(fixture.concatenation() == data);
+  CHECK(fixture.content("x") == "planted");
 }
 
 TEST_CASE("on_created sees every new file before its first byte, and its error fails sink()") {
