@@ -708,7 +708,10 @@ class Reader {
                                       .value_or(limits.shutdown_timeout);
       } else if (name == "min_free_space") {
         limits.min_free_space = read_min_free_space(value, path).value_or(limits.min_free_space);
-  append_line(toml, "disk_full_timeout", quote(format_duration(limits.disk_full_timeout)));
+      } else if (name == "disk_full_timeout") {
+        limits.disk_full_timeout =
+            read_parsed<std::chrono::nanoseconds>(value, path, parse_duration)
+                .value_or(limits.disk_full_timeout);
       } else {
         unknown_key(key, path, "[limits]", join(kLimitsKeys));
       }

@@ -105,7 +105,7 @@ TEST_CASE("parse_size refuses everything else, naming the option and quoting the
   CHECK(size_error("a\"b\n") == size_like(R"("a\"b\n")"));
 }
 
-TEST_CASE("parse_delimiter reads one byte, an escape, or nothing; refuses the rest by name") {
+TEST_CASE("parse_delimiter reads one byte, an escape, or nothing, and refuses the rest by name") {
   CHECK(*parse_delimiter("", "--record-delimiter") == "");
   CHECK(*parse_delimiter("|", "--record-delimiter") == "|");
   CHECK(*parse_delimiter("\\n", "--record-delimiter") == "\n");

@@ -242,7 +242,7 @@ TEST_CASE("local time: names follow the zone, and {time} carries its offset") {
   CHECK(render_local("%F|%j|%y|%s", kOpened) == "2026-11-24|328|26|1795517700");
   // Across the local midnight the local day changes while UTC's has not.
   CHECK(render_local("%F", kOpened + hours{8}) == "2026-11-25");
-  CHECK(render("%F", NameFields{"", "", "", "", 0, kOpened + hours{8}, ""}) == "2026-11-24");
+  CHECK(render("%F", NameFields{"", "", "", "", 0, kOpened + hours{8}, {}}) == "2026-11-24");
   // The UTC default is untouched by TZ.
   CHECK(render("{time}", fields()) == "20261124T105500.123456Z");
   CHECK(NameTemplate::parse("{time}", TimeZone::kLocal)->time_zone() == TimeZone::kLocal);

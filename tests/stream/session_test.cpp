@@ -47,7 +47,7 @@ class SessionFixture final : public SessionOwner {
     rotation.sync = output::SyncMode::kNone;
     auto sink = std::make_unique<RotatingSink>(output::RotatingFile(
         directory_, *output::NameTemplate::parse("{conn}-{seq}.bin"),
-        output::ConnectionNames{"l", "p", "c0", "h", ""}, rotation));
+        output::ConnectionNames{"l", "p", "c0", "h", {}}, rotation));
     thread_.call([&] {
       session_ = std::make_unique<Session>(thread_.loop(), pump_, *this, settings,
                                            std::move(pair.receiver), std::move(sink),
