@@ -124,7 +124,7 @@ TEST_CASE("zcsend: into zcrecv --once --receipt, with progress, one file byte-ex
   CHECK(contains(run.log, ": acknowledged by " + address.to_string() + ": 5242883 bytes"));
 }
 
-TEST_CASE("zcsend: every kind of failure moves on to the next --to; all failing is exit 1") {
+TEST_CASE("zcsend: every kind of failure moves on to the next --to, and all failing is exit 1") {
   TempDir dir;
   const std::string data = make_input(dir, "spool", 300'000);
   FakeReceiver err({Answer::kErr});
