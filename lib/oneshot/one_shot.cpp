@@ -164,7 +164,6 @@ class Receiver final : public stream::SessionOwner {
 
   // stream::SessionOwner
   void moved(std::uint64_t bytes, io::DataPath /*path*/) override;
-  void state_changed(stream::SessionState from, stream::SessionState to) override;
   void paused(stream::SessionState state, const std::string& why, bool disk_full) override;
   void record_split(bool first) override;
   void ended(stream::EndCause /*cause*/, std::uint64_t lost) override { report_.unwritten = lost; }
@@ -328,8 +327,6 @@ void Receiver::moved(std::uint64_t bytes, io::DataPath /*path*/) {
     paused_ = false;
   }
 }
-
-void Receiver::state_changed(stream::SessionState /*from*/, stream::SessionState /*to*/) {}
 
 void Receiver::paused(stream::SessionState state, const std::string& why, bool /*disk_full*/) {
   if (state == stream::SessionState::kPausedForSpace && !paused_) {
