@@ -14,6 +14,7 @@
 
 #include "config/config.hpp"
 #include "config/units.hpp"
+#include "daemon/connection_settings.hpp"
 #include "daemon/daemon.hpp"
 #include "daemon/logging.hpp"
 #include "oneshot/one_shot.hpp"
@@ -385,6 +386,7 @@ int run_one_shot(const CommandLine& cli, const config::Config& config, const Run
   settings.sync = settings.receipt ? output::SyncMode::kPublish : to_output_sync(config.output.sync);
   settings.file_mode = config.output.file_mode;
   settings.name_template = config.output.name.value;
+  settings.time_zone = daemon::output_time_zone(config.output.time_zone);
   settings.max_file_size = config.output.max_file_size;
   settings.rotate_interval = config.output.rotate_interval;
   settings.keep_empty = config.output.keep_empty;

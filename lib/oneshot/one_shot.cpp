@@ -58,7 +58,7 @@ sys::Result<Destination> open_destination(const OneShotSettings& settings) {
     if (!directory) {
       return std::move(directory).error().with_context("--out " + settings.out);
     }
-    auto name_template = output::NameTemplate::parse(settings.name_template);
+    auto name_template = output::NameTemplate::parse(settings.name_template, settings.time_zone);
     if (!name_template) {
       return std::move(name_template).error();
     }

@@ -13,6 +13,7 @@
 #include "io/copy_mode.hpp"
 #include "net/cidr.hpp"
 #include "net/listen_address.hpp"
+#include "output/name_template.hpp"
 #include "output/output_directory.hpp"
 #include "sys/result.hpp"
 
@@ -37,6 +38,8 @@ struct OneShotSettings {
   /// Directory output only: the name template and rotation, as in the daemon.
   std::string name_template;
   std::string listener_name = "once";
+  /// The clock of the times in names (`output.time_zone`).
+  output::TimeZone time_zone = output::TimeZone::kUtc;
   std::uint64_t max_file_size = 0;
   std::chrono::nanoseconds rotate_interval{0};
   bool keep_empty = true;

@@ -1,5 +1,6 @@
 // The real zcrecv binary with output.time_zone = "local" under TZ=Asia/Kolkata: directories and
-// {time} follow the local clock, with its offset; the UTC default ignores TZ.
+// {time} follow the local clock, with its offset, as a daemon and as --once into a directory;
+// the UTC default ignores TZ.
 
 #include <doctest/doctest.h>
 #include <signal.h>
@@ -51,23 +52,34 @@ Clock::time_point instant_of(const std::string& name, std::chrono::minutes offse
   return Clock::from_time_t(::timegm(&fields)) - offset + std::chrono::microseconds(micros);
 }
 
-// Runs zcrecv under `tz` with `time_zone` (empty: the default), sends one small stream and
-// returns the one file it wrote.
-std::string received_name(const TempDir& dir, const std::string& tz,
-                          const std::string& time_zone) {
+enum class Mode { kDaemon, kOnce };
+
+// Runs zcrecv under `tz` with `time_zone` (empty: the default), as a daemon or as `--once` into
+// a directory, sends one small stream and returns the one file it wrote.
+std::string received_name(const TempDir& dir, const std::string& tz, const std::string& time_zone,
+                          Mode mode = Mode::kDaemon) {
   const fs::path config = dir / "zcrecv.toml";
-  write_text(config, "[[listen]]\naddress = \"127.0.0.1:0\"\n\n[output]\ndirectory = \"" +
-                         (dir / "out").string() + "\"\nname = \"" + kTemplate + "\"\n" +
+  const fs::path out = dir / "out";
+  fs::create_directories(out);
+  write_text(config, "[output]\ndirectory = \"" + out.string() + "\"\nname = \"" + kTemplate +
+                         "\"\n" +
                          (time_zone.empty() ? "" : "time_zone = \"" + time_zone + "\"\n"));
-  Process daemon({"env", "TZ=" + tz, zcrecv_binary(), "-c", config.string()});
-  const net::SocketAddress address = listening_address(daemon.wait_for_stderr("listening on "));
+  std::vector<std::string> argv{"env", "TZ=" + tz, zcrecv_binary(), "-c", config.string(), "-l",
+                                "127.0.0.1:0"};
+  if (mode == Mode::kOnce) {
+    argv.insert(argv.end(), {"--once", "-o", out.string() + "/"});
+  }
+  Process zcrecv(argv);
+  const net::SocketAddress address = listening_address(zcrecv.wait_for_stderr("listening on "));
   const std::vector<std::byte> data = random_bytes(1000, 3);
   Sender sender(connect_blocking(address), data);
   CHECK(sender.join().empty());
-  daemon.wait_for_stderr(" files, ");
-  daemon.signal(SIGTERM);
-  CHECK(daemon.wait() == 0);
-  const std::vector<std::string> files = list_files(dir / "out");
+  if (mode == Mode::kDaemon) {
+    zcrecv.wait_for_stderr(" files, ");
+    zcrecv.signal(SIGTERM);
+  }
+  CHECK(zcrecv.wait() == 0);
+  const std::vector<std::string> files = list_files(out);
   REQUIRE(files.size() == 1);
   return files[0];
 }
@@ -98,6 +110,19 @@ TEST_CASE("local time e2e: the UTC default ignores TZ") {
   REQUIRE(name.ends_with("Z.bin"));
   CHECK(name == expected_name(instant_of(name, std::chrono::minutes(0)), std::chrono::minutes(0),
                               "Z"));
+}
+
+TEST_CASE("local time e2e: --once into a directory names its file by TZ=Asia/Kolkata too") {
+  if (skipped_because(!fs::exists("/usr/share/zoneinfo/Asia/Kolkata"),
+                      "no tzdata (/usr/share/zoneinfo/Asia/Kolkata)")) {
+    return;
+  }
+  TempDir dir;
+  const std::string name = received_name(dir, "Asia/Kolkata", "local", Mode::kOnce);
+  INFO("file ", name);
+  const std::chrono::minutes offset{5 * 60 + 30};
+  REQUIRE(name.ends_with("+0530.bin"));
+  CHECK(name == expected_name(instant_of(name, offset), offset, "+0530"));
 }
 
 }  // namespace
