@@ -7,6 +7,7 @@
 
 #include "daemon/worker.hpp"
 #include "handoff/handoff_record.hpp"
+#include "log/event.hpp"
 
 namespace zcrecv::daemon {
 namespace {
@@ -82,8 +83,12 @@ void Connection::wire_files(stream::RotatingSink& sink) {
                          [&loop](std::function<void()> task) { loop.post(std::move(task)); });
     files.on_sync_progress([this] { session_->sync_progressed(); });
     files.on_publish_failed([this](const sys::Error& error) {
-      spdlog::error("connection {} on {} from {}: {}", id_, listener_->name, peer_.described(),
-                    error.message());
+      const std::string peer = peer_.described();
+      log::event(spdlog::level::err, "publish_failed",
+                 {{"conn", id_}, {"listener", listener_->name}, {"peer", peer},
+                  {"error", error.message()}},
+                 fmt::format("connection {} on {} from {}: {}", id_, listener_->name, peer,
+                             error.message()));
       session_->publish_failed(error);
     });
   }
@@ -93,7 +98,10 @@ void Connection::wire_files(stream::RotatingSink& sink) {
       worker_.stats().publish_duration.observe(seconds(file.latency));
     }
     sink.note_published(file.name);
-    spdlog::debug("connection {}: published {}", id_, file.name);
+    if (spdlog::should_log(spdlog::level::debug)) {
+      log::event(spdlog::level::debug, "published", {{"conn", id_}, {"path", file.name}},
+                 fmt::format("connection {}: published {}", id_, file.name));
+    }
     if (settings_->hand_off != nullptr) {
       settings_->hand_off->published(settings_->directory, file.name);
     }
@@ -160,21 +168,29 @@ void Connection::paused(stream::SessionState state, const std::string& why, bool
     worker_.stats().disk_full_pauses.fetch_add(1, std::memory_order_relaxed);
   }
   if (auto suppressed = worker_.disk_full_log().admit(event::EventLoop::Clock::now())) {
-    spdlog::warn(
-        "connection {} on {} from {}: {}; reading paused, retrying every {} ms ({} similar "
-        "lines suppressed)",
-        id_, listener_->name, peer_.described(), why, stream::Session::kSpaceRetry.count(),
-        *suppressed);
+    const std::string peer = peer_.described();
+    const auto retry_ms = stream::Session::kSpaceRetry.count();
+    log::event(spdlog::level::warn, "disk_paused",
+               {{"conn", id_}, {"listener", listener_->name}, {"peer", peer}, {"error", why},
+                {"retry_ms", retry_ms}, {"suppressed", *suppressed}},
+               fmt::format("connection {} on {} from {}: {}; reading paused, retrying every {} "
+                           "ms ({} similar lines suppressed)",
+                           id_, listener_->name, peer, why, retry_ms, *suppressed));
   }
 }
 
 void Connection::record_split(bool first) {
   worker_.stats().records_split.fetch_add(1, std::memory_order_relaxed);
   if (first) {
-    spdlog::warn(
-        "connection {} on {} from {}: a record longer than record_max ({} bytes) is split "
-        "across two files (logged once per connection; zcrecv_records_split_total counts all)",
-        id_, listener_->name, peer_.described(), settings_->session.record_max);
+    const std::string peer = peer_.described();
+    const std::uint64_t record_max = settings_->session.record_max;
+    log::event(spdlog::level::warn, "record_split",
+               {{"conn", id_}, {"listener", listener_->name}, {"peer", peer},
+                {"record_max", record_max}},
+               fmt::format("connection {} on {} from {}: a record longer than record_max ({} "
+                           "bytes) is split across two files (logged once per connection; "
+                           "zcrecv_records_split_total counts all)",
+                           id_, listener_->name, peer, record_max));
   }
 }
 
@@ -228,11 +244,29 @@ void Connection::log_end() const {
   } else if (names.size() == 2) {
     files = "; files " + names.front() + " … " + names.back();
   }
-  spdlog::log(quiet ? spdlog::level::debug : session.end_level(),
-              "connection {} on {} from {}: {} bytes, {} files, {:.3f} s, {:.1f} MiB/s, {}, {}{}",
-              id_, listener_->name, peer_.described(), session.bytes(),
-              session.sink().files_published(), duration, rate, session.path_description(),
-              session.end_reason(), files);
+  const std::string peer = peer_.described();
+  const std::string path = session.path_description();
+  const std::string first_file = names.empty() ? std::string() : names.front();
+  const std::string last_file = names.empty() ? std::string() : names.back();
+  log::event(quiet ? spdlog::level::debug : session.end_level(), "connection_end",
+             {{"conn", id_},
+              {"listener", listener_->name},
+              {"peer", peer},
+              {"bytes", session.bytes()},
+              {"files", session.sink().files_published()},
+              {"first_file", first_file},
+              {"last_file", last_file},
+              {"seconds", duration},
+              {"mib_per_s", rate},
+              {"data_path", path},
+              {"reason", stream::cause_name(session.cause())},
+              {"outcome", session.end_reason()},
+              {"receipt", session.receipt()}},
+             fmt::format("connection {} on {} from {}: {} bytes, {} files, {:.3f} s, {:.1f} "
+                         "MiB/s, {}, {}{}",
+                         id_, listener_->name, peer, session.bytes(),
+                         session.sink().files_published(), duration, rate, path,
+                         session.end_reason(), files));
 }
 
 }  // namespace zcrecv::daemon

@@ -24,4 +24,15 @@ const char* receipt_reason(EndCause cause) {
   return "error";
 }
 
+const char* cause_name(EndCause cause) {
+  switch (cause) {
+    case EndCause::kEndOfStream:
+      return "end_of_stream";
+    case EndCause::kPeerReset:
+      return "peer_reset";
+    default:
+      return receipt_reason(cause);
+  }
+}
+
 }  // namespace zcrecv::stream

@@ -24,4 +24,8 @@ enum class EndCause {
 /// without a word of its own).
 const char* receipt_reason(EndCause cause);
 
+/// The cause as one word, for logs: the receipt's word for a cut, `end_of_stream`,
+/// `peer_reset` or `error` otherwise.
+const char* cause_name(EndCause cause);
+
 }  // namespace zcrecv::stream

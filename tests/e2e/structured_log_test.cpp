@@ -1,5 +1,5 @@
 // The real zcrecv binary with log_format = "json": every line is one JSON object, and the
-// events (start, listening, refusals, retention deletions, reload, stop) carry their fields as
+// events (start, listening, refusals, a connection's end, retention deletions, reload, stop) carry their fields as
 // keys (README "Log fields").
 
 #include <doctest/doctest.h>
@@ -98,6 +98,22 @@ TEST_CASE("structured log e2e: JSON lines carry each event's fields as keys") {
   CHECK(refused[0].at("peer").text.starts_with("127.0.0.1:"));
   CHECK(refused[0].at("reason").text == "allow");
   CHECK(refused[0].at("suppressed").text == "0");
+
+  const std::vector<Object> ended = events(objects, "connection_end");
+  REQUIRE(ended.size() == 1);
+  CHECK(ended[0].at("level").text == "info");
+  CHECK(ended[0].at("conn").text.size() > 0);
+  CHECK(ended[0].at("listener").text == "open");
+  CHECK(ended[0].at("peer").text.starts_with("127.0.0.1:"));
+  CHECK(ended[0].at("bytes").text == "12288");
+  CHECK(ended[0].at("files").text == "3");
+  CHECK(ended[0].at("first_file").text == "000000.bin");
+  CHECK(ended[0].at("last_file").text == "000002.bin");
+  CHECK(ended[0].at("reason").text == "end_of_stream");
+  CHECK(ended[0].at("data_path").text == "splice");
+  CHECK(ended[0].at("seconds").is_number());
+  CHECK(ended[0].at("mib_per_s").is_number());
+  CHECK(ended[0].at("receipt").text.empty());
 
   const std::vector<Object> deleted = events(objects, "retention_delete");
   REQUIRE(deleted.size() == 2);
