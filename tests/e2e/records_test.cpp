@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -131,10 +132,10 @@ TEST_CASE("records: a line longer than record_max is split at the size, counted,
   CHECK(files_not_ending_a_line(stream) == 1);
 }
 
-TEST_CASE("records: SIGUSR1 closes the file at the next line, not in the middle of one") {
-  TempDir dir;
-  DaemonProcess daemon(dir, {"--record-delimiter", "\\n", "--sync", "none", "--log-level",
-                             "debug"});
+// Sends "first line\nsecond li", calls `request` (which makes the daemon want a rotation) once
+// those bytes are in the partial file, then the rest of the line and one more: the rotation
+// waits for the end of "second line", so the stream's two files hold whole lines.
+void check_rotation_waits_for_the_line(DaemonProcess& daemon, const std::function<void()>& request) {
   auto socket = connect_blocking(daemon.tcp());
   const std::string head = "first line\nsecond li";
   write_all(socket, std::as_bytes(std::span(head)));
@@ -149,7 +150,7 @@ TEST_CASE("records: SIGUSR1 closes the file at the next line, not in the middle 
         return false;
       },
       "the first bytes in the partial file");
-  daemon.process().signal(SIGUSR1);
+  request();
   daemon.process().wait_for_stderr("rotation requested");
   const std::string rest = "ne\nthird line\n";
   write_all(socket, std::as_bytes(std::span(rest)));
@@ -160,6 +161,22 @@ TEST_CASE("records: SIGUSR1 closes the file at the next line, not in the middle 
   REQUIRE(stream.sizes.size() == 2);
   CHECK(text_of(stream.file(0)) == "first line\nsecond line\n");
   CHECK(text_of(stream.file(1)) == "third line\n");
+}
+
+TEST_CASE("records: SIGUSR1 closes the file at the next line, not in the middle of one") {
+  TempDir dir;
+  DaemonProcess daemon(dir, {"--record-delimiter", "\\n", "--sync", "none", "--log-level",
+                             "debug"});
+  check_rotation_waits_for_the_line(daemon, [&] { daemon.process().signal(SIGUSR1); });
+}
+
+TEST_CASE("records: rotate_interval closes the file at the next line, not in the middle of one") {
+  TempDir dir;
+  // The interval passes while "second li" waits for its end; record_wait (1 s) is far longer
+  // than the test takes to send the rest.
+  DaemonProcess daemon(dir, {"--record-delimiter", "\\n", "--rotate-interval", "200ms",
+                             "--sync", "none", "--log-level", "debug"});
+  check_rotation_waits_for_the_line(daemon, [] {});
 }
 
 TEST_CASE("records: --once into a directory ends its size-rotated files on lines too") {
