@@ -90,6 +90,7 @@ sys::Result<int> RotatingFile::sink() {
       (void)directory_->discard(std::move(*created));
       return std::move(marked).error().with_context("output file \"" + name + "\"");
     }
+    created->mark_attributes();
   }
   shared_->current_seq = next_seq_;
   shared_->written_back = 0;
@@ -214,7 +215,11 @@ sys::Result<void> RotatingFile::rotate() {
 }
 
 sys::Result<void> RotatingFile::finish(Completion completion) {
-  if (!current_ && next_seq_ == 0 && settings_.keep_empty) {
+  // A stream cut right after a file filled up has no file open: its next file, empty, is
+  // published as NAME.incomplete, whatever keep_empty says, so that the cut shows on disk and
+  // the file before it is not taken for the stream's complete end.
+  const bool cut_marker = !current_ && next_seq_ > 0 && completion == Completion::kIncomplete;
+  if (!current_ && (cut_marker || (next_seq_ == 0 && settings_.keep_empty))) {
     if (auto opened = sink(); !opened) {
       return std::move(opened).error();
     }
@@ -222,7 +227,7 @@ sys::Result<void> RotatingFile::finish(Completion completion) {
   if (!current_) {
     return {};
   }
-  return close_current(completion);
+  return close_current(completion, cut_marker);
 }
 
 sys::Result<std::uint64_t> RotatingFile::reserve(std::uint64_t wanted) {
@@ -236,9 +241,9 @@ sys::Result<std::uint64_t> RotatingFile::reserve(std::uint64_t wanted) {
   return covered;
 }
 
-sys::Result<void> RotatingFile::close_current(Completion completion) {
+sys::Result<void> RotatingFile::close_current(Completion completion, bool keep_empty) {
   reservation_.release(current_->fd(), current_->bytes_written());
-  if (current_->bytes_written() == 0 && !settings_.keep_empty) {
+  if (current_->bytes_written() == 0 && !settings_.keep_empty && !keep_empty) {
     auto discarded = directory_->discard(std::move(*current_));
     if (!discarded) {
       return discarded;
@@ -308,7 +313,9 @@ void RotatingFile::hand_to_stage(PartialFile&& file, Completion completion) {
         }
       });
     };
-    if (auto synced = stage.calls().fdatasync(owned->fd()); !synced) {
+    if (auto synced = OutputDirectory::sync_before_rename(*owned, stage.calls().fdatasync,
+                                                          stage.calls().fsync);
+        !synced) {
       // The page cache may have dropped bytes the disk refused (and a second fdatasync would
       // not say so): never publish this file as complete. As recovery would, publish what is
       // there as NAME.incomplete, and report the failure.

@@ -146,7 +146,9 @@ class RotatingFile {
   /// spot, a file that fails stays current, so a later finish() can still publish it.
   sys::Result<void> rotate();
   /// Publishes the last file (kIncomplete: with the ".incomplete" suffix). With keep_empty, a
-  /// connection that never opened a file gets one empty file.
+  /// connection that never opened a file gets one empty file. kIncomplete with no file open
+  /// after one was published (a cut right at a size boundary) publishes the next file, empty, as
+  /// NAME.incomplete: the mark of the cut.
   sys::Result<void> finish(Completion completion);
 
   void on_published(PublishedCallback callback) { shared_->on_published = std::move(callback); }
@@ -182,7 +184,8 @@ class RotatingFile {
 
   // Creates the next file, under the fallback name if the template's cannot be.
   sys::Result<PartialFile> create(std::chrono::system_clock::time_point opened);
-  sys::Result<void> close_current(Completion completion);
+  // `keep_empty`: publish the file even if empty and settings_.keep_empty is false.
+  sys::Result<void> close_current(Completion completion, bool keep_empty = false);
   [[nodiscard]] bool syncs_on_stage() const noexcept {
     return stage_ != nullptr && settings_.sync == SyncMode::kPublish;
   }

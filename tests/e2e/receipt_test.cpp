@@ -229,6 +229,30 @@ TEST_CASE("receipt: ERR <bytes> shutdown for a stream still open at a stop's dea
   CHECK(stream.bytes == data);
 }
 
+TEST_CASE("receipt: a stream cut right after a file filled ends with an empty NEXT.incomplete") {
+  TempDir dir;
+  const fs::path config = dir / "zcrecv.toml";
+  // keep_empty = false: the mark of the cut is published all the same.
+  write_text(config, "[output]\nkeep_empty = false\n\n[limits]\nshutdown_timeout = \"1s\"\n");
+  DaemonProcess daemon(dir, {"-c", config.string(), "--receipt", "--max-file-size", "4KiB"});
+  auto socket = connect_blocking(daemon.tcp());
+  const auto data = random_bytes(8192, 423);
+  write_all(socket, data);
+  poll_until(
+      [&] {
+        return fs::exists(daemon.out()) && list_files(daemon.out()).size() == 2 &&
+               partial_files(daemon.out()) == 0;
+      },
+      "both full files published, none open");
+  daemon.process().signal(SIGTERM);
+  CHECK(read_until_closed(socket) == "ERR 8192 shutdown\n");
+  CHECK(daemon.process().wait() == 0);
+  auto stream = only_stream(daemon.out());
+  CHECK(stream.incomplete);
+  CHECK(stream.sizes == std::vector<std::uint64_t>{4096, 4096, 0});
+  CHECK(stream.bytes == data);
+}
+
 // The count of an "ERR <bytes> <reason>\n" receipt with that reason; fails the test for any other.
 std::size_t err_bytes(const std::string& receipt, const std::string& reason) {
   std::smatch match;

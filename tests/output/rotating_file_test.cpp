@@ -157,6 +157,33 @@ TEST_CASE("a stream ending exactly at a size boundary leaves no empty extra file
   CHECK(fixture.concatenation() == data);
 }
 
+TEST_CASE("a stream cut exactly at a size boundary publishes its next file, empty, .incomplete") {
+  Fixture fixture;
+  RotationSettings settings = no_sync();
+  settings.max_file_size = 10;
+  // Even without keep_empty: the empty file is the only sign of the cut.
+  settings.keep_empty = false;
+  RotatingFile file = fixture.make(settings);
+  std::string data = pattern(20);
+  fixture.feed(file, data, 10);
+  CHECK_FALSE(file.has_open_file());
+  fixture.finish(file, Completion::kIncomplete);
+  CHECK(fixture.published ==
+        std::vector<std::string>{"c1-000000.bin", "c1-000001.bin", "c1-000002.bin.incomplete"});
+  CHECK(fixture.content("c1-000002.bin.incomplete").empty());
+  CHECK(fixture.concatenation() == data);
+}
+
+TEST_CASE("a cut before any file was opened publishes nothing without keep_empty") {
+  Fixture fixture;
+  RotationSettings settings = no_sync();
+  settings.keep_empty = false;
+  RotatingFile file = fixture.make(settings);
+  fixture.finish(file, Completion::kIncomplete);
+  CHECK(fixture.published.empty());
+  CHECK(fixture.files().empty());
+}
+
 TEST_CASE("without a size limit room() is unlimited and rotation_due never says size") {
   Fixture fixture;
   RotatingFile file = fixture.make(no_sync());
