@@ -330,11 +330,31 @@ int Daemon::start(const config::Config& config) {
     return 1;
   }
   directory_ = std::make_shared<output::OutputDirectory>(std::move(*directory));
-  output::Recovery recovery = directory_->recover();
+  // With hooks, a partial file whose hand-off record never reached the disk (created just
+  // before a power cut; fdatasync need not write an attribute) gets one, so that its hook runs.
+  std::function<sys::Result<void>(int)> mark;
+  if (!config.output.on_publish.empty()) {
+    mark = [](int fd) -> sys::Result<void> {
+      auto record = handoff::read_record(fd);
+      if (!record) {
+        return std::move(record).error();
+      }
+      if (record->has_value()) {
+        return {};
+      }
+      return handoff::write_record(fd, handoff::HandoffRecord{});
+    };
+  }
+  output::Recovery recovery = directory_->recover(mark);
   for (const output::RecoveredFile& file : recovery.files) {
-    log::event(spdlog::level::warn, "recovered", {{"path", file.path}, {"bytes", file.size}},
-               fmt::format("recovered a partial file left by an unclean stop: {} ({} bytes)",
-                           file.path, file.size));
+    const std::string cut =
+        file.cut == 0 ? std::string()
+                      : fmt::format("; cut {} bytes the disk never got (from the first hole on)",
+                                    file.cut);
+    log::event(spdlog::level::warn, "recovered",
+               {{"path", file.path}, {"bytes", file.size}, {"cut", file.cut}},
+               fmt::format("recovered a partial file left by an unclean stop: {} ({} bytes{})",
+                           file.path, file.size, cut));
   }
   for (const sys::Error& error : recovery.errors) {
     spdlog::error("{}", error.message());

@@ -34,9 +34,11 @@ sys::Result<sys::UniqueFd> open_directory(int dir_fd, const char* name, int extr
   return sys::openat(dir_fd, name, O_DIRECTORY | O_RDONLY | O_CLOEXEC | extra_flags);
 }
 
-// Opens directory `name` under `dir_fd`, creating it if missing. `extra_flags` is O_NOFOLLOW
-// inside the output tree: a symlink planted there fails (ENOTDIR) instead of leading out.
-sys::Result<sys::UniqueFd> open_or_create_directory(int dir_fd, const char* name, int extra_flags) {
+// Opens directory `name` under `dir_fd`, creating it if missing (then `*created` is set, if
+// given). `extra_flags` is O_NOFOLLOW inside the output tree: a symlink planted there fails
+// (ENOTDIR) instead of leading out.
+sys::Result<sys::UniqueFd> open_or_create_directory(int dir_fd, const char* name, int extra_flags,
+                                                    bool* created = nullptr) {
   auto opened = open_directory(dir_fd, name, extra_flags);
   if (opened || opened.error().errno_value() != ENOENT) {
     return opened;
@@ -47,6 +49,9 @@ sys::Result<sys::UniqueFd> open_or_create_directory(int dir_fd, const char* name
     return std::move(made).error();
   }
   opened = open_directory(dir_fd, name, extra_flags);
+  if (opened && made && created != nullptr) {
+    *created = true;
+  }
   if (opened && made) {
     // mkdirat applied the umask; the spec promises 0750.
     if (auto chmod = sys::fchmod(opened->get(), OutputDirectory::kDirectoryMode); !chmod) {
@@ -139,9 +144,16 @@ sys::Result<std::vector<DirectoryEntry>> read_entries(int dir_fd) {
   return entries;
 }
 
+using Mark = std::function<sys::Result<void>(int fd)>;
+
 sys::Result<RecoveredFile> recover_file(int dir_fd, const std::string& directory,
-                                        const std::string& partial_name) {
-  auto file = sys::openat(dir_fd, partial_name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                                        const std::string& partial_name, const Mark& mark) {
+  auto file = sys::openat(dir_fd, partial_name.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  if (!file && file.error().errno_value() == EACCES) {
+    // A file_mode without the owner's write bit: it can still be synced and published, if it
+    // needs no cut (ftruncate then fails, and the error names the file).
+    file = sys::openat(dir_fd, partial_name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  }
   if (!file) {
     return std::move(file).error();
   }
@@ -149,9 +161,41 @@ sys::Result<RecoveredFile> recover_file(int dir_fd, const std::string& directory
   if (!info) {
     return std::move(info).error();
   }
-  // The bytes may still be only in the page cache (kill -9); make them durable before the name
-  // says the file is final.
-  if (auto synced = sys::fdatasync(file->get()); !synced) {
+  const auto size = static_cast<std::uint64_t>(info->st_size);
+  std::uint64_t kept = size;
+  if (size > 0) {
+    // After a power cut the file's size and its blocks (unwritten extents: preallocated, or
+    // allocated at writeback) can be on disk while its bytes are not: they read as zeros the
+    // client never sent. SEEK_HOLE finds the first such byte, an unwritten extent being a hole
+    // to it, unless a page of it is in the page cache: then it is data. So: first the bytes a
+    // killed process left in the cache go to disk (writeback ends once their extents are
+    // written), then every clean page is dropped — one that anything read after the power cut
+    // holds zeros.
+    if (auto synced = sys::fdatasync(file->get()); !synced) {
+      return std::move(synced).error();
+    }
+    if (auto dropped = sys::fadvise(file->get(), 0, 0, POSIX_FADV_DONTNEED); !dropped) {
+      return std::move(dropped).error();
+    }
+    auto hole = sys::lseek(file->get(), 0, SEEK_HOLE);
+    if (!hole) {
+      return std::move(hole).error();
+    }
+    kept = std::min(size, static_cast<std::uint64_t>(*hole));
+    if (kept < size) {
+      if (auto cut = sys::ftruncate(file->get(), static_cast<off_t>(kept)); !cut) {
+        return std::move(cut).error();
+      }
+    }
+  }
+  if (mark) {
+    if (auto marked = mark(file->get()); !marked) {
+      return std::move(marked).error();
+    }
+  }
+  // The bytes may still be only in the page cache (kill -9); make them, the cut and the mark
+  // durable before the name says the file is final.
+  if (auto synced = sys::fsync(file->get()); !synced) {
     return std::move(synced).error();
   }
   std::string stem = partial_name.substr(1, partial_name.size() - 1 - kPartialSuffix.size());
@@ -159,10 +203,11 @@ sys::Result<RecoveredFile> recover_file(int dir_fd, const std::string& directory
   if (!renamed) {
     return std::move(renamed).error();
   }
-  return RecoveredFile{join(directory, *renamed), static_cast<std::uint64_t>(info->st_size)};
+  return RecoveredFile{join(directory, *renamed), kept, size - kept};
 }
 
-void recover_directory(int dir_fd, const std::string& directory, Recovery& recovery) {
+void recover_directory(int dir_fd, const std::string& directory, Recovery& recovery,
+                       const Mark& mark) {
   auto entries = read_entries(dir_fd);
   if (!entries) {
     recovery.errors.push_back(std::move(entries).error().with_context(
@@ -190,9 +235,9 @@ void recover_directory(int dir_fd, const std::string& directory, Recovery& recov
             std::move(child).error().with_context("recovery: directory " + in_quotes(path)));
         continue;
       }
-      recover_directory(child->get(), path, recovery);
+      recover_directory(child->get(), path, recovery, mark);
     } else if (type == DT_REG && is_partial_name(entry.name)) {
-      auto recovered = recover_file(dir_fd, directory, entry.name);
+      auto recovered = recover_file(dir_fd, directory, entry.name, mark);
       if (!recovered) {
         recovery.errors.push_back(
             std::move(recovered).error().with_context("recovery: " + in_quotes(path)));
@@ -218,14 +263,26 @@ sys::Result<OutputDirectory> OutputDirectory::open(const std::filesystem::path& 
   }
   auto opened = open_directory(AT_FDCWD, path.c_str(), 0);
   if (!opened && opened.error().errno_value() == ENOENT) {
-    // Create the missing directories one by one, like mkdir -p.
+    // Create the missing directories one by one, like mkdir -p, and make each new entry durable
+    // in its parent: a published file's name is durable only if its directory is reachable.
     std::filesystem::path prefix;
     for (const std::filesystem::path& component : path) {
+      const std::filesystem::path parent = prefix.empty() ? std::filesystem::path(".") : prefix;
       prefix /= component;
-      opened = open_or_create_directory(AT_FDCWD, prefix.c_str(), 0);
+      bool created = false;
+      opened = open_or_create_directory(AT_FDCWD, prefix.c_str(), 0, &created);
       if (!opened) {
         return std::move(opened).error().with_context("output directory " +
                                                       in_quotes(prefix.string()));
+      }
+      if (created) {
+        auto parent_fd = open_directory(AT_FDCWD, parent.c_str(), 0);
+        sys::Result<void> synced = parent_fd ? sys::fsync(parent_fd->get())
+                                             : sys::Result<void>(std::move(parent_fd).error());
+        if (!synced) {
+          return std::move(synced).error().with_context("output directory " +
+                                                        in_quotes(parent.string()));
+        }
       }
     }
   }
@@ -296,7 +353,7 @@ sys::Result<PartialFile> OutputDirectory::create(std::string_view relative_name,
       return std::move(chmod).error().with_context(context + ": " +
                                                    in_quotes(join(directory, partial)));
     }
-    return PartialFile(std::move(directory_fd), std::move(*file), directory, basename, partial,
+    return PartialFile(fd_, std::move(directory_fd), std::move(*file), directory, basename, partial,
                        opened);
   }
   return sys::Error::from_errno(
@@ -311,9 +368,8 @@ sys::Result<std::string> OutputDirectory::publish(PartialFile&& file, Completion
                                ": already published or discarded");
   }
   if (sync == SyncMode::kPublish) {
-    if (auto synced = sys::fdatasync(file.fd()); !synced) {
-      return std::move(synced).error().with_context("output file " +
-                                                    in_quotes(file.partial_path()));
+    if (auto synced = sync_before_rename(file, sys::fdatasync, sys::fsync); !synced) {
+      return std::move(synced).error();
     }
   }
   auto renamed = rename_into_place(file, completion);
@@ -328,6 +384,46 @@ sys::Result<std::string> OutputDirectory::publish(PartialFile&& file, Completion
     }
   }
   return std::move(renamed->name);
+}
+
+sys::Result<void> OutputDirectory::sync_before_rename(const PartialFile& file,
+                                                     const SyncCall& fdatasync,
+                                                     const SyncCall& fsync) {
+  // The bytes, before the name says the file is final. A file with a hand-off record gets fsync:
+  // fdatasync need not write an extended attribute (XFS leaves an empty file's out), and a file
+  // published without its record would never be handed off after a power cut.
+  auto synced = file.has_attributes() ? fsync(file.fd()) : fdatasync(file.fd());
+  if (!synced) {
+    return std::move(synced).error().with_context("output file " + in_quotes(file.partial_path()));
+  }
+  // The entries of the directories between the output directory and the file's, each made
+  // perhaps for this file (or for another stream's a moment ago): without them the published
+  // name is durable in a directory that a power cut unlinks. Most are clean, and their fsync
+  // then writes nothing.
+  if (file.directory_.empty()) {
+    return {};
+  }
+  std::shared_ptr<const sys::UniqueFd> parent = file.root_fd_;
+  std::size_t start = 0;
+  for (;;) {
+    if (auto parent_synced = fsync(parent->get()); !parent_synced) {
+      return std::move(parent_synced).error().with_context(
+          "output file " + in_quotes(file.partial_path()) + ": the directory above it");
+    }
+    const std::size_t slash = file.directory_.find('/', start);
+    if (slash == std::string::npos) {
+      return {};
+    }
+    const std::string component = file.directory_.substr(start, slash - start);
+    auto child = open_directory(parent->get(), component.c_str(), O_NOFOLLOW);
+    if (!child) {
+      return std::move(child).error().with_context(
+          "output file " + in_quotes(file.partial_path()) + ": directory " +
+          in_quotes(file.directory_.substr(0, slash)));
+    }
+    parent = std::make_shared<const sys::UniqueFd>(std::move(*child));
+    start = slash + 1;
+  }
 }
 
 sys::Result<OutputDirectory::Renamed> OutputDirectory::rename_into_place(PartialFile& file,
@@ -405,7 +501,7 @@ std::optional<FilesystemSpace> OutputDirectory::last_space() const {
                          space_->read_only.load(std::memory_order_relaxed)};
 }
 
-Recovery OutputDirectory::recover() {
+Recovery OutputDirectory::recover(const std::function<sys::Result<void>(int fd)>& mark) {
   Recovery recovery;
   // A descriptor of its own: reading the entries moves the descriptor's offset.
   auto root = open_directory(fd_->get(), ".", 0);
@@ -414,7 +510,7 @@ Recovery OutputDirectory::recover() {
                                                                    in_quotes(path_.string())));
     return recovery;
   }
-  recover_directory(root->get(), "", recovery);
+  recover_directory(root->get(), "", recovery, mark);
   return recovery;
 }
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,7 +45,11 @@ struct FilesystemSpace {
 struct RecoveredFile {
   /// The published name, relative to the output directory ("a/x.bin.incomplete").
   std::string path;
+  /// Its bytes, once the tail the disk never got is cut off.
   std::uint64_t size = 0;
+  /// The bytes cut off: from the file's first hole (an unwritten extent after a power cut: the
+  /// size reached the disk, the data did not) to its end.
+  std::uint64_t cut = 0;
 };
 
 /// What recover() did: the files it published, and one error per thing it could not handle.
@@ -98,6 +103,12 @@ class OutputDirectory {
     std::string directory;
     std::shared_ptr<const sys::UniqueFd> directory_fd;
   };
+  using SyncCall = std::function<sys::Result<void>(int fd)>;
+  /// The sync step of publish(), before its rename, for the sync stage, which runs the steps
+  /// apart: the file's bytes (`fdatasync`; `fsync` when it has_attributes()), then every
+  /// directory between the output directory and the file's (`fsync`), whose entries may be new.
+  static sys::Result<void> sync_before_rename(const PartialFile& file, const SyncCall& fdatasync,
+                                              const SyncCall& fsync);
   /// The rename step of publish(), for the sync stage, which runs the steps apart: renames `file`
   /// to its final name (kIncomplete: NAME.incomplete), never replacing a file, and closes it. On
   /// failure `file` still owns the partial file, and the error names it.
@@ -123,9 +134,12 @@ class OutputDirectory {
   [[nodiscard]] bool is_current() const;
 
   /// Publishes every partial file in the tree (`.NAME.part`, regular files only) as
-  /// NAME.incomplete, syncing each file and its directory. Symlinks are not followed. Call it at
+  /// NAME.incomplete, syncing each file and its directory. A file is cut at its first hole:
+  /// after a power cut, the bytes past it were never written, and read as zeros. Symlinks are not followed. Call it at
   /// start, before any file is created: it cannot tell a crashed writer's file from a live one.
-  Recovery recover();
+  /// `mark`, if given, is called with each partial file's descriptor before it is synced and
+  /// renamed (a hand-off record for a file whose record never reached the disk).
+  Recovery recover(const std::function<sys::Result<void>(int fd)>& mark = {});
 
   /// The path the directory was opened with.
   [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }

@@ -46,14 +46,20 @@ class PartialFile {
   void add_written(std::uint64_t bytes) noexcept { written_ += bytes; }
   /// When the file was created (the time its name was rendered with).
   [[nodiscard]] std::chrono::system_clock::time_point opened() const noexcept { return opened_; }
+  /// The file carries extended attributes (a hand-off record) that must be as durable as its
+  /// bytes: it is synced with fsync, as fdatasync need not write them.
+  void mark_attributes() noexcept { attributes_ = true; }
+  [[nodiscard]] bool has_attributes() const noexcept { return attributes_; }
 
  private:
   friend class OutputDirectory;
 
-  PartialFile(std::shared_ptr<const sys::UniqueFd> directory_fd, sys::UniqueFd file_fd, std::string directory,
-              std::string basename, std::string partial_basename,
+  PartialFile(std::shared_ptr<const sys::UniqueFd> root_fd,
+              std::shared_ptr<const sys::UniqueFd> directory_fd, sys::UniqueFd file_fd,
+              std::string directory, std::string basename, std::string partial_basename,
               std::chrono::system_clock::time_point opened)
-      : directory_fd_(std::move(directory_fd)),
+      : root_fd_(std::move(root_fd)),
+        directory_fd_(std::move(directory_fd)),
         file_(std::make_shared<const sys::UniqueFd>(std::move(file_fd))),
         directory_(std::move(directory)),
         basename_(std::move(basename)),
@@ -61,6 +67,8 @@ class PartialFile {
         name_(directory_.empty() ? basename_ : directory_ + "/" + basename_),
         opened_(opened) {}
 
+  // The output directory's, for the directories between it and the file's.
+  std::shared_ptr<const sys::UniqueFd> root_fd_;
   std::shared_ptr<const sys::UniqueFd> directory_fd_;
   std::shared_ptr<const sys::UniqueFd> file_;
   std::string directory_;
@@ -69,6 +77,7 @@ class PartialFile {
   std::string name_;
   std::uint64_t written_ = 0;
   std::chrono::system_clock::time_point opened_;
+  bool attributes_ = false;
 };
 
 }  // namespace zcrecv::output

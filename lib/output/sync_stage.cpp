@@ -13,6 +13,7 @@ SyncCalls SyncCalls::system() {
         return sys::sync_file_range(fd, offset, length, flags);
       },
       [](int directory_fd) { return sys::fsync(directory_fd); },
+      [](int fd) { return sys::fsync(fd); },
   };
 }
 

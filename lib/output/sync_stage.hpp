@@ -27,8 +27,12 @@ struct SyncCalls {
                                   unsigned int flags)>
       sync_file_range;
   std::function<sys::Result<void>(int directory_fd)> fsync_directory;
+  /// Before a rename: a file with a hand-off record (its attribute must be durable too), and
+  /// the directories between the output directory and the file's
+  /// (OutputDirectory::sync_before_rename).
+  std::function<sys::Result<void>(int fd)> fsync;
 
-  /// fdatasync(2), sync_file_range(2) and fsync(2).
+  /// fdatasync(2), sync_file_range(2) and fsync(2) (for directories and for files).
   static SyncCalls system();
 };
 

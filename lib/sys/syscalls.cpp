@@ -287,6 +287,13 @@ Result<void> fdatasync(int fd) {
   return status(retry_eintr([&] { return ::fdatasync(fd); }), "fdatasync");
 }
 
+Result<void> fadvise(int fd, off_t offset, off_t length, int advice) {
+  if (const int error = ::posix_fadvise(fd, offset, length, advice); error != 0) {
+    return Error::from_errno(error, "posix_fadvise");
+  }
+  return {};
+}
+
 Result<void> fsync(int fd) { return status(retry_eintr([&] { return ::fsync(fd); }), "fsync"); }
 
 Result<void> sync_file_range(int fd, std::uint64_t offset, std::uint64_t length,

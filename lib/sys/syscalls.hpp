@@ -105,6 +105,8 @@ Result<void> fsync(int fd);
 Result<void> sync_file_range(int fd, std::uint64_t offset, std::uint64_t length,
                              unsigned int flags);
 Result<void> ftruncate(int fd, off_t length);
+/// posix_fadvise(2) (which returns its error rather than setting errno).
+Result<void> fadvise(int fd, off_t offset, off_t length, int advice);
 /// fallocate(2): with FALLOC_FL_KEEP_SIZE, reserves blocks for [offset, offset + length) without
 /// changing the file's size; with FALLOC_FL_PUNCH_HOLE too, gives them back.
 Result<void> fallocate(int fd, int mode, std::uint64_t offset, std::uint64_t length);

@@ -1,18 +1,25 @@
 #include "output/output_directory.hpp"
 
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
+#include <vector>
 
 #include "output/test_files.hpp"
 #include "support/error_text.hpp"
+#include "support/skip.hpp"
 #include "support/temp_dir.hpp"
+#include "sys/syscalls.hpp"
 
 namespace zcrecv::output {
 namespace {
@@ -354,6 +361,128 @@ TEST_CASE("recover publishes every partial file as .incomplete with its exact by
   Recovery again = directory.recover();
   CHECK(again.files.empty());
   CHECK(again.errors.empty());
+}
+
+// Whether the filesystem of `directory` reports holes to SEEK_HOLE (ext4, XFS, tmpfs do; one
+// that does not says the whole file is data).
+bool reports_holes(const fs::path& directory) {
+  const fs::path probe = directory / "hole-probe";
+  write_file(probe, "x");
+  fs::resize_file(probe, 1 << 20);
+  sys::UniqueFd fd(::open(probe.c_str(), O_RDONLY | O_CLOEXEC));
+  const off_t hole = ::lseek(fd.get(), 0, SEEK_HOLE);
+  fs::remove(probe);
+  return hole >= 0 && hole < (1 << 20);
+}
+
+TEST_CASE("recover cuts a partial file at its first hole, and marks each file it publishes") {
+  test::TempDir temp;
+  fs::create_directories(temp / "out/a");
+  if (test::skipped_because(!reports_holes(temp.path()),
+                            "the temporary directory's filesystem reports no holes")) {
+    return;
+  }
+  // What a power cut can leave: the size on disk, the last bytes not (they read as zeros).
+  write_file(temp / "out/.tail.bin.part", std::string(8192, 't'));
+  fs::resize_file(temp / "out/.tail.bin.part", 3 << 20);
+  // A hole in the middle: what follows it is cut too, as the stream's bytes run in order.
+  write_file(temp / "out/a/.middle.bin.part", std::string(4096, 'm'));
+  fs::resize_file(temp / "out/a/.middle.bin.part", 2 << 20);
+  {
+    std::ofstream out(temp / "out/a/.middle.bin.part", std::ios::in | std::ios::out |
+                                                           std::ios::binary);
+    out.seekp(1 << 20);
+    out << "after the hole";
+  }
+  write_file(temp / "out/a/.whole.bin.part", std::string(5000, 'w'));
+
+  OutputDirectory directory = open_directory(temp / "out");
+  std::vector<std::uint64_t> marked_sizes;
+  Recovery recovery = directory.recover([&marked_sizes](int fd) -> sys::Result<void> {
+    // Marked after the cut, before the rename.
+    struct stat info {};
+    REQUIRE(::fstat(fd, &info) == 0);
+    marked_sizes.push_back(static_cast<std::uint64_t>(info.st_size));
+    return {};
+  });
+  for (const sys::Error& error : recovery.errors) {
+    FAIL_CHECK(error.message());
+  }
+  std::set<std::tuple<std::string, std::uint64_t, std::uint64_t>> recovered;
+  for (const RecoveredFile& file : recovery.files) {
+    recovered.emplace(file.path, file.size, file.cut);
+  }
+  CHECK(recovered == std::set<std::tuple<std::string, std::uint64_t, std::uint64_t>>{
+                         {"tail.bin.incomplete", 8192, (3 << 20) - 8192},
+                         {"a/middle.bin.incomplete", 4096, (2 << 20) - 4096},
+                         {"a/whole.bin.incomplete", 5000, 0},
+                     });
+  CHECK(read_file(temp / "out/tail.bin.incomplete") == std::string(8192, 't'));
+  CHECK(read_file(temp / "out/a/middle.bin.incomplete") == std::string(4096, 'm'));
+  CHECK(read_file(temp / "out/a/whole.bin.incomplete") == std::string(5000, 'w'));
+  std::sort(marked_sizes.begin(), marked_sizes.end());
+  CHECK(marked_sizes == std::vector<std::uint64_t>{4096, 5000, 8192});
+}
+
+TEST_CASE("recover: a mark that fails leaves the file partial and names it") {
+  test::TempDir temp;
+  fs::create_directories(temp / "out");
+  write_file(temp / "out/.x.bin.part", "abc");
+  OutputDirectory directory = open_directory(temp / "out");
+  Recovery recovery = directory.recover(
+      [](int) -> sys::Result<void> { return sys::Error::invalid("no record for you"); });
+  CHECK(recovery.files.empty());
+  REQUIRE(recovery.errors.size() == 1);
+  CHECK(recovery.errors[0].message().find(".x.bin.part") != std::string::npos);
+  CHECK(recovery.errors[0].message().find("no record for you") != std::string::npos);
+  CHECK(fs::exists(temp / "out/.x.bin.part"));
+}
+
+// The inode of what `fd` refers to.
+ino_t inode_of(int fd) {
+  struct stat info {};
+  REQUIRE(::fstat(fd, &info) == 0);
+  return info.st_ino;
+}
+
+TEST_CASE("sync_before_rename: a file's bytes, then every directory above the file's") {
+  test::TempDir temp;
+  OutputDirectory directory = open_directory(temp / "out");
+  std::vector<std::pair<std::string, ino_t>> calls;
+  auto record = [&calls](const char* call) {
+    return [&calls, call](int fd) -> sys::Result<void> {
+      calls.emplace_back(call, inode_of(fd));
+      return {};
+    };
+  };
+  auto inode = [](const fs::path& path) {
+    struct stat info {};
+    REQUIRE(::stat(path.c_str(), &info) == 0);
+    return info.st_ino;
+  };
+
+  PartialFile deep = create(directory, "a/b/c/x.bin");
+  REQUIRE(OutputDirectory::sync_before_rename(deep, record("fdatasync"), record("fsync")).ok());
+  CHECK(calls == std::vector<std::pair<std::string, ino_t>>{
+                     {"fdatasync", inode_of(deep.fd())},
+                     {"fsync", inode(temp / "out")},
+                     {"fsync", inode(temp / "out/a")},
+                     {"fsync", inode(temp / "out/a/b")},
+                 });
+
+  // A file with a hand-off record is fsynced: fdatasync need not write its attribute. A file
+  // in the output directory itself has no directory above it to sync.
+  calls.clear();
+  PartialFile top = create(directory, "y.bin");
+  top.mark_attributes();
+  REQUIRE(OutputDirectory::sync_before_rename(top, record("fdatasync"), record("fsync")).ok());
+  CHECK(calls == std::vector<std::pair<std::string, ino_t>>{{"fsync", inode_of(top.fd())}});
+
+  // An error names the file and what failed.
+  auto failing = [](int) -> sys::Result<void> { return sys::Error::from_errno(EIO, "fsync"); };
+  auto failed = OutputDirectory::sync_before_rename(deep, record("fdatasync"), failing);
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.error().message().find("a/b/c/.x.bin.part") != std::string::npos);
 }
 
 TEST_CASE("is_current turns false once the directory is removed, even if created again") {
