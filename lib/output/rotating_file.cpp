@@ -319,8 +319,8 @@ void RotatingFile::hand_to_stage(PartialFile&& file, Completion completion) {
       // The page cache may have dropped bytes the disk refused (and a second fdatasync would
       // not say so): never publish this file as complete. As recovery would, publish what is
       // there as NAME.incomplete, and report the failure.
-      std::string message = "output file \"" + owned->partial_path() + "\": " +
-                            synced.error().message();
+      // The error names the file (sync_before_rename).
+      std::string message = synced.error().message();
       auto renamed = OutputDirectory::rename_into_place(*owned, Completion::kIncomplete);
       message += renamed ? "; published as \"" + renamed->name +
                                "\", whose bytes may not all be on disk"
