@@ -253,6 +253,15 @@ class Ledger:
         self.receipt_read = threading.Event()
         self.failures = []
 
+    def new_stream(self, size, rng):
+        """A stream id no other stream has, registered with its size."""
+        with self.lock:
+            while True:
+                stream_id = rng.getrandbits(63) | 1
+                if stream_id not in self.sizes:
+                    self.sizes[stream_id] = size
+                    return stream_id
+
 
 def send_stream(port, stream_id, size, rng, stall_at=None, cut=None):
     """One stream with a receipt; returns the receipt line. With `stall_at`, sends that many
@@ -288,7 +297,6 @@ def read_receipt(connection):
 def sender(port, ledger, seed, stop):
     rng = random.Random(seed)
     while not stop.is_set():
-        stream_id = rng.getrandbits(63) | 1
         shape = rng.random()
         if shape < 0.2:
             size = FILE_SIZE * rng.randint(1, 8)  # ends exactly on a file boundary
@@ -296,8 +304,7 @@ def sender(port, ledger, seed, stop):
             size = rng.randint(1, MAX_STREAM // BLOCK) * BLOCK - rng.choice((0, 0, 3))
             if 0 < size % FILE_SIZE < BLOCK:
                 size += BLOCK  # a last file holds at least a block: its stream is known
-        with ledger.lock:
-            ledger.sizes[stream_id] = size
+        stream_id = ledger.new_stream(size, rng)
         try:
             answer = send_stream(port, stream_id, size, rng)
         except OSError as error:
@@ -581,10 +588,8 @@ def cut_at_boundaries(port, zcrecv, ledger, rng, out):
     answers = {}
     threads = []
     for n in range(4):
-        stream_id = rng.getrandbits(63) | 1
         size = FILE_SIZE * (n + 1)
-        with ledger.lock:
-            ledger.sizes[stream_id] = size
+        stream_id = ledger.new_stream(size, rng)
         ids.append(stream_id)
 
         def one(stream_id=stream_id, size=size):
@@ -639,7 +644,7 @@ def main():
         zcrecv = Zcrecv(args.zcrecv, config)
         ledger = Ledger()
         stop = threading.Event()
-        senders = [threading.Thread(target=sender, args=(zcrecv.port, ledger, args.seed + n, stop))
+        senders = [threading.Thread(target=sender, args=(zcrecv.port, ledger, f"{args.seed}/sender {n}", stop))
                    for n in range(SENDERS)]
         for thread in senders:
             thread.start()
