@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import os
+import random
 import re
 import shutil
 import signal
@@ -41,7 +42,9 @@ SUMMARY = re.compile(r"received (\d+) bytes .* via (\S+) ")
 STATISTICS = re.compile(r"statistics: .*files published=(\d+)")  # the daemon's SIGUSR2 line
 SCENARIOS = {1: "single", 2: "seed", 3: "short", 4: "concurrency", 5: "idle", 6: "stall",
              7: "durable-short", 8: "durable-stream", 9: "metrics", 10: "proxy-short",
-             11: "send-file", 12: "send-durable"}
+             11: "send-file", 12: "send-durable", 13: "records"}
+RECORD_LENGTHS = (80, 400)  # scenario 13: each record's bytes, its '\n' included
+RECORDS_SEED = 22  # scenario 13's record lengths and bytes (issue 22)
 
 
 class Skip(Exception):
@@ -603,10 +606,11 @@ max_connections_per_peer = 16384
         return config
 
     def start_durable_daemon(self, name, out_dir, sync, workers=None, max_file_size=None,
-                             slow=None, receipt=False):
+                             slow=None, receipt=False, record_delimiter=None):
         """Starts `zcrecv -c CONFIG -l ADDR -o DIR --sync SYNC --name {conn}-{seq}.bin
-        [--workers N] [--max-file-size SIZE] [--receipt] EXTRA...` on a fresh directory, through
-        `slow-disk run` when `slow` names a slow disk; returns (process, report, address, log)."""
+        [--workers N] [--max-file-size SIZE] [--receipt] [--record-delimiter BYTE] EXTRA...` on
+        a fresh directory, through `slow-disk run` when `slow` names a slow disk; returns
+        (process, report, address, log)."""
         shutil.rmtree(out_dir, ignore_errors=True)
         os.makedirs(out_dir)
         address = self.new_address("tcp")
@@ -618,6 +622,8 @@ max_connections_per_peer = 16384
             argv += ["--max-file-size", max_file_size]
         if receipt:
             argv.append("--receipt")
+        if record_delimiter is not None:
+            argv += ["--record-delimiter", record_delimiter]
         argv += self.args.zcrecv_arg
         if slow:
             argv = self.slow_argv(slow, argv)
@@ -952,6 +958,104 @@ max_connections_per_peer = 16384
         send_cpu = sum(usage_of(send_report)[0] for _, send_report in senders)
         return Sample(end - start, KiB * count, cpu, max_rss,
                       extra={"files": count, "send_cpu": send_cpu})
+
+    @contextlib.contextmanager
+    def records_source(self, total):
+        """A file of `total` bytes of newline-delimited records on the tmpfs, for the length of
+        the `with`; yields (path, its sha256). Each record is RECORD_LENGTHS bytes of printable
+        ASCII (0x20-0x7e) ending with '\n', lengths and bytes drawn from a generator seeded with
+        RECORDS_SEED, so every run sends the same file; the last record is cut short so that
+        the file ends with a '\n' at exactly `total` bytes. Scenario 11's sources are removed
+        first (source_file makes them again when asked): with them, this file and its copy
+        received would not fit in the 3 GiB tmpfs."""
+        for entry in os.scandir(self.tmpfs):
+            if entry.name.startswith("source-"):
+                os.unlink(entry.path)
+        path = os.path.join(self.tmpfs, f"records-{total}.bin")
+        printable = bytes(range(0x20, 0x7F))
+        to_printable = bytes(printable[byte % len(printable)] for byte in range(256))
+        random_source = random.Random(RECORDS_SEED)
+        digest = hashlib.sha256()
+        newline = RECORD_LENGTHS[0] - 1  # where the next record's '\n' goes
+        try:
+            with open(path, "wb") as records:
+                for offset in range(0, total, 4 * MiB):
+                    block = bytearray(random_source.randbytes(min(4 * MiB, total - offset))
+                                      .translate(to_printable))
+                    while newline < offset + len(block):
+                        block[newline - offset] = ord("\n")
+                        newline += random_source.randint(*RECORD_LENGTHS)
+                    if offset + len(block) == total:
+                        block[-1] = ord("\n")
+                    records.write(block)
+                    digest.update(block)
+            yield path, digest.hexdigest()
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+    def records_stream(self, name, out_dir, source, digest, delimiter, checksum):
+        """The file `source` sent by sendfile_sender over loopback TCP into a daemon on the
+        tmpfs with `--sync none --max-file-size 64MiB` and, when `delimiter` is given,
+        `--record-delimiter DELIMITER` (one connection: files {conn}-{seq}.bin). Time from the
+        sender's start until the published files hold every byte. Checked every time: every file
+        but the last is 64 MiB without a delimiter, and ends with '\n' within record_max (64
+        KiB, the default) below 64 MiB with one; with `checksum`, the files concatenated in
+        {seq} order hash as `source` (`digest`)."""
+        total = os.path.getsize(source)
+        file_size, record_max = 64 * MiB, 64 * KiB
+        daemon, report, address, log = self.start_durable_daemon(
+            name, out_dir, "none", max_file_size="64MiB", record_delimiter=delimiter)
+        send_log = self.log_path(name + " sender")
+        try:
+            self.measured_pid(report)
+            with open(send_log, "w") as log_file:
+                start = time.monotonic()
+                sender = self.spawn([os.path.join(self.bin, "sendfile_sender"), address, source],
+                                    stdout=log_file, stderr=log_file)
+                _, status = self.reap(sender, (daemon,))
+            if status != 0:
+                raise RunError(f"sendfile_sender exited with status {status}: {tail(send_log)}")
+            deadline = time.monotonic() + RUN_TIMEOUT
+            while sum(entry.stat().st_size for entry in published_files(out_dir)) < total:
+                if daemon.poll() is not None or time.monotonic() > deadline:
+                    raise RunError(f"the stream's files not all published: {tail(log)}")
+                time.sleep(POLL)
+            end = time.monotonic()
+            cpu, max_rss = self.stop_daemon(daemon, report, log)
+        finally:
+            kill_if_running(daemon)
+        named = {}
+        for entry in published_files(out_dir):
+            match = re.fullmatch(r"[0-9a-f]+-(\d+)\.bin", entry.name)
+            if not match:
+                raise RunError(f"{out_dir}: unexpected file {entry.name}")
+            named[int(match.group(1))] = entry
+        files = [named[seq] for seq in sorted(named)]
+        sizes = [entry.stat().st_size for entry in files]
+        if sum(sizes) != total:
+            raise RunError(f"{out_dir}: {sum(sizes)} bytes in {len(files)} files, not {total}")
+        for entry, size in zip(files[:-1], sizes):
+            if delimiter is None and size != file_size:
+                raise RunError(f"{entry.name}: {size} bytes, not {file_size}")
+            if delimiter is not None:
+                with open(entry.path, "rb") as data:
+                    data.seek(-1, os.SEEK_END)
+                    last = data.read(1)
+                if last != b"\n" or not file_size - record_max < size <= file_size:
+                    raise RunError(f"{entry.name}: {size} bytes ending with {last!r}, not a "
+                                   f"record boundary within {record_max} bytes of {file_size}")
+        if checksum:
+            joined = hashlib.sha256()
+            for entry in files:
+                with open(entry.path, "rb") as data:
+                    while block := data.read(4 * MiB):
+                        joined.update(block)
+            if joined.hexdigest() != digest:
+                raise RunError(f"{out_dir}: the files in {{seq}} order differ from what was sent "
+                               "(sha256)")
+        shutil.rmtree(out_dir, ignore_errors=True)
+        return Sample(end - start, total, cpu, max_rss, extra={"files": len(files)})
 
 
 class Scraper:
@@ -1751,6 +1855,70 @@ class Suite:
                                    "receiver CPU µs/file", "senders' CPU µs/file"], rows) + "\n")
         return "\n".join(out)
 
+    def scenario_13(self):
+        total = 256 * MiB if self.quick else GiB
+        out = [f"## Scenario 13: {size_name(total)} of newline-delimited records into 64 MiB "
+               "files, record alignment off and on (issue 22)\n",
+               f"A file of records of {RECORD_LENGTHS[0]}–{RECORD_LENGTHS[1]} bytes (printable "
+               f"ASCII and '\\n', random lengths, seed {RECORDS_SEED}) on the tmpfs, sent over "
+               "loopback TCP by `sendfile_sender.c` (sendfile of the whole file, close) into a "
+               "zcrecv daemon writing to the tmpfs with `--sync none --max-file-size 64MiB`: "
+               "**off** without a delimiter (files cut at exactly 64 MiB), **on** with "
+               "`--record-delimiter '\\n'` (`record_max` 64 KiB, the default: each file ends "
+               "just after the first '\\n' in its last 64 KiB, found with `MSG_PEEK`). Wall time "
+               "from the sender's start until the published files hold every byte; CPU is the "
+               "daemon's (rusage, through `rusage_exec`). `on ÷ this` is the median of the "
+               "per-round ratios. Every file is checked every round (off: 64 MiB each but the "
+               "last; on: each but the last ends with '\\n' within 64 KiB below 64 MiB); the "
+               f"warm-up also checksums the files concatenated in `{{seq}}` order against the "
+               f"input. {self.rounds} counted rounds after a warm-up, off and on alternating."
+               + self.extra_args_note() + "\n"]
+        off = self.daemon_contender("alignment off")
+        on = self.daemon_contender("alignment on (`--record-delimiter '\\n'`)")
+        contenders = [off, on]
+        directory = os.path.join(self.bench.tmpfs, "out")
+        with self.bench.records_source(total) as (source, digest):
+            run_rounds(self.bench, "scenario 13", contenders,
+                       lambda c, warm: self.bench.records_stream(
+                           c.name, directory, source, digest, "\\n" if c is on else None, warm),
+                       self.rounds)
+        rows = []
+        for contender in contenders:
+            note = state_note(contender)
+            if note or not contender.samples or not on.samples:
+                rows.append([contender.name] + ["–"] * 9 + [note or "no samples"])
+                continue
+            speeds = [s.mib_s for s in contender.samples]
+            ratios = per_round_ratios(on, contender, lambda s: s.mib_s)
+            cpu_ratios = per_round_ratios(on, contender, lambda s: s.cpu_per_gib)
+            rows.append([contender.name, f"{median(speeds):.0f}",
+                         f"{min(speeds):.0f}–{max(speeds):.0f}", f"{median(ratios):.2f}",
+                         rounds_text(ratios),
+                         f"{median([s.cpu_per_gib for s in contender.samples]):.3f}",
+                         f"{median(cpu_ratios):.2f}", rounds_text(cpu_ratios),
+                         f"{median([s.extra['files'] for s in contender.samples]):.0f}",
+                         peak_rss_mib(contender), ""])
+        out.append(markdown_table(["daemon", "median MiB/s", "min–max", "on ÷ this",
+                                   "on ÷ this, per round", "CPU s/GiB", "CPU on ÷ this",
+                                   "CPU on ÷ this, per round", "files", "peak RSS MiB", "note"],
+                                  rows) + "\n")
+        out.append("Bars (issue 22, ratios from this run):\n")
+        lines = [ratio_bar("- throughput with alignment on ≥ 0.95 × off", on, off,
+                           lambda s: s.mib_s, 0.95)]
+        if on.samples and off.samples:
+            cpu_ratios = per_round_ratios(on, off, lambda s: s.cpu_per_gib)
+            medians = (f"{median([s.cpu_per_gib for s in on.samples]):.3f} vs "
+                       f"{median([s.cpu_per_gib for s in off.samples]):.3f} s/GiB")
+            lines.append("- receiver CPU per GiB with alignment on ≤ 1.10 × off (within 10 %): "
+                         + verdict(median(cpu_ratios) <= 1.10,
+                                   f"{ratio_text(median(cpu_ratios), 1.10)} (rounds: "
+                                   f"{rounds_text(cpu_ratios)}; medians {medians})"))
+        else:
+            lines.append("- receiver CPU per GiB with alignment on ≤ 1.10 × off: not measured "
+                         f"({state_note(on) or state_note(off) or 'no samples'})")
+        out.append("\n".join(lines) + "\n")
+        return "\n".join(out)
+
 
 def percentile(values, q):
     """Nearest-rank percentile (q in 0..100) of `values`; NaN for none."""
@@ -2036,11 +2204,11 @@ def main():
                              "RESULTS-NAME.svg (default: build/bench/results.md)")
     parser.add_argument("--zcrecv-arg", action="append", default=[], metavar="ARG",
                         help="one more command-line argument for the daemons of scenarios 6-8 "
-                             "(repeatable, one argv element each: --zcrecv-arg=--workers "
+                             "and 13 (repeatable, one argv element each: --zcrecv-arg=--workers "
                              "--zcrecv-arg=4)")
     parser.add_argument("--zcrecv-set", action="append", default=[], metavar="KEY=VALUE",
-                        help="one more configuration key for the daemons of scenarios 6-8, "
-                             "written into the config file they read (repeatable; "
+                        help="one more configuration key for the daemons of scenarios 6-8 "
+                             "and 13, written into the config file they read (repeatable; "
                              "output.sync_threads=4, output.writeback_bytes=8MiB; a value that "
                              "is not a number, a boolean, a quoted string or an array is quoted)")
     parser.add_argument("--slow-disk", default=os.path.join(ROOT, "tests", "tools", "slow-disk"),

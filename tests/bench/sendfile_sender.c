@@ -1,6 +1,6 @@
-/* The C sender of scenario 11: connect, sendfile(2) the whole file, close; the practical limit
- * of the sendfile path, as splice_loop.c is of the splice path. No error handling beyond "say
- * and exit 1". Usage: sendfile_sender HOST:PORT|unix:PATH FILE */
+/* The C sender of scenarios 11 and 13: connect, sendfile(2) the whole file, close; the
+ * practical limit of the sendfile path, as splice_loop.c is of the splice path. No error
+ * handling beyond "say and exit 1". Usage: sendfile_sender HOST:PORT|unix:PATH FILE */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <sys/sendfile.h>
