@@ -49,8 +49,11 @@ std::vector<std::string> lines_of(const std::string& text) {
 std::vector<std::string> list_files(const std::filesystem::path& directory) {
   std::vector<std::string> names;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(directory)) {
-    if (entry.is_regular_file()) {
-      names.push_back(std::filesystem::relative(entry.path(), directory).string());
+    // Lexically, and without throwing for a file that went since it was listed: the daemon may
+    // delete files (retention, hooks) while a test looks.
+    std::error_code error;
+    if (entry.is_regular_file(error)) {
+      names.push_back(entry.path().lexically_relative(directory).string());
     }
   }
   std::sort(names.begin(), names.end());
