@@ -165,6 +165,10 @@ class RotatingFile {
   [[nodiscard]] std::uint64_t pending_publishes() const noexcept { return shared_->pending; }
   /// Bytes written across all files of the connection.
   [[nodiscard]] std::uint64_t bytes() const noexcept { return bytes_; }
+  /// Bytes written into the current file (0 with none open).
+  [[nodiscard]] std::uint64_t bytes_in_file() const noexcept {
+    return current_ ? current_->bytes_written() : 0;
+  }
 
  private:
   // What the completions of the sync stage update, on the owner's thread. Shared with them, so

@@ -24,6 +24,7 @@ class RotatingSink final : public Sink {
   }
   void add_written(std::uint64_t bytes) override { files_.add_written(bytes); }
   [[nodiscard]] std::uint64_t bytes() const override { return files_.bytes(); }
+  [[nodiscard]] std::uint64_t file_offset() const override { return files_.bytes_in_file(); }
   [[nodiscard]] std::uint64_t room() const override { return files_.room(); }
   [[nodiscard]] std::uint64_t unsynced_room() const override { return files_.unsynced_room(); }
   [[nodiscard]] std::uint64_t pending_publishes() const override {

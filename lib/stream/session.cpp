@@ -141,6 +141,13 @@ void Session::pump_some() {
       return;
     }
     limit = *bounded;
+    // A write that ends on a page boundary keeps the next ones page-aligned. After a record
+    // boundary a file starts with the rest of a record, and then every write straddled a page
+    // at both ends: ~10 % more CPU per byte on tmpfs (a partly written page is zeroed first).
+    if (const std::uint64_t offset = sink_->file_offset();
+        offset % kPageSize != 0 && limit > kPageSize) {
+      limit = (offset + limit) / kPageSize * kPageSize - offset;
+    }
     if (sink_->is_open()) {
       // Space first, bytes second: a full disk refuses the reservation while the bytes are
       // still the socket's (TCP holds the sender back), never a write of bytes already taken.

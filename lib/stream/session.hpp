@@ -95,6 +95,9 @@ class Session final : public event::Handler {
  public:
   /// Bytes moved per readable event before the loop turns to other streams.
   static constexpr std::uint64_t kEventBudget = std::uint64_t{4} << 20;
+  /// The page size writes are aligned to (Linux's on x86-64 and most arm64 kernels; a larger
+  /// one only makes the alignment partial).
+  static constexpr std::uint64_t kPageSize = 4096;
   /// How often a stream paused for space tries again.
   static constexpr std::chrono::milliseconds kSpaceRetry{250};
 

@@ -36,6 +36,9 @@ class Sink {
   virtual void add_written(std::uint64_t bytes) = 0;
   /// Bytes written across all files.
   [[nodiscard]] virtual std::uint64_t bytes() const = 0;
+  /// The offset of the next write in the current file, where it matters for page alignment
+  /// (a file in the page cache); 0 elsewhere.
+  [[nodiscard]] virtual std::uint64_t file_offset() const { return 0; }
   /// Bytes the current file may take before its size boundary; 0: rotate before writing more.
   [[nodiscard]] virtual std::uint64_t room() const { return kUnlimited; }
   /// Bytes the current file may take before the disk must catch up (early writeback).
