@@ -25,6 +25,7 @@
 #include "net/listen_address.hpp"
 #include "net/socket_activation.hpp"
 #include "output/name_template.hpp"
+#include "sys/quoted.hpp"
 
 namespace {
 
@@ -140,7 +141,7 @@ sys::Result<std::uint32_t> parse_count(const std::string& text, std::string_view
   if (!digits || value < min || value > max) {
     return sys::Error::invalid(std::string(option) + ": expected a whole number from " +
                                std::to_string(min) + " to " + std::to_string(max) + ", got " +
-                               config::quote(text));
+                               sys::quoted(text));
   }
   return static_cast<std::uint32_t>(value);
 }
@@ -155,7 +156,7 @@ std::optional<Enum> parse_enum(const std::optional<std::string>& text, std::stri
   auto value = parse(*text);
   if (!value) {
     errors.add(std::string(option) + ": expected " + std::string(expected) + ", got " +
-               config::quote(*text));
+               sys::quoted(*text));
   }
   return value;
 }
@@ -182,8 +183,8 @@ std::optional<std::string> metrics_address_taken(const config::Config& config) {
     if (metrics && address && same_socket_address(*metrics, *address)) {
       return config.metrics.listen->origin.where +
              ": expected an address no [[listen]] entry takes, got " +
-             config::quote(config.metrics.listen->value) + ": listener " + listener.name +
-             " listens on " + config::quote(listener.address.value);
+             sys::quoted(config.metrics.listen->value) + ": listener " + listener.name +
+             " listens on " + sys::quoted(listener.address.value);
     }
   }
   return std::nullopt;

@@ -7,6 +7,8 @@
 #include <numeric>
 #include <optional>
 
+#include "sys/quoted.hpp"
+
 namespace zcrecv::config {
 namespace {
 
@@ -20,7 +22,7 @@ constexpr int kMaxFractionDigits = 19;
 
 sys::Error expected(std::string_view what, std::string_view expectation, std::string_view text) {
   return sys::Error::invalid(std::string(what) + ": expected " + std::string(expectation) +
-                             ", got " + quote(text));
+                             ", got " + sys::quoted(text));
 }
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -315,7 +317,7 @@ sys::Result<std::string> parse_delimiter(std::string_view text, std::string_view
   auto wrong = [&] {
     return sys::Error::invalid(std::string(what) +
                                ": expected one byte, or an escape like \\n or \\x1e, got " +
-                               quote(text));
+                               sys::quoted(text));
   };
   if (text.size() <= 1) {
     return std::string(text);
@@ -350,7 +352,7 @@ sys::Result<std::string> parse_delimiter(std::string_view text, std::string_view
   return wrong();
 }
 
-std::string quote(std::string_view text) {
+std::string toml_string(std::string_view text) {
   constexpr std::string_view kHex = "0123456789ABCDEF";
   std::string quoted = "\"";
   for (const char c : text) {

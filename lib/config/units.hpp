@@ -49,7 +49,9 @@ std::string format_duration(std::chrono::nanoseconds duration);
 std::string format_mode(mode_t mode);
 
 /// `text` as a TOML basic string, in double quotes, with quotes, backslashes and control
-/// characters escaped: how error messages show what they got, and how to_toml writes strings.
-std::string quote(std::string_view text);
+/// characters escaped (`\u0001`), other bytes as they are: how to_toml writes strings. Messages
+/// quote with sys::quoted instead, which also escapes bytes outside ASCII and stays one line
+/// whatever the input (a TOML string must keep UTF-8 as it is).
+std::string toml_string(std::string_view text);
 
 }  // namespace zcrecv::config

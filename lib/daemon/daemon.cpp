@@ -39,6 +39,7 @@
 #include "net/listener.hpp"
 #include "output/output_directory.hpp"
 #include "retention/retention.hpp"
+#include "sys/quoted.hpp"
 #include "sys/syscalls.hpp"
 
 namespace zcrecv::daemon {
@@ -138,7 +139,7 @@ std::string describe_hooks(const config::OutputConfig& output) {
   }
   std::string argv;
   for (const config::SourcedString& argument : output.on_publish) {
-    argv += (argv.empty() ? "" : " ") + config::quote(argument.value);
+    argv += (argv.empty() ? "" : " ") + sys::quoted(argument.value);
   }
   return "on_publish: " + argv + " (" + std::to_string(output.on_publish_concurrency) +
          " at once, timeout " + config::format_duration(output.on_publish_timeout) + ", then " +

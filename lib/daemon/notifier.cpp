@@ -11,7 +11,7 @@
 #include <utility>
 
 #include "net/listen_address.hpp"
-#include "net/quoted.hpp"
+#include "sys/quoted.hpp"
 #include "sys/environment.hpp"
 #include "sys/syscalls.hpp"
 
@@ -33,13 +33,13 @@ Result<std::optional<std::chrono::microseconds>> watchdog_from_environment() {
   auto microseconds = sys::parse_decimal<std::uint64_t>(*usec);
   // Below 2 µs half the period would be 0, a timer that never fires.
   if (!microseconds || *microseconds < 2) {
-    return Error::invalid("WATCHDOG_USEC " + net::quoted(*usec) +
+    return Error::invalid("WATCHDOG_USEC " + sys::quoted(*usec) +
                           ": expected a number of microseconds, at least 2");
   }
   if (auto pid_text = sys::environment_variable("WATCHDOG_PID")) {
     auto pid = sys::parse_decimal<pid_t>(*pid_text);
     if (!pid || *pid <= 0) {
-      return Error::invalid("WATCHDOG_PID " + net::quoted(*pid_text) + ": expected a process id");
+      return Error::invalid("WATCHDOG_PID " + sys::quoted(*pid_text) + ": expected a process id");
     }
     if (*pid != ::getpid()) {
       return Interval();
@@ -79,7 +79,7 @@ Result<Notifier> Notifier::from_environment() {
 }
 
 Result<Notifier> Notifier::open(std::string_view socket) {
-  const std::string context = "NOTIFY_SOCKET " + net::quoted(socket);
+  const std::string context = "NOTIFY_SOCKET " + sys::quoted(socket);
   bool abstract = socket.starts_with('@');
   std::string_view name = abstract ? socket.substr(1) : socket;
   // Newer managers also offer vsock:CID:PORT (systemd 254, for virtual machines); a service on
@@ -141,7 +141,7 @@ Result<void> Notifier::send(std::string_view assignments) {
   }
   std::string_view first = assignments.substr(0, assignments.find('\n'));
   std::string context =
-      "notify " + std::string(first) + " to NOTIFY_SOCKET " + net::quoted(socket_);
+      "notify " + std::string(first) + " to NOTIFY_SOCKET " + sys::quoted(socket_);
   if (!sent) {
     return sent.error().with_context(context);
   }

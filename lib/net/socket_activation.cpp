@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <utility>
 
-#include "net/quoted.hpp"
+#include "sys/quoted.hpp"
 #include "sys/environment.hpp"
 #include "sys/syscalls.hpp"
 
@@ -37,7 +37,7 @@ std::vector<std::string> split_names(std::string_view text) {
 // Checks that `fd` is what a daemon with listeners can serve, and prepares it. Accept=yes hands
 // over a connected socket instead, which only `zcrecv --stdin` can receive.
 Result<InheritedSocket> adopt(int fd, std::string name) {
-  const std::string context = "inherited fd " + std::to_string(fd) + " (" + quoted(name) + ")";
+  const std::string context = "inherited fd " + std::to_string(fd) + " (" + sys::quoted(name) + ")";
   auto info = sys::fstat(fd);
   if (!info) {
     return info.error().with_context(context);
@@ -106,7 +106,7 @@ Result<SocketActivation> SocketActivation::from_environment() {
   }
   auto pid = sys::parse_decimal<pid_t>(*pid_value);
   if (!pid || *pid <= 0) {
-    return Error::invalid("LISTEN_PID " + quoted(*pid_value) + ": expected a process id");
+    return Error::invalid("LISTEN_PID " + sys::quoted(*pid_value) + ": expected a process id");
   }
   // Variables left for another process: our parent was socket-activated, not us.
   if (*pid != ::getpid()) {
@@ -114,14 +114,14 @@ Result<SocketActivation> SocketActivation::from_environment() {
   }
   auto count = sys::parse_decimal<int>(*count_value);
   if (!count || *count < 0 || *count > INT_MAX - kFirstInheritedFd) {
-    return Error::invalid("LISTEN_FDS " + quoted(*count_value) +
+    return Error::invalid("LISTEN_FDS " + sys::quoted(*count_value) +
                           ": expected a number of descriptors");
   }
   std::vector<std::string> names(static_cast<std::size_t>(*count), std::string(kUnnamed));
   if (names_value) {
     names = split_names(*names_value);
     if (names.size() != static_cast<std::size_t>(*count)) {
-      return Error::invalid("LISTEN_FDNAMES " + quoted(*names_value) + ": " +
+      return Error::invalid("LISTEN_FDNAMES " + sys::quoted(*names_value) + ": " +
                             std::to_string(names.size()) +
                             " names for LISTEN_FDS=" + std::to_string(*count) + " descriptors");
     }
@@ -155,7 +155,7 @@ Result<std::optional<InheritedSocket>> SocketActivation::take(std::string_view n
     });
     if (found == sockets_.end() && same_name > 1) {
       return Error::invalid(std::to_string(same_name) + " inherited sockets are named " +
-                            quoted(name) + " and none is bound to " + address.to_string());
+                            sys::quoted(name) + " and none is bound to " + address.to_string());
     }
   }
   if (found == sockets_.end()) {

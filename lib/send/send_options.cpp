@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "config/units.hpp"
+#include "sys/quoted.hpp"
 
 namespace zcrecv::send {
 namespace {
@@ -70,7 +71,7 @@ sys::Result<SendSettings> build_send_settings(const SendOptions& options,
       continue;
     }
     if (address->kind == net::ListenAddress::Kind::kTcp && address->port == 0) {
-      problems.add("--to: " + config::quote(text) + ": port 0 cannot be connected to");
+      problems.add("--to: " + sys::quoted(text) + ": port 0 cannot be connected to");
       continue;
     }
     settings.to.push_back(*address);
@@ -82,14 +83,14 @@ sys::Result<SendSettings> build_send_settings(const SendOptions& options,
     if (text.empty() || error != std::errc() || end != text.data() + text.size() || value < 1 ||
         value > kMaxAttempts) {
       problems.add("--attempts: expected a whole number from 1 to " +
-                   std::to_string(kMaxAttempts) + ", got " + config::quote(text));
+                   std::to_string(kMaxAttempts) + ", got " + sys::quoted(text));
     } else {
       settings.retry.attempts = value;
     }
   }
   if (auto timeout = duration_of(options.timeout, "--timeout", problems)) {
     if (timeout->count() <= 0) {
-      problems.add("--timeout: must be longer than 0, got " + config::quote(*options.timeout));
+      problems.add("--timeout: must be longer than 0, got " + sys::quoted(*options.timeout));
     } else {
       settings.timeout = *timeout;
     }

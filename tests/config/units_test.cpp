@@ -243,13 +243,13 @@ TEST_CASE("format_mode writes four octal digits that parse back") {
   CHECK(*parse_mode(format_mode(02750), "mode") == 02750);
 }
 
-TEST_CASE("quote writes a TOML basic string") {
-  CHECK(quote("plain") == R"("plain")");
-  CHECK(quote("") == R"("")");
-  CHECK(quote("a\"b\\c") == R"("a\"b\\c")");
-  CHECK(quote("\t\n\r\b\f") == R"("\t\n\r\b\f")");
-  CHECK(quote(std::string("\x01\x1f\x7f", 3)) == R"("\u0001\u001F\u007F")");
-  CHECK(quote("é") == "\"é\"");
+TEST_CASE("toml_string writes a TOML basic string") {
+  CHECK(toml_string("plain") == R"("plain")");
+  CHECK(toml_string("") == R"("")");
+  CHECK(toml_string("a\"b\\c") == R"("a\"b\\c")");
+  CHECK(toml_string("\t\n\r\b\f") == R"("\t\n\r\b\f")");
+  CHECK(toml_string(std::string("\x01\x1f\x7f", 3)) == R"("\u0001\u001F\u007F")");
+  CHECK(toml_string("é") == "\"é\"");
 }
 
 }  // namespace
