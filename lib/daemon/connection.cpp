@@ -8,13 +8,10 @@
 #include "daemon/worker.hpp"
 #include "handoff/handoff_record.hpp"
 #include "log/event.hpp"
+#include "sys/seconds.hpp"
 
 namespace zcrecv::daemon {
 namespace {
-
-double seconds(std::chrono::nanoseconds duration) {
-  return std::chrono::duration<double>(duration).count();
-}
 
 // A receipt promises durable bytes: a receipt listener syncs whatever `sync` says. A proxy's
 // own connections (health checks) leave no empty file, whatever keep_empty says: a check every
@@ -95,7 +92,7 @@ void Connection::wire_files(stream::RotatingSink& sink) {
   files.on_published([this, on_stage, &sink](const output::PublishedFile& file) {
     listener_->published(file.completion).fetch_add(1, std::memory_order_relaxed);
     if (on_stage) {
-      worker_.stats().publish_duration.observe(seconds(file.latency));
+      worker_.stats().publish_duration.observe(sys::seconds(file.latency));
     }
     sink.note_published(file.name);
     if (spdlog::should_log(spdlog::level::debug)) {
@@ -230,7 +227,7 @@ void Connection::finished() {
 
 void Connection::log_end() const {
   const stream::Session& session = *session_;
-  const double duration = seconds(event::EventLoop::Clock::now() - session.started());
+  const double duration = sys::seconds(event::EventLoop::Clock::now() - session.started());
   const double rate =
       duration > 0 ? static_cast<double>(session.bytes()) / duration / (1 << 20) : 0.0;
   // A proxy's health checks would otherwise log a line every few seconds, and a warning for

@@ -40,6 +40,7 @@
 #include "output/output_directory.hpp"
 #include "retention/retention.hpp"
 #include "sys/quoted.hpp"
+#include "sys/seconds.hpp"
 #include "sys/syscalls.hpp"
 
 namespace zcrecv::daemon {
@@ -174,10 +175,6 @@ constexpr std::chrono::seconds kPublishMargin{5};
 
 // How often `systemctl status` gets fresh figures.
 constexpr std::chrono::seconds kStatusInterval{5};
-
-double seconds(std::chrono::nanoseconds duration) {
-  return std::chrono::duration<double>(duration).count();
-}
 
 // Where [metrics] listen says the endpoint goes; std::nullopt for no endpoint.
 sys::Result<std::optional<net::ListenAddress>> metrics_address(
@@ -565,10 +562,10 @@ void Daemon::begin_stop() {
   notify("STOPPING=1", notifier_.stopping(std::chrono::duration_cast<std::chrono::microseconds>(
                            config_.limits.shutdown_timeout + kPublishMargin)));
   log::event(spdlog::level::info, "stopping",
-             {{"timeout_seconds", seconds(config_.limits.shutdown_timeout)},
+             {{"timeout_seconds", sys::seconds(config_.limits.shutdown_timeout)},
               {"connections", shared_->stats.connections_open.load(std::memory_order_relaxed)}},
-             fmt::format("stopping: closing the listeners; open connections have {:.3f} s to end",
-                         seconds(config_.limits.shutdown_timeout)));
+             "stopping: closing the listeners; open connections have " +
+                 sys::seconds_text(config_.limits.shutdown_timeout) + " to end");
   // The workers let go of the sockets as they stop accepting; the last one closes each, so
   // the sockets are closed once every worker has said so.
   listeners_.clear();
