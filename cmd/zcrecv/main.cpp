@@ -130,22 +130,6 @@ class Errors {
   std::vector<std::string> lines_;
 };
 
-sys::Result<std::uint32_t> parse_count(const std::string& text, std::string_view option,
-                                       std::uint32_t min, std::uint32_t max) {
-  std::uint64_t value = 0;
-  bool digits = !text.empty() && text.size() <= 10;
-  for (char c : text) {
-    digits = digits && c >= '0' && c <= '9';
-    value = value * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  if (!digits || value < min || value > max) {
-    return sys::Error::invalid(std::string(option) + ": expected a whole number from " +
-                               std::to_string(min) + " to " + std::to_string(max) + ", got " +
-                               sys::quoted(text));
-  }
-  return static_cast<std::uint32_t>(value);
-}
-
 template <class Enum>
 std::optional<Enum> parse_enum(const std::optional<std::string>& text, std::string_view option,
                                std::optional<Enum> (*parse)(std::string_view),
@@ -249,9 +233,9 @@ sys::Result<config::Config> build_config(const CommandLine& cli) {
     }
   }
   if (cli.max_connections) {
-    if (auto count = errors.take(parse_count(*cli.max_connections, "--max-connections", 1,
+    if (auto count = errors.take(config::parse_count(*cli.max_connections, "--max-connections", 1,
                                              std::numeric_limits<std::uint32_t>::max()))) {
-      config.limits.max_connections = *count;
+      config.limits.max_connections = static_cast<std::uint32_t>(*count);
     }
   }
   if (cli.idle_timeout) {
@@ -273,8 +257,8 @@ sys::Result<config::Config> build_config(const CommandLine& cli) {
   }
   if (cli.workers) {
     if (auto workers =
-            errors.take(parse_count(*cli.workers, "--workers", 0, config::kMaxWorkers))) {
-      config.workers = *workers;
+            errors.take(config::parse_count(*cli.workers, "--workers", 0, config::kMaxWorkers))) {
+      config.workers = static_cast<std::uint32_t>(*workers);
     }
   }
   if (auto sync =

@@ -362,15 +362,12 @@ class Reader {
     }
     const std::string& name = text->get();
     if (std::ranges::all_of(name, [](char c) { return c >= '0' && c <= '9'; })) {
-      std::int64_t id = 0;
-      for (const char c : name) {
-        id = id * 10 + (c - '0');
-        if (id > kMaxId) {
-          expected(node, key, expectation);
-          return std::nullopt;
-        }
+      const sys::Result<std::uint64_t> id = parse_count(name, key, 0, static_cast<std::uint64_t>(kMaxId));
+      if (!id) {
+        expected(node, key, expectation);
+        return std::nullopt;
       }
-      return static_cast<std::uint32_t>(id);
+      return static_cast<std::uint32_t>(*id);
     }
     const sys::Result<std::optional<std::uint32_t>> found =
         is_user ? lookup_user(name) : lookup_group(name);

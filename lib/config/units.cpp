@@ -313,6 +313,21 @@ std::string format_mode(mode_t mode) {
   return text;
 }
 
+sys::Result<std::uint64_t> parse_count(std::string_view text, std::string_view what,
+                                       std::uint64_t min, std::uint64_t max) {
+  std::uint64_t value = 0;
+  // For an unsigned type from_chars takes no sign and no space, and says result_out_of_range
+  // past 2^64 - 1 instead of wrapping.
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || error != std::errc() || end != text.data() + text.size() || value < min ||
+      value > max) {
+    return sys::Error::invalid(std::string(what) + ": expected a whole number from " +
+                               std::to_string(min) + " to " + std::to_string(max) + ", got " +
+                               sys::quoted(text));
+  }
+  return value;
+}
+
 sys::Result<std::string> parse_delimiter(std::string_view text, std::string_view what) {
   auto wrong = [&] {
     return sys::Error::invalid(std::string(what) +

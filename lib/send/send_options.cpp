@@ -1,7 +1,6 @@
 #include "send/send_options.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 
 #include "config/units.hpp"
@@ -77,15 +76,11 @@ sys::Result<SendSettings> build_send_settings(const SendOptions& options,
     settings.to.push_back(*address);
   }
   if (options.attempts) {
-    unsigned value = 0;
-    const auto& text = *options.attempts;
-    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (text.empty() || error != std::errc() || end != text.data() + text.size() || value < 1 ||
-        value > kMaxAttempts) {
-      problems.add("--attempts: expected a whole number from 1 to " +
-                   std::to_string(kMaxAttempts) + ", got " + sys::quoted(text));
+    auto attempts = config::parse_count(*options.attempts, "--attempts", 1, kMaxAttempts);
+    if (!attempts) {
+      problems.add(attempts.error().message());
     } else {
-      settings.retry.attempts = value;
+      settings.retry.attempts = static_cast<unsigned>(*attempts);
     }
   }
   if (auto timeout = duration_of(options.timeout, "--timeout", problems)) {

@@ -252,5 +252,17 @@ TEST_CASE("toml_string writes a TOML basic string") {
   CHECK(toml_string("é") == "\"é\"");
 }
 
+TEST_CASE("parse_count reads a whole number in its range, and nothing else") {
+  CHECK(*parse_count("0", "n", 0, 10) == 0);
+  CHECK(*parse_count("007", "n", 0, 10) == 7);
+  CHECK(*parse_count("18446744073709551615", "n", 0, UINT64_MAX) == UINT64_MAX);
+  for (const char* wrong : {"", "-1", "+1", " 1", "1 ", "1x", "0x1", "11", "18446744073709551616"}) {
+    CAPTURE(wrong);
+    CHECK_FALSE(parse_count(wrong, "n", 0, 10));
+  }
+  CHECK(parse_count("ten", "--workers", 0, 1024).error().message() ==
+        R"(--workers: expected a whole number from 0 to 1024, got "ten")");
+}
+
 }  // namespace
 }  // namespace zcrecv::config
