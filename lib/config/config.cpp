@@ -866,10 +866,6 @@ std::string_view to_string(TimeZone zone) {
   return "UTC";
 }
 
-std::optional<TimeZone> parse_time_zone(std::string_view text) {
-  return parse_enum(text, kTimeZones);
-}
-
 std::optional<LogLevel> parse_log_level(std::string_view text) {
   return parse_enum(text, kLogLevels);
 }
@@ -880,10 +876,6 @@ std::optional<LogFormat> parse_log_format(std::string_view text) {
 
 std::optional<SyncMode> parse_sync_mode(std::string_view text) {
   return parse_enum(text, kSyncModes);
-}
-
-std::optional<OnPublishDone> parse_on_publish_done(std::string_view text) {
-  return parse_enum(text, kOnPublishDone);
 }
 
 std::uint64_t min_free_space_for(std::optional<std::uint64_t> configured,

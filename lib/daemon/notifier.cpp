@@ -122,10 +122,6 @@ Result<void> Notifier::stopping(std::chrono::microseconds extend) {
   return send("STOPPING=1\nEXTEND_TIMEOUT_USEC=" + std::to_string(extend.count()));
 }
 
-Result<void> Notifier::extend_timeout(std::chrono::microseconds extend) {
-  return send("EXTEND_TIMEOUT_USEC=" + std::to_string(extend.count()));
-}
-
 Result<void> Notifier::status(std::string_view text) { return send("STATUS=" + one_line(text)); }
 
 Result<void> Notifier::watchdog() { return send("WATCHDOG=1"); }

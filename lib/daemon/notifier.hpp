@@ -45,8 +45,6 @@ class Notifier {
   /// STOPPING=1 with EXTEND_TIMEOUT_USEC=`extend`: a graceful stop started and may take up to
   /// `extend` from now.
   sys::Result<void> stopping(std::chrono::microseconds extend);
-  /// EXTEND_TIMEOUT_USEC=`extend`: the current start, reload or stop may take `extend` more.
-  sys::Result<void> extend_timeout(std::chrono::microseconds extend);
   /// STATUS=`text`, shown by `systemctl status`; line breaks become spaces.
   sys::Result<void> status(std::string_view text);
   /// WATCHDOG=1: the main loop is alive.
