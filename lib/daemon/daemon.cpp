@@ -399,8 +399,12 @@ int Daemon::start(const config::Config& config) {
   // Hooks start once the loop runs; the walk for files left pending starts now, off the loop.
   hand_off_->configure(std::move(*hooks), directory_);
   // Its walk starts now too, on its own thread.
-  retention_->configure(directory_, retention_limits(config.retention),
-                        config.retention.check_interval);
+  if (auto kept = retention_->configure(directory_, retention_limits(config.retention),
+                                        config.retention.check_interval);
+      !kept) {
+    spdlog::error("{}", kept.error().message());
+    return 1;
+  }
   auto notifier = Notifier::from_environment();
   if (notifier) {
     notifier_ = std::move(*notifier);
@@ -742,8 +746,12 @@ sys::Result<void> Daemon::apply(const config::Config& config) {
   if (config.retention != config_.retention) {
     spdlog::info("{}", describe_retention(config.retention));
   }
-  retention_->configure(directory, retention_limits(config.retention),
-                        config.retention.check_interval);
+  if (auto retained = retention_->configure(directory, retention_limits(config.retention),
+                                            config.retention.check_interval);
+      !retained) {
+    spdlog::error("{}; files are not deleted until a reload starts it",
+                  retained.error().message());
+  }
   for (const OpenListener& listener : next) {
     shared_->stats.listeners.add(listener.settings->stats);
   }

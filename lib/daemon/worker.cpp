@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <system_error>
 #include <utility>
 
 #include "daemon/acceptor.hpp"
@@ -48,11 +49,19 @@ Worker::~Worker() {
 }
 
 void Worker::start(std::function<void(sys::Result<void>)> on_exit) {
-  thread_ = std::thread([this, on_exit = std::move(on_exit)] {
+  // A thread the system cannot give (EAGAIN past RLIMIT_NPROC) ends this worker at once, as an
+  // error of its loop would: the daemon stops and exits with status 1, and no exception crosses
+  // its loop.
+  auto run = [this, on_exit] {
     sys::Result<void> result = loop_->run();
     tear_down();
     on_exit(std::move(result));
-  });
+  };
+  try {
+    thread_ = std::thread(std::move(run));
+  } catch (const std::system_error& error) {
+    on_exit(sys::Error::from_errno(error.code().value(), "starting the worker's thread"));
+  }
 }
 
 void Worker::join() {
