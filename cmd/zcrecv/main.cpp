@@ -23,7 +23,7 @@
 #include "io/copy_mode.hpp"
 #include "net/cidr.hpp"
 #include "net/listen_address.hpp"
-#include "net/socket_activation.hpp"
+#include "systemd/socket_activation.hpp"
 #include "output/name_template.hpp"
 #include "sys/quoted.hpp"
 
@@ -484,7 +484,7 @@ int main(int argc, char** argv) {
   }
   daemon::DaemonOptions options;
   options.copy_mode = run->copy_mode;
-  auto inherited = net::SocketActivation::from_environment();
+  auto inherited = systemd::SocketActivation::from_environment();
   if (!inherited) {
     spdlog::error("{}", inherited.error().message());
     return kExitRuntime;

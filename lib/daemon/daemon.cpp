@@ -22,7 +22,7 @@
 #include "daemon/connection_settings.hpp"
 #include "daemon/listener_settings.hpp"
 #include "daemon/logging.hpp"
-#include "daemon/notifier.hpp"
+#include "systemd/notifier.hpp"
 #include "daemon/shared_listener.hpp"
 #include "daemon/shared_state.hpp"
 #include "daemon/space_monitor.hpp"
@@ -64,7 +64,7 @@ bool same_socket(const OpenListener& open, const net::ListenAddress& address,
 }
 
 // A [[listen]] entry for an inherited socket that no entry of the configuration took.
-config::ListenerConfig inherited_entry(const net::InheritedSocket& socket) {
+config::ListenerConfig inherited_entry(const systemd::InheritedSocket& socket) {
   config::ListenerConfig entry;
   std::string address = socket.local_address.to_string();
   entry.name = config::default_listener_name(address);
@@ -248,7 +248,7 @@ class Daemon final : public event::Handler {
   std::unique_ptr<SpaceMonitor> space_;
   // The Prometheus endpoint ([metrics] listen) on loop_, or null; after loop_, so it goes first.
   std::unique_ptr<metrics::MetricsServer> metrics_;
-  Notifier notifier_;
+  systemd::Notifier notifier_;
   // Sends WATCHDOG=1 when the service manager asks for it.
   std::optional<event::Timer> watchdog_;
   // Sends STATUS= (connections, bytes) for `systemctl status`, when there is a service manager.
@@ -405,7 +405,7 @@ int Daemon::start(const config::Config& config) {
     spdlog::error("{}", kept.error().message());
     return 1;
   }
-  auto notifier = Notifier::from_environment();
+  auto notifier = systemd::Notifier::from_environment();
   if (notifier) {
     notifier_ = std::move(*notifier);
   } else {

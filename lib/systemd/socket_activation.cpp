@@ -1,4 +1,4 @@
-#include "net/socket_activation.hpp"
+#include "systemd/socket_activation.hpp"
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -13,7 +13,7 @@
 #include "sys/environment.hpp"
 #include "sys/syscalls.hpp"
 
-namespace zcrecv::net {
+namespace zcrecv::systemd {
 namespace {
 
 using sys::Error;
@@ -66,7 +66,7 @@ Result<InheritedSocket> adopt(int fd, std::string name) {
                           "zcrecv --stdin)");
   }
   // From here on the descriptor is ours, and closed if a later step fails.
-  InheritedSocket socket{std::move(name), sys::UniqueFd(fd), SocketAddress()};
+  InheritedSocket socket{std::move(name), sys::UniqueFd(fd), net::SocketAddress()};
   Result<void> prepared = sys::set_nonblocking(fd, true);
   if (prepared) {
     // The manager cleared FD_CLOEXEC to pass the descriptor across its execve; nothing we run
@@ -76,7 +76,7 @@ Result<InheritedSocket> adopt(int fd, std::string name) {
   if (!prepared) {
     return prepared.error().with_context(context);
   }
-  auto local = SocketAddress::local_of(fd);
+  auto local = net::SocketAddress::local_of(fd);
   if (!local) {
     return local.error().with_context(context);
   }
@@ -140,7 +140,7 @@ Result<SocketActivation> SocketActivation::from_environment() {
 }
 
 Result<std::optional<InheritedSocket>> SocketActivation::take(std::string_view name,
-                                                              const ListenAddress& address) {
+                                                              const net::ListenAddress& address) {
   auto named = [&](const InheritedSocket& socket) { return socket.name == name; };
   auto bound = [&](const InheritedSocket& socket) {
     return is_bound_to(socket.local_address, address);
@@ -166,26 +166,26 @@ Result<std::optional<InheritedSocket>> SocketActivation::take(std::string_view n
   return taken;
 }
 
-bool is_bound_to(const SocketAddress& bound, const ListenAddress& address) {
+bool is_bound_to(const net::SocketAddress& bound, const net::ListenAddress& address) {
   switch (address.kind) {
-    case ListenAddress::Kind::kUnixPath:
+    case net::ListenAddress::Kind::kUnixPath:
       return bound.family() == AF_UNIX &&
-             bound.to_string() == SocketAddress::unix_path(address.path).to_string();
-    case ListenAddress::Kind::kUnixAbstract:
+             bound.to_string() == net::SocketAddress::unix_path(address.path).to_string();
+    case net::ListenAddress::Kind::kUnixAbstract:
       return bound.family() == AF_UNIX &&
-             bound.to_string() == SocketAddress::unix_abstract(address.path).to_string();
-    case ListenAddress::Kind::kTcp: {
+             bound.to_string() == net::SocketAddress::unix_abstract(address.path).to_string();
+    case net::ListenAddress::Kind::kTcp: {
       if (bound.family() == AF_UNIX || address.port == 0 || bound.port() != address.port) {
         return false;
       }
       if (address.host.empty()) {
         return bound.is_unspecified();
       }
-      auto ip = SocketAddress::from_ip(address.host, address.port);
+      auto ip = net::SocketAddress::from_ip(address.host, address.port);
       return ip && ip->unmapped().to_string() == bound.unmapped().to_string();
     }
   }
   return false;
 }
 
-}  // namespace zcrecv::net
+}  // namespace zcrecv::systemd

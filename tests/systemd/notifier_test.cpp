@@ -1,4 +1,4 @@
-#include "daemon/notifier.hpp"
+#include "systemd/notifier.hpp"
 
 #include <doctest/doctest.h>
 #include <poll.h>
@@ -18,7 +18,7 @@
 #include "support/temp_dir.hpp"
 #include "sys/syscalls.hpp"
 
-namespace zcrecv::daemon {
+namespace zcrecv::systemd {
 namespace {
 
 using test::error_text;
@@ -245,4 +245,4 @@ TEST_CASE("the watchdog interval is half of WATCHDOG_USEC, for this process only
 }
 
 }  // namespace
-}  // namespace zcrecv::daemon
+}  // namespace zcrecv::systemd

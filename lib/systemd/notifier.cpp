@@ -1,4 +1,4 @@
-#include "daemon/notifier.hpp"
+#include "systemd/notifier.hpp"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,7 +15,7 @@
 #include "sys/environment.hpp"
 #include "sys/syscalls.hpp"
 
-namespace zcrecv::daemon {
+namespace zcrecv::systemd {
 namespace {
 
 using sys::Error;
@@ -91,7 +91,7 @@ Result<Notifier> Notifier::open(std::string_view socket) {
     return Error::invalid(context + ": longer than " + std::to_string(net::kMaxUnixPathLength) +
                           " bytes");
   }
-  // SocketAddress gives an abstract name the length of the name itself, not sizeof(sockaddr_un):
+  // net::SocketAddress gives an abstract name the length of the name itself, not sizeof(sockaddr_un):
   // the padding NULs would be part of the name, and the datagram would go nowhere.
   net::SocketAddress address =
       abstract ? net::SocketAddress::unix_abstract(name) : net::SocketAddress::unix_path(name);
@@ -145,4 +145,4 @@ Result<void> Notifier::send(std::string_view assignments) {
   return Error::from_errno(EAGAIN, context + ": sendto");
 }
 
-}  // namespace zcrecv::daemon
+}  // namespace zcrecv::systemd

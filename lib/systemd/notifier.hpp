@@ -9,7 +9,7 @@
 #include "sys/result.hpp"
 #include "sys/unique_fd.hpp"
 
-namespace zcrecv::daemon {
+namespace zcrecv::systemd {
 
 /// The service manager's notification protocol (sd_notify(3)) without libsystemd: one datagram
 /// of newline-separated `VARIABLE=VALUE` assignments per message, sent to the Unix datagram
@@ -62,4 +62,4 @@ class Notifier {
   std::optional<std::chrono::microseconds> watchdog_interval_;
 };
 
-}  // namespace zcrecv::daemon
+}  // namespace zcrecv::systemd
