@@ -42,7 +42,7 @@ output::ClientCn client_cn_of(const net::PeerIdentity& peer) {
 }  // namespace
 
 Connection::Connection(Worker& worker, std::shared_ptr<const ConnectionSettings> settings,
-                       std::shared_ptr<ListenerStats> listener, bool receipt,
+                       std::shared_ptr<metrics::ListenerStats> listener, bool receipt,
                        sys::UniqueFd socket, net::PeerIdentity peer, std::string id)
     : worker_(worker),
       settings_(std::move(settings)),
@@ -130,7 +130,7 @@ void Connection::moved(std::uint64_t bytes, io::DataPath path) {
 }
 
 void Connection::state_changed(stream::SessionState from, stream::SessionState to) {
-  Stats& stats = worker_.stats();
+  metrics::Stats& stats = worker_.stats();
   auto gauge = [&stats](stream::SessionState state) -> std::atomic<std::uint64_t>* {
     switch (state) {
       case stream::SessionState::kPausedForSpace:
@@ -202,7 +202,7 @@ void Connection::files_pending(std::uint64_t pending) {
 }
 
 void Connection::ended(EndCause /*cause*/, std::uint64_t lost) {
-  Stats& stats = worker_.stats();
+  metrics::Stats& stats = worker_.stats();
   if (lost > 0) {
     stats.lost_bytes.fetch_add(lost, std::memory_order_relaxed);
   }

@@ -22,11 +22,9 @@
 #include "daemon/connection_settings.hpp"
 #include "daemon/listener_settings.hpp"
 #include "daemon/logging.hpp"
-#include "systemd/notifier.hpp"
 #include "daemon/shared_listener.hpp"
 #include "daemon/shared_state.hpp"
 #include "daemon/space_monitor.hpp"
-#include "daemon/stats_exposition.hpp"
 #include "daemon/worker.hpp"
 #include "event/event_loop.hpp"
 #include "event/timer.hpp"
@@ -35,6 +33,7 @@
 #include "log/event.hpp"
 #include "metrics/metrics_server.hpp"
 #include "metrics/process_metrics.hpp"
+#include "metrics/stats_exposition.hpp"
 #include "net/listen_address.hpp"
 #include "net/listener.hpp"
 #include "output/output_directory.hpp"
@@ -42,6 +41,7 @@
 #include "sys/quoted.hpp"
 #include "sys/seconds.hpp"
 #include "sys/syscalls.hpp"
+#include "systemd/notifier.hpp"
 
 namespace zcrecv::daemon {
 namespace {
@@ -223,7 +223,7 @@ class Daemon final : public event::Handler {
       const net::ListenAddress& address);
   void announce_metrics() const;
   // What /health answers and zcrecv_health_state exports.
-  [[nodiscard]] HealthState health() const;
+  [[nodiscard]] metrics::HealthState health() const;
   // Opens the listener `config` describes, or serves the socket the service manager passed for
   // it; its connections count into the counters of its name.
   sys::Result<OpenListener> open_listener(const config::ListenerConfig& config);
@@ -797,27 +797,28 @@ void Daemon::announce(const OpenListener& listener) const {
 sys::Result<std::unique_ptr<metrics::MetricsServer>> Daemon::open_metrics(
     const net::ListenAddress& address) {
   auto server = metrics::MetricsServer::open(*loop_, address, [this] {
-    return expose(shared_->stats, health(), space_->health(), metrics::ProcessMetrics::read());
+    return metrics::expose(shared_->stats, health(), space_->health(),
+                           metrics::ProcessMetrics::read());
   });
   if (server) {
     // "stopping" is the server's own (set_stopping); the disk's state is read, never measured.
     (*server)->set_health([this]() -> std::optional<std::string> {
-      const DirectoryHealth& directory = space_->health();
+      const metrics::DirectoryHealth& directory = space_->health();
       if (!directory.problem) {
         return std::nullopt;
       }
-      return std::string(to_string(HealthState::kDiskFull)) + " " + directory.path + ": " +
+      return std::string(to_string(metrics::HealthState::kDiskFull)) + " " + directory.path + ": " +
              *directory.problem;
     });
   }
   return server;
 }
 
-HealthState Daemon::health() const {
+metrics::HealthState Daemon::health() const {
   if (stopping_) {
-    return HealthState::kStopping;
+    return metrics::HealthState::kStopping;
   }
-  return space_->health().problem ? HealthState::kDiskFull : HealthState::kOk;
+  return space_->health().problem ? metrics::HealthState::kDiskFull : metrics::HealthState::kOk;
 }
 
 void Daemon::announce_metrics() const {
