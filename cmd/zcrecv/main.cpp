@@ -23,8 +23,9 @@
 #include "io/copy_mode.hpp"
 #include "net/cidr.hpp"
 #include "net/listen_address.hpp"
-#include "net/socket_activation.hpp"
+#include "systemd/socket_activation.hpp"
 #include "output/name_template.hpp"
+#include "sys/quoted.hpp"
 
 namespace {
 
@@ -129,22 +130,6 @@ class Errors {
   std::vector<std::string> lines_;
 };
 
-sys::Result<std::uint32_t> parse_count(const std::string& text, std::string_view option,
-                                       std::uint32_t min, std::uint32_t max) {
-  std::uint64_t value = 0;
-  bool digits = !text.empty() && text.size() <= 10;
-  for (char c : text) {
-    digits = digits && c >= '0' && c <= '9';
-    value = value * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  if (!digits || value < min || value > max) {
-    return sys::Error::invalid(std::string(option) + ": expected a whole number from " +
-                               std::to_string(min) + " to " + std::to_string(max) + ", got " +
-                               config::quote(text));
-  }
-  return static_cast<std::uint32_t>(value);
-}
-
 template <class Enum>
 std::optional<Enum> parse_enum(const std::optional<std::string>& text, std::string_view option,
                                std::optional<Enum> (*parse)(std::string_view),
@@ -155,7 +140,7 @@ std::optional<Enum> parse_enum(const std::optional<std::string>& text, std::stri
   auto value = parse(*text);
   if (!value) {
     errors.add(std::string(option) + ": expected " + std::string(expected) + ", got " +
-               config::quote(*text));
+               sys::quoted(*text));
   }
   return value;
 }
@@ -182,8 +167,8 @@ std::optional<std::string> metrics_address_taken(const config::Config& config) {
     if (metrics && address && same_socket_address(*metrics, *address)) {
       return config.metrics.listen->origin.where +
              ": expected an address no [[listen]] entry takes, got " +
-             config::quote(config.metrics.listen->value) + ": listener " + listener.name +
-             " listens on " + config::quote(listener.address.value);
+             sys::quoted(config.metrics.listen->value) + ": listener " + listener.name +
+             " listens on " + sys::quoted(listener.address.value);
     }
   }
   return std::nullopt;
@@ -248,9 +233,9 @@ sys::Result<config::Config> build_config(const CommandLine& cli) {
     }
   }
   if (cli.max_connections) {
-    if (auto count = errors.take(parse_count(*cli.max_connections, "--max-connections", 1,
+    if (auto count = errors.take(config::parse_count(*cli.max_connections, "--max-connections", 1,
                                              std::numeric_limits<std::uint32_t>::max()))) {
-      config.limits.max_connections = *count;
+      config.limits.max_connections = static_cast<std::uint32_t>(*count);
     }
   }
   if (cli.idle_timeout) {
@@ -272,8 +257,8 @@ sys::Result<config::Config> build_config(const CommandLine& cli) {
   }
   if (cli.workers) {
     if (auto workers =
-            errors.take(parse_count(*cli.workers, "--workers", 0, config::kMaxWorkers))) {
-      config.workers = *workers;
+            errors.take(config::parse_count(*cli.workers, "--workers", 0, config::kMaxWorkers))) {
+      config.workers = static_cast<std::uint32_t>(*workers);
     }
   }
   if (auto sync =
@@ -499,7 +484,7 @@ int main(int argc, char** argv) {
   }
   daemon::DaemonOptions options;
   options.copy_mode = run->copy_mode;
-  auto inherited = net::SocketActivation::from_environment();
+  auto inherited = systemd::SocketActivation::from_environment();
   if (!inherited) {
     spdlog::error("{}", inherited.error().message());
     return kExitRuntime;

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "config/units.hpp"
+#include "sys/quoted.hpp"
 #include "sys/syscalls.hpp"
 
 namespace zcrecv::config {
@@ -67,7 +68,7 @@ template <class Enum, std::size_t N>
 std::string one_of(const std::array<Enum, N>& values) {
   std::string text = "one of";
   for (std::size_t i = 0; i < N; ++i) {
-    text += (i == 0 ? " " : ", ") + quote(to_string(values[i]));
+    text += (i == 0 ? " " : ", ") + sys::quoted(to_string(values[i]));
   }
   return text;
 }
@@ -99,7 +100,7 @@ bool is_valid_listener_name(std::string_view name) {
 /// What an error message shows for a value it did not expect.
 std::string describe(const toml::node& node) {
   if (const auto* text = node.as_string()) {
-    return quote(text->get());
+    return sys::quoted(text->get());
   }
   if (const auto* integer = node.as_integer()) {
     return std::to_string(integer->get());
@@ -150,7 +151,7 @@ sys::Result<std::optional<std::uint32_t>> lookup_id(int size_hint, const std::st
 
 sys::Result<std::optional<std::uint32_t>> lookup_user(const std::string& name) {
   return lookup_id(
-      _SC_GETPW_R_SIZE_MAX, "getpwnam_r(" + quote(name) + ")", [&name](std::span<char> buffer) {
+      _SC_GETPW_R_SIZE_MAX, "getpwnam_r(" + sys::quoted(name) + ")", [&name](std::span<char> buffer) {
         passwd entry{};
         passwd* found = nullptr;
         const int err = ::getpwnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found);
@@ -160,7 +161,7 @@ sys::Result<std::optional<std::uint32_t>> lookup_user(const std::string& name) {
 
 sys::Result<std::optional<std::uint32_t>> lookup_group(const std::string& name) {
   return lookup_id(
-      _SC_GETGR_R_SIZE_MAX, "getgrnam_r(" + quote(name) + ")", [&name](std::span<char> buffer) {
+      _SC_GETGR_R_SIZE_MAX, "getgrnam_r(" + sys::quoted(name) + ")", [&name](std::span<char> buffer) {
         group entry{};
         group* found = nullptr;
         const int err = ::getgrnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found);
@@ -169,7 +170,7 @@ sys::Result<std::optional<std::uint32_t>> lookup_group(const std::string& name) 
 }
 
 sys::Result<std::string> read_file(const std::string& path) {
-  const std::string object = "config file " + quote(path);
+  const std::string object = "config file " + sys::quoted(path);
   sys::Result<sys::UniqueFd> fd = sys::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (!fd.ok()) {
     return fd.error().with_context(object);
@@ -267,7 +268,7 @@ class Reader {
                    const std::string& known) {
     report(key.source(), path,
            "expected a key of " + std::string(section) + " (" + known + "), got unknown key " +
-               quote(key.str()));
+               sys::quoted(key.str()));
   }
 
   std::optional<std::string> read_string(const toml::node& node, std::string_view key) {
@@ -361,15 +362,12 @@ class Reader {
     }
     const std::string& name = text->get();
     if (std::ranges::all_of(name, [](char c) { return c >= '0' && c <= '9'; })) {
-      std::int64_t id = 0;
-      for (const char c : name) {
-        id = id * 10 + (c - '0');
-        if (id > kMaxId) {
-          expected(node, key, expectation);
-          return std::nullopt;
-        }
+      const sys::Result<std::uint64_t> id = parse_count(name, key, 0, static_cast<std::uint64_t>(kMaxId));
+      if (!id) {
+        expected(node, key, expectation);
+        return std::nullopt;
       }
-      return static_cast<std::uint32_t>(id);
+      return static_cast<std::uint32_t>(*id);
     }
     const sys::Result<std::optional<std::uint32_t>> found =
         is_user ? lookup_user(name) : lookup_group(name);
@@ -407,7 +405,7 @@ class Reader {
       for (std::size_t j = 0; j < i; ++j) {
         if (listeners[i].name == listeners[j].name) {
           report(name_positions[i], "listen[" + std::to_string(i) + "].name",
-                 "expected a name no other listener has, got " + quote(listeners[i].name) +
+                 "expected a name no other listener has, got " + sys::quoted(listeners[i].name) +
                      ", the name of listen[" + std::to_string(j) + "] too");
           break;
         }
@@ -458,7 +456,7 @@ class Reader {
         report(node.source(), key_path,
                std::string(is_unix ? "expected only in a TCP [[listen]], got unix address "
                                    : "expected only in a unix [[listen]], got TCP address ") +
-                   quote(address));
+                   sys::quoted(address));
       } else if (name == "allow") {
         listener.allow =
             read_cidrs(node, key_path, "an array of CIDRs (leave allow out to let everyone in)");
@@ -732,7 +730,7 @@ class Reader {
     sys::Result<std::uint64_t> size = parse_size(*text, key);
     if (!size.ok()) {
       report(node.source(), key,
-             R"(expected a size like "256MiB", "0" (no check) or "auto", got )" + quote(*text));
+             R"(expected a size like "256MiB", "0" (no check) or "auto", got )" + sys::quoted(*text));
       return std::nullopt;
     }
     return std::optional<std::uint64_t>(*size);
@@ -868,10 +866,6 @@ std::string_view to_string(TimeZone zone) {
   return "UTC";
 }
 
-std::optional<TimeZone> parse_time_zone(std::string_view text) {
-  return parse_enum(text, kTimeZones);
-}
-
 std::optional<LogLevel> parse_log_level(std::string_view text) {
   return parse_enum(text, kLogLevels);
 }
@@ -882,10 +876,6 @@ std::optional<LogFormat> parse_log_format(std::string_view text) {
 
 std::optional<SyncMode> parse_sync_mode(std::string_view text) {
   return parse_enum(text, kSyncModes);
-}
-
-std::optional<OnPublishDone> parse_on_publish_done(std::string_view text) {
-  return parse_enum(text, kOnPublishDone);
 }
 
 std::uint64_t min_free_space_for(std::optional<std::uint64_t> configured,
@@ -959,20 +949,20 @@ sys::Result<Config> load_config_string(std::string_view toml, std::string_view s
 
 std::string to_toml(const Config& config) {
   std::string toml;
-  append_line(toml, "log_level", quote(to_string(config.log_level)));
-  append_line(toml, "log_format", quote(to_string(config.log_format)));
+  append_line(toml, "log_level", toml_string(to_string(config.log_level)));
+  append_line(toml, "log_format", toml_string(to_string(config.log_format)));
   append_line(toml, "workers", std::to_string(config.workers));
   for (const ListenerConfig& listener : config.listeners) {
     toml += "\n[[listen]]\n";
-    append_line(toml, "address", quote(listener.address.value));
-    append_line(toml, "name", quote(listener.name));
+    append_line(toml, "address", toml_string(listener.address.value));
+    append_line(toml, "name", toml_string(listener.name));
     if (!listener.allow.empty()) {
       append_line(toml, "allow", toml_array(listener.allow, [](const SourcedString& cidr) {
-                    return quote(cidr.value);
+                    return toml_string(cidr.value);
                   }));
     }
     if (listener.mode) {
-      append_line(toml, "mode", quote(format_mode(*listener.mode)));
+      append_line(toml, "mode", toml_string(format_mode(*listener.mode)));
     }
     if (listener.owner) {
       append_line(toml, "owner", std::to_string(*listener.owner));
@@ -989,10 +979,10 @@ std::string to_toml(const Config& config) {
     if (!listener.proxy_from.empty()) {
       append_line(toml, "proxy_from",
                   toml_array(listener.proxy_from,
-                             [](const SourcedString& cidr) { return quote(cidr.value); }));
+                             [](const SourcedString& cidr) { return toml_string(cidr.value); }));
     }
     if (listener.proxy_protocol) {
-      append_line(toml, "proxy_timeout", quote(format_duration(listener.proxy_timeout)));
+      append_line(toml, "proxy_timeout", toml_string(format_duration(listener.proxy_timeout)));
     }
     if (listener.allow_proxy_local) {
       append_line(toml, "allow_proxy_local", "true");
@@ -1000,45 +990,45 @@ std::string to_toml(const Config& config) {
   }
   const OutputConfig& output = config.output;
   toml += "\n[output]\n";
-  append_line(toml, "directory", quote(output.directory));
-  append_line(toml, "name", quote(output.name.value));
-  append_line(toml, "max_file_size", quote(format_size(output.max_file_size)));
-  append_line(toml, "rotate_interval", quote(format_duration(output.rotate_interval)));
-  append_line(toml, "sync", quote(to_string(output.sync)));
+  append_line(toml, "directory", toml_string(output.directory));
+  append_line(toml, "name", toml_string(output.name.value));
+  append_line(toml, "max_file_size", toml_string(format_size(output.max_file_size)));
+  append_line(toml, "rotate_interval", toml_string(format_duration(output.rotate_interval)));
+  append_line(toml, "sync", toml_string(to_string(output.sync)));
   append_line(toml, "sync_threads", std::to_string(output.sync_threads));
-  append_line(toml, "writeback_bytes", quote(format_size(output.writeback_bytes)));
-  append_line(toml, "file_mode", quote(format_mode(output.file_mode)));
+  append_line(toml, "writeback_bytes", toml_string(format_size(output.writeback_bytes)));
+  append_line(toml, "file_mode", toml_string(format_mode(output.file_mode)));
   append_line(toml, "keep_empty", output.keep_empty ? "true" : "false");
   if (!output.on_publish.empty()) {
     append_line(toml, "on_publish",
                 toml_array(output.on_publish,
-                           [](const SourcedString& argument) { return quote(argument.value); }));
+                           [](const SourcedString& argument) { return toml_string(argument.value); }));
   }
   append_line(toml, "on_publish_concurrency", std::to_string(output.on_publish_concurrency));
-  append_line(toml, "on_publish_timeout", quote(format_duration(output.on_publish_timeout)));
-  append_line(toml, "on_publish_done", quote(to_string(output.on_publish_done)));
-  append_line(toml, "time_zone", quote(to_string(output.time_zone)));
-  append_line(toml, "record_delimiter", quote(output.record_delimiter));
-  append_line(toml, "record_max", quote(format_size(output.record_max)));
+  append_line(toml, "on_publish_timeout", toml_string(format_duration(output.on_publish_timeout)));
+  append_line(toml, "on_publish_done", toml_string(to_string(output.on_publish_done)));
+  append_line(toml, "time_zone", toml_string(to_string(output.time_zone)));
+  append_line(toml, "record_delimiter", toml_string(output.record_delimiter));
+  append_line(toml, "record_max", toml_string(format_size(output.record_max)));
   const LimitsConfig& limits = config.limits;
   toml += "\n[limits]\n";
   append_line(toml, "max_connections", std::to_string(limits.max_connections));
   append_line(toml, "max_connections_per_peer", std::to_string(limits.max_connections_per_peer));
-  append_line(toml, "idle_timeout", quote(format_duration(limits.idle_timeout)));
-  append_line(toml, "max_connection_bytes", quote(format_size(limits.max_connection_bytes)));
-  append_line(toml, "shutdown_timeout", quote(format_duration(limits.shutdown_timeout)));
+  append_line(toml, "idle_timeout", toml_string(format_duration(limits.idle_timeout)));
+  append_line(toml, "max_connection_bytes", toml_string(format_size(limits.max_connection_bytes)));
+  append_line(toml, "shutdown_timeout", toml_string(format_duration(limits.shutdown_timeout)));
   append_line(toml, "min_free_space",
-              quote(limits.min_free_space ? format_size(*limits.min_free_space) : "auto"));
-  append_line(toml, "disk_full_timeout", quote(format_duration(limits.disk_full_timeout)));
+              toml_string(limits.min_free_space ? format_size(*limits.min_free_space) : "auto"));
+  append_line(toml, "disk_full_timeout", toml_string(format_duration(limits.disk_full_timeout)));
   const RetentionConfig& retention = config.retention;
   toml += "\n[retention]\n";
-  append_line(toml, "max_bytes", quote(format_size(retention.max_bytes)));
+  append_line(toml, "max_bytes", toml_string(format_size(retention.max_bytes)));
   append_line(toml, "max_files", std::to_string(retention.max_files));
-  append_line(toml, "max_age", quote(format_duration(retention.max_age)));
-  append_line(toml, "check_interval", quote(format_duration(retention.check_interval)));
+  append_line(toml, "max_age", toml_string(format_duration(retention.max_age)));
+  append_line(toml, "check_interval", toml_string(format_duration(retention.check_interval)));
   if (config.metrics.listen) {
     toml += "\n[metrics]\n";
-    append_line(toml, "listen", quote(config.metrics.listen->value));
+    append_line(toml, "listen", toml_string(config.metrics.listen->value));
   }
   return toml;
 }

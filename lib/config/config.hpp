@@ -36,8 +36,6 @@ std::string_view to_string(TimeZone zone);
 std::optional<LogLevel> parse_log_level(std::string_view text);
 std::optional<LogFormat> parse_log_format(std::string_view text);
 std::optional<SyncMode> parse_sync_mode(std::string_view text);
-std::optional<OnPublishDone> parse_on_publish_done(std::string_view text);
-std::optional<TimeZone> parse_time_zone(std::string_view text);
 
 /// Where a value came from, for errors found later by the layer that parses it:
 /// "zcrecv.toml:14:9: listen[0].address", "--listen".

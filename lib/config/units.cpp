@@ -7,6 +7,8 @@
 #include <numeric>
 #include <optional>
 
+#include "sys/quoted.hpp"
+
 namespace zcrecv::config {
 namespace {
 
@@ -20,7 +22,7 @@ constexpr int kMaxFractionDigits = 19;
 
 sys::Error expected(std::string_view what, std::string_view expectation, std::string_view text) {
   return sys::Error::invalid(std::string(what) + ": expected " + std::string(expectation) +
-                             ", got " + quote(text));
+                             ", got " + sys::quoted(text));
 }
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -311,11 +313,26 @@ std::string format_mode(mode_t mode) {
   return text;
 }
 
+sys::Result<std::uint64_t> parse_count(std::string_view text, std::string_view what,
+                                       std::uint64_t min, std::uint64_t max) {
+  std::uint64_t value = 0;
+  // For an unsigned type from_chars takes no sign and no space, and says result_out_of_range
+  // past 2^64 - 1 instead of wrapping.
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || error != std::errc() || end != text.data() + text.size() || value < min ||
+      value > max) {
+    return sys::Error::invalid(std::string(what) + ": expected a whole number from " +
+                               std::to_string(min) + " to " + std::to_string(max) + ", got " +
+                               sys::quoted(text));
+  }
+  return value;
+}
+
 sys::Result<std::string> parse_delimiter(std::string_view text, std::string_view what) {
   auto wrong = [&] {
     return sys::Error::invalid(std::string(what) +
                                ": expected one byte, or an escape like \\n or \\x1e, got " +
-                               quote(text));
+                               sys::quoted(text));
   };
   if (text.size() <= 1) {
     return std::string(text);
@@ -350,7 +367,7 @@ sys::Result<std::string> parse_delimiter(std::string_view text, std::string_view
   return wrong();
 }
 
-std::string quote(std::string_view text) {
+std::string toml_string(std::string_view text) {
   constexpr std::string_view kHex = "0123456789ABCDEF";
   std::string quoted = "\"";
   for (const char c : text) {

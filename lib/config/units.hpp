@@ -1,6 +1,6 @@
 #pragma once
 
-// Text forms of sizes, durations and file modes, shared by the configuration file and the
+// Text forms of counts, sizes, durations and file modes, shared by the configuration file and the
 // command line so that both accept, and print, the same spellings.
 
 #include <sys/types.h>
@@ -13,6 +13,13 @@
 #include "sys/result.hpp"
 
 namespace zcrecv::config {
+
+/// Parses a whole number from `min` to `max`: decimal digits only, no sign, no space (leading
+/// zeros are allowed). Every integer typed on a command line or written as a string in the
+/// configuration is read here. Errors name `what` and quote `text`:
+/// `--workers: expected a whole number from 0 to 1024, got "-1"`.
+sys::Result<std::uint64_t> parse_count(std::string_view text, std::string_view what,
+                                       std::uint64_t min, std::uint64_t max);
 
 /// Parses a byte count: a number, an optional space, an optional unit.
 ///
@@ -49,7 +56,9 @@ std::string format_duration(std::chrono::nanoseconds duration);
 std::string format_mode(mode_t mode);
 
 /// `text` as a TOML basic string, in double quotes, with quotes, backslashes and control
-/// characters escaped: how error messages show what they got, and how to_toml writes strings.
-std::string quote(std::string_view text);
+/// characters escaped (`\u0001`), other bytes as they are: how to_toml writes strings. Messages
+/// quote with sys::quoted instead, which also escapes bytes outside ASCII and stays one line
+/// whatever the input (a TOML string must keep UTF-8 as it is).
+std::string toml_string(std::string_view text);
 
 }  // namespace zcrecv::config

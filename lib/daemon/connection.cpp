@@ -8,13 +8,10 @@
 #include "daemon/worker.hpp"
 #include "handoff/handoff_record.hpp"
 #include "log/event.hpp"
+#include "sys/seconds.hpp"
 
 namespace zcrecv::daemon {
 namespace {
-
-double seconds(std::chrono::nanoseconds duration) {
-  return std::chrono::duration<double>(duration).count();
-}
 
 // A receipt promises durable bytes: a receipt listener syncs whatever `sync` says. A proxy's
 // own connections (health checks) leave no empty file, whatever keep_empty says: a check every
@@ -45,7 +42,7 @@ output::ClientCn client_cn_of(const net::PeerIdentity& peer) {
 }  // namespace
 
 Connection::Connection(Worker& worker, std::shared_ptr<const ConnectionSettings> settings,
-                       std::shared_ptr<ListenerStats> listener, bool receipt,
+                       std::shared_ptr<metrics::ListenerStats> listener, bool receipt,
                        sys::UniqueFd socket, net::PeerIdentity peer, std::string id)
     : worker_(worker),
       settings_(std::move(settings)),
@@ -95,7 +92,7 @@ void Connection::wire_files(stream::RotatingSink& sink) {
   files.on_published([this, on_stage, &sink](const output::PublishedFile& file) {
     listener_->published(file.completion).fetch_add(1, std::memory_order_relaxed);
     if (on_stage) {
-      worker_.stats().publish_duration.observe(seconds(file.latency));
+      worker_.stats().publish_duration.observe(sys::seconds(file.latency));
     }
     sink.note_published(file.name);
     if (spdlog::should_log(spdlog::level::debug)) {
@@ -133,7 +130,7 @@ void Connection::moved(std::uint64_t bytes, io::DataPath path) {
 }
 
 void Connection::state_changed(stream::SessionState from, stream::SessionState to) {
-  Stats& stats = worker_.stats();
+  metrics::Stats& stats = worker_.stats();
   auto gauge = [&stats](stream::SessionState state) -> std::atomic<std::uint64_t>* {
     switch (state) {
       case stream::SessionState::kPausedForSpace:
@@ -205,7 +202,7 @@ void Connection::files_pending(std::uint64_t pending) {
 }
 
 void Connection::ended(EndCause /*cause*/, std::uint64_t lost) {
-  Stats& stats = worker_.stats();
+  metrics::Stats& stats = worker_.stats();
   if (lost > 0) {
     stats.lost_bytes.fetch_add(lost, std::memory_order_relaxed);
   }
@@ -230,7 +227,7 @@ void Connection::finished() {
 
 void Connection::log_end() const {
   const stream::Session& session = *session_;
-  const double duration = seconds(event::EventLoop::Clock::now() - session.started());
+  const double duration = sys::seconds(event::EventLoop::Clock::now() - session.started());
   const double rate =
       duration > 0 ? static_cast<double>(session.bytes()) / duration / (1 << 20) : 0.0;
   // A proxy's health checks would otherwise log a line every few seconds, and a warning for

@@ -5,8 +5,8 @@
 #include <string>
 
 #include "daemon/connection_settings.hpp"
-#include "daemon/listener_stats.hpp"
 #include "daemon/worker.hpp"
+#include "metrics/listener_stats.hpp"
 #include "net/peer_identity.hpp"
 #include "stream/end_cause.hpp"
 #include "stream/rotating_sink.hpp"
@@ -29,7 +29,7 @@ class Worker;
 class Connection final : public stream::SessionOwner {
  public:
   Connection(Worker& worker, std::shared_ptr<const ConnectionSettings> settings,
-             std::shared_ptr<ListenerStats> listener, bool receipt, sys::UniqueFd socket,
+             std::shared_ptr<metrics::ListenerStats> listener, bool receipt, sys::UniqueFd socket,
              net::PeerIdentity peer, std::string id);
   ~Connection() override;
 
@@ -43,7 +43,7 @@ class Connection final : public stream::SessionOwner {
   [[nodiscard]] const net::PeerIdentity& peer() const noexcept { return peer_; }
   [[nodiscard]] const std::string& id() const noexcept { return id_; }
   /// The counters of the listener that accepted it.
-  [[nodiscard]] ListenerStats& listener() const noexcept { return *listener_; }
+  [[nodiscard]] metrics::ListenerStats& listener() const noexcept { return *listener_; }
 
   // stream::SessionOwner
   bool output_space_low() override;
@@ -63,7 +63,7 @@ class Connection final : public stream::SessionOwner {
 
   Worker& worker_;
   std::shared_ptr<const ConnectionSettings> settings_;
-  std::shared_ptr<ListenerStats> listener_;
+  std::shared_ptr<metrics::ListenerStats> listener_;
   net::PeerIdentity peer_;
   std::string id_;
   // Files on the sync stage as last counted in the daemon's sync queue gauge.

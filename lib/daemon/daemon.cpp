@@ -22,11 +22,9 @@
 #include "daemon/connection_settings.hpp"
 #include "daemon/listener_settings.hpp"
 #include "daemon/logging.hpp"
-#include "daemon/notifier.hpp"
 #include "daemon/shared_listener.hpp"
 #include "daemon/shared_state.hpp"
 #include "daemon/space_monitor.hpp"
-#include "daemon/stats_exposition.hpp"
 #include "daemon/worker.hpp"
 #include "event/event_loop.hpp"
 #include "event/timer.hpp"
@@ -35,11 +33,15 @@
 #include "log/event.hpp"
 #include "metrics/metrics_server.hpp"
 #include "metrics/process_metrics.hpp"
+#include "metrics/stats_exposition.hpp"
 #include "net/listen_address.hpp"
 #include "net/listener.hpp"
 #include "output/output_directory.hpp"
 #include "retention/retention.hpp"
+#include "sys/quoted.hpp"
+#include "sys/seconds.hpp"
 #include "sys/syscalls.hpp"
+#include "systemd/notifier.hpp"
 
 namespace zcrecv::daemon {
 namespace {
@@ -62,7 +64,7 @@ bool same_socket(const OpenListener& open, const net::ListenAddress& address,
 }
 
 // A [[listen]] entry for an inherited socket that no entry of the configuration took.
-config::ListenerConfig inherited_entry(const net::InheritedSocket& socket) {
+config::ListenerConfig inherited_entry(const systemd::InheritedSocket& socket) {
   config::ListenerConfig entry;
   std::string address = socket.local_address.to_string();
   entry.name = config::default_listener_name(address);
@@ -138,7 +140,7 @@ std::string describe_hooks(const config::OutputConfig& output) {
   }
   std::string argv;
   for (const config::SourcedString& argument : output.on_publish) {
-    argv += (argv.empty() ? "" : " ") + config::quote(argument.value);
+    argv += (argv.empty() ? "" : " ") + sys::quoted(argument.value);
   }
   return "on_publish: " + argv + " (" + std::to_string(output.on_publish_concurrency) +
          " at once, timeout " + config::format_duration(output.on_publish_timeout) + ", then " +
@@ -173,10 +175,6 @@ constexpr std::chrono::seconds kPublishMargin{5};
 
 // How often `systemctl status` gets fresh figures.
 constexpr std::chrono::seconds kStatusInterval{5};
-
-double seconds(std::chrono::nanoseconds duration) {
-  return std::chrono::duration<double>(duration).count();
-}
 
 // Where [metrics] listen says the endpoint goes; std::nullopt for no endpoint.
 sys::Result<std::optional<net::ListenAddress>> metrics_address(
@@ -225,7 +223,7 @@ class Daemon final : public event::Handler {
       const net::ListenAddress& address);
   void announce_metrics() const;
   // What /health answers and zcrecv_health_state exports.
-  [[nodiscard]] HealthState health() const;
+  [[nodiscard]] metrics::HealthState health() const;
   // Opens the listener `config` describes, or serves the socket the service manager passed for
   // it; its connections count into the counters of its name.
   sys::Result<OpenListener> open_listener(const config::ListenerConfig& config);
@@ -250,7 +248,7 @@ class Daemon final : public event::Handler {
   std::unique_ptr<SpaceMonitor> space_;
   // The Prometheus endpoint ([metrics] listen) on loop_, or null; after loop_, so it goes first.
   std::unique_ptr<metrics::MetricsServer> metrics_;
-  Notifier notifier_;
+  systemd::Notifier notifier_;
   // Sends WATCHDOG=1 when the service manager asks for it.
   std::optional<event::Timer> watchdog_;
   // Sends STATUS= (connections, bytes) for `systemctl status`, when there is a service manager.
@@ -401,9 +399,13 @@ int Daemon::start(const config::Config& config) {
   // Hooks start once the loop runs; the walk for files left pending starts now, off the loop.
   hand_off_->configure(std::move(*hooks), directory_);
   // Its walk starts now too, on its own thread.
-  retention_->configure(directory_, retention_limits(config.retention),
-                        config.retention.check_interval);
-  auto notifier = Notifier::from_environment();
+  if (auto kept = retention_->configure(directory_, retention_limits(config.retention),
+                                        config.retention.check_interval);
+      !kept) {
+    spdlog::error("{}", kept.error().message());
+    return 1;
+  }
+  auto notifier = systemd::Notifier::from_environment();
   if (notifier) {
     notifier_ = std::move(*notifier);
   } else {
@@ -564,10 +566,10 @@ void Daemon::begin_stop() {
   notify("STOPPING=1", notifier_.stopping(std::chrono::duration_cast<std::chrono::microseconds>(
                            config_.limits.shutdown_timeout + kPublishMargin)));
   log::event(spdlog::level::info, "stopping",
-             {{"timeout_seconds", seconds(config_.limits.shutdown_timeout)},
+             {{"timeout_seconds", sys::seconds(config_.limits.shutdown_timeout)},
               {"connections", shared_->stats.connections_open.load(std::memory_order_relaxed)}},
-             fmt::format("stopping: closing the listeners; open connections have {:.3f} s to end",
-                         seconds(config_.limits.shutdown_timeout)));
+             "stopping: closing the listeners; open connections have " +
+                 sys::seconds_text(config_.limits.shutdown_timeout) + " to end");
   // The workers let go of the sockets as they stop accepting; the last one closes each, so
   // the sockets are closed once every worker has said so.
   listeners_.clear();
@@ -744,8 +746,12 @@ sys::Result<void> Daemon::apply(const config::Config& config) {
   if (config.retention != config_.retention) {
     spdlog::info("{}", describe_retention(config.retention));
   }
-  retention_->configure(directory, retention_limits(config.retention),
-                        config.retention.check_interval);
+  if (auto retained = retention_->configure(directory, retention_limits(config.retention),
+                                            config.retention.check_interval);
+      !retained) {
+    spdlog::error("{}; files are not deleted until a reload starts it",
+                  retained.error().message());
+  }
   for (const OpenListener& listener : next) {
     shared_->stats.listeners.add(listener.settings->stats);
   }
@@ -791,27 +797,28 @@ void Daemon::announce(const OpenListener& listener) const {
 sys::Result<std::unique_ptr<metrics::MetricsServer>> Daemon::open_metrics(
     const net::ListenAddress& address) {
   auto server = metrics::MetricsServer::open(*loop_, address, [this] {
-    return expose(shared_->stats, health(), space_->health(), metrics::ProcessMetrics::read());
+    return metrics::expose(shared_->stats, health(), space_->health(),
+                           metrics::ProcessMetrics::read());
   });
   if (server) {
     // "stopping" is the server's own (set_stopping); the disk's state is read, never measured.
     (*server)->set_health([this]() -> std::optional<std::string> {
-      const DirectoryHealth& directory = space_->health();
+      const metrics::DirectoryHealth& directory = space_->health();
       if (!directory.problem) {
         return std::nullopt;
       }
-      return std::string(to_string(HealthState::kDiskFull)) + " " + directory.path + ": " +
+      return std::string(to_string(metrics::HealthState::kDiskFull)) + " " + directory.path + ": " +
              *directory.problem;
     });
   }
   return server;
 }
 
-HealthState Daemon::health() const {
+metrics::HealthState Daemon::health() const {
   if (stopping_) {
-    return HealthState::kStopping;
+    return metrics::HealthState::kStopping;
   }
-  return space_->health().problem ? HealthState::kDiskFull : HealthState::kOk;
+  return space_->health().problem ? metrics::HealthState::kDiskFull : metrics::HealthState::kOk;
 }
 
 void Daemon::announce_metrics() const {

@@ -7,7 +7,7 @@
 #include "config/config.hpp"
 #include "event/signal_fd.hpp"
 #include "io/copy_mode.hpp"
-#include "net/socket_activation.hpp"
+#include "systemd/socket_activation.hpp"
 #include "net/socket_address.hpp"
 #include "output/sync_stage.hpp"
 #include "sys/result.hpp"
@@ -24,7 +24,7 @@ struct DaemonOptions {
   /// Listening sockets passed by socket activation. Each `[[listen]]` entry takes its own (by
   /// name, else by address) instead of binding; sockets no entry takes are served too, under
   /// a name derived from their address, and kept across reloads.
-  net::SocketActivation inherited;
+  systemd::SocketActivation inherited;
 };
 
 /// Ways for an embedding program (the tests) to follow the daemon.

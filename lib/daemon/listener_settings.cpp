@@ -74,7 +74,7 @@ std::optional<std::string> ListenerSettings::unknown_client_refusal() const {
 }
 
 sys::Result<std::shared_ptr<const ListenerSettings>> make_listener_settings(
-    const config::ListenerConfig& config, std::shared_ptr<ListenerStats> stats) {
+    const config::ListenerConfig& config, std::shared_ptr<metrics::ListenerStats> stats) {
   ListenerSettings settings;
   settings.name = config.name;
   auto allow = parse_cidrs(config.allow);

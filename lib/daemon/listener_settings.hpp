@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "daemon/listener_stats.hpp"
+#include "metrics/listener_stats.hpp"
 #include "net/cidr.hpp"
 #include "net/peer_identity.hpp"
 #include "net/socket_address.hpp"
@@ -29,7 +29,7 @@ struct ListenerSettings {
   /// Connections answer a delivery receipt once their stream is durable.
   bool receipt = false;
   /// The counters of the listener's name, which its connections keep counting into.
-  std::shared_ptr<ListenerStats> stats;
+  std::shared_ptr<metrics::ListenerStats> stats;
   /// Every connection starts with a PROXY header naming the client; the socket's peer is a
   /// proxy.
   bool proxy_protocol = false;
@@ -66,6 +66,6 @@ struct ListenerSettings {
 /// proxy_from entry that is not a CIDR (the configuration loader validates them first); the error
 /// names its origin.
 sys::Result<std::shared_ptr<const ListenerSettings>> make_listener_settings(
-    const config::ListenerConfig& config, std::shared_ptr<ListenerStats> stats);
+    const config::ListenerConfig& config, std::shared_ptr<metrics::ListenerStats> stats);
 
 }  // namespace zcrecv::daemon

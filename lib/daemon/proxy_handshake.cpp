@@ -105,7 +105,7 @@ bool ProxyHandshake::await_unknown_client(std::uint32_t events) {
   }
   if (got->has_value()) {
     // Fail closed: data from a client nobody named would be stored past the allow list.
-    end(settings_->unknown_client_refusal(), RejectReason::kAllow);
+    end(settings_->unknown_client_refusal(), metrics::RejectReason::kAllow);
     return true;
   }
   if ((events & (EPOLLHUP | EPOLLERR)) != 0) {
@@ -163,13 +163,13 @@ void ProxyHandshake::time_out() {
 }
 
 void ProxyHandshake::fail(bool timed_out, const std::string& reason) {
-  Stats& stats = worker_.stats();
+  metrics::Stats& stats = worker_.stats();
   auto& counter = timed_out ? stats.proxy_header_timeout : stats.proxy_header_invalid;
   counter.fetch_add(1, std::memory_order_relaxed);
   end(reason);
 }
 
-void ProxyHandshake::end(const std::optional<std::string>& refusal, RejectReason reason) {
+void ProxyHandshake::end(const std::optional<std::string>& refusal, metrics::RejectReason reason) {
   over_ = true;
   timeout_.cancel();
   worker_.proxy_ended(*listener_, *settings_, proxy_, refusal, reason);

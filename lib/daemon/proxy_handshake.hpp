@@ -58,7 +58,8 @@ class ProxyHandshake final : public event::Handler {
   void time_out();
   // Tells the worker the connection is over (a refusal is counted and logged, rate-limited),
   // then closes the socket.
-  void end(const std::optional<std::string>& refusal, RejectReason reason = RejectReason::kProxy);
+  void end(const std::optional<std::string>& refusal,
+           metrics::RejectReason reason = metrics::RejectReason::kProxy);
   // After a header that names no client: true once the peer has ended (quietly) or sent data
   // (refused), false while it has done neither.
   bool await_unknown_client(std::uint32_t events);

@@ -4,7 +4,7 @@
 
 #include "daemon/connection_ids.hpp"
 #include "daemon/peer_table.hpp"
-#include "daemon/stats.hpp"
+#include "metrics/stats.hpp"
 #include "output/sync_stage.hpp"
 
 namespace zcrecv::daemon {
@@ -15,7 +15,7 @@ struct SharedState {
   SharedState(std::uint32_t id_prefix, output::SyncStage* stage)
       : ids(id_prefix), sync_stage(stage) {}
 
-  Stats stats;
+  metrics::Stats stats;
   PeerTable peers;
   ConnectionIds ids;
   /// Owned by the daemon, which drains it once the workers have stopped and before they go.

@@ -9,6 +9,7 @@
 
 #include "config/config.hpp"
 #include "config/units.hpp"
+#include "sys/quoted.hpp"
 #include "sys/syscalls.hpp"
 
 namespace zcrecv::daemon {
@@ -63,12 +64,12 @@ void SpaceMonitor::judge_and_log(bool new_directory) {
   if (health_.problem && (!was_bad || new_directory)) {
     spdlog::warn(
         "output directory {} cannot take data: {}; /health answers 503 disk_full until it can",
-        config::quote(health_.path), *health_.problem);
+        sys::quoted(health_.path), *health_.problem);
   } else if (!health_.problem && was_bad) {
     spdlog::info(
         "output directory {} takes data again: {} bytes free, limits.min_free_space = {}; "
         "/health answers 200 ok",
-        config::quote(health_.path), health_.free_bytes.value_or(0),
+        sys::quoted(health_.path), health_.free_bytes.value_or(0),
         config::format_size(health_.min_free_space));
   }
 }
@@ -83,13 +84,13 @@ std::optional<std::string> SpaceMonitor::judge() {
   health_.min_free_space = config::min_free_space_for(configured_, space->size_bytes);
   if (std::string floor = config::describe_min_free_space(configured_, space->size_bytes);
       floor != floor_logged_) {
-    spdlog::info("output directory {}: limits.min_free_space = {}", config::quote(health_.path),
+    spdlog::info("output directory {}: limits.min_free_space = {}", sys::quoted(health_.path),
                  floor);
     if (health_.min_free_space > space->size_bytes) {
       spdlog::warn(
           "limits.min_free_space ({}) is more than the whole filesystem of {} ({}): no connection "
           "will ever be read",
-          config::format_size(health_.min_free_space), config::quote(health_.path),
+          config::format_size(health_.min_free_space), sys::quoted(health_.path),
           config::format_size(space->size_bytes));
     }
     floor_logged_ = std::move(floor);

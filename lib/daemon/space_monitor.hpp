@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "daemon/health.hpp"
 #include "event/event_loop.hpp"
 #include "event/timer.hpp"
+#include "metrics/health.hpp"
 #include "output/output_directory.hpp"
 
 namespace zcrecv::daemon {
@@ -46,7 +46,7 @@ class SpaceMonitor {
   void check();
 
   /// The watched directory as last judged.
-  [[nodiscard]] const DirectoryHealth& health() const noexcept { return health_; }
+  [[nodiscard]] const metrics::DirectoryHealth& health() const noexcept { return health_; }
 
  private:
   // Measures the directories watched before that someone still holds, and forgets the others.
@@ -64,7 +64,7 @@ class SpaceMonitor {
   std::string floor_logged_;
   // Directories watched before, which connections accepted then may still write into.
   std::vector<std::weak_ptr<output::OutputDirectory>> previous_;
-  DirectoryHealth health_;
+  metrics::DirectoryHealth health_;
 };
 
 }  // namespace zcrecv::daemon

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <system_error>
 #include <utility>
 
 #include "daemon/acceptor.hpp"
@@ -48,11 +49,19 @@ Worker::~Worker() {
 }
 
 void Worker::start(std::function<void(sys::Result<void>)> on_exit) {
-  thread_ = std::thread([this, on_exit = std::move(on_exit)] {
+  // A thread the system cannot give (EAGAIN past RLIMIT_NPROC) ends this worker at once, as an
+  // error of its loop would: the daemon stops and exits with status 1, and no exception crosses
+  // its loop.
+  auto run = [this, on_exit] {
     sys::Result<void> result = loop_->run();
     tear_down();
     on_exit(std::move(result));
-  });
+  };
+  try {
+    thread_ = std::thread(std::move(run));
+  } catch (const std::system_error& error) {
+    on_exit(sys::Error::from_errno(error.code().value(), "starting the worker's thread"));
+  }
 }
 
 void Worker::join() {
@@ -136,19 +145,19 @@ void Worker::admit(net::AcceptedConnection accepted,
                    const std::shared_ptr<const ListenerSettings>& settings) {
   net::PeerIdentity peer = net::identify_peer(accepted.fd.get(), accepted.peer);
   if (auto refusal = settings->refusal(accepted.peer, peer)) {
-    reject(*listener, *settings, peer, RejectReason::kAllow, *refusal);
+    reject(*listener, *settings, peer, metrics::RejectReason::kAllow, *refusal);
     return;
   }
-  Stats& stats = shared_.stats;
+  metrics::Stats& stats = shared_.stats;
   if (auto refusal = settings->proxy_refusal(accepted.peer)) {
     stats.proxy_header_not_allowed.fetch_add(1, std::memory_order_relaxed);
-    reject(*listener, *settings, peer, RejectReason::kProxy, *refusal);
+    reject(*listener, *settings, peer, metrics::RejectReason::kProxy, *refusal);
     return;
   }
   const std::uint32_t max_connections = settings_->limits.max_connections;
   if (stats.connections_open.fetch_add(1, std::memory_order_relaxed) >= max_connections) {
     stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
-    reject(*listener, *settings, peer, RejectReason::kMaxConnections,
+    reject(*listener, *settings, peer, metrics::RejectReason::kMaxConnections,
            "max_connections (" + std::to_string(max_connections) + ") reached");
     return;
   }
@@ -174,7 +183,7 @@ void Worker::proxied(sys::UniqueFd socket, net::PeerIdentity client, const net::
                      SharedListener& listener, const ListenerSettings& settings, bool watched) {
   if (auto refusal = settings.client_refusal(client.proxy_itself ? std::nullopt : header.source)) {
     shared_.stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
-    reject(listener, settings, client, RejectReason::kAllow, *refusal);
+    reject(listener, settings, client, metrics::RejectReason::kAllow, *refusal);
     drop(std::move(socket), watched);
     return;
   }
@@ -182,8 +191,8 @@ void Worker::proxied(sys::UniqueFd socket, net::PeerIdentity client, const net::
 }
 
 void Worker::proxy_ended(SharedListener& listener, const ListenerSettings& settings,
-                         const net::PeerIdentity& proxy,
-                         const std::optional<std::string>& refusal, RejectReason reason) {
+                         const net::PeerIdentity& proxy, const std::optional<std::string>& refusal,
+                         metrics::RejectReason reason) {
   shared_.stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
   if (refusal) {
     reject(listener, settings, proxy, reason, *refusal);
@@ -204,7 +213,7 @@ void Worker::start_connection(sys::UniqueFd socket, net::PeerIdentity peer,
   const std::uint32_t per_peer = settings_->limits.max_connections_per_peer;
   if (!shared_.peers.acquire(peer.key, per_peer)) {
     shared_.stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
-    reject(listener, settings, peer, RejectReason::kPerPeer,
+    reject(listener, settings, peer, metrics::RejectReason::kPerPeer,
            "max_connections_per_peer (" + std::to_string(per_peer) + ") reached");
     drop(std::move(socket), watched);
     return;
@@ -228,7 +237,8 @@ void Worker::drop(sys::UniqueFd socket, bool watched) {
 }
 
 void Worker::reject(SharedListener& listener, const ListenerSettings& settings,
-                    const net::PeerIdentity& peer, RejectReason reason, const std::string& detail) {
+                    const net::PeerIdentity& peer, metrics::RejectReason reason,
+                    const std::string& detail) {
   settings.stats->rejections(reason).fetch_add(1, std::memory_order_relaxed);
   if (auto suppressed = listener.rejections.admit(loop_->now())) {
     const std::string described = peer.described();

@@ -89,7 +89,7 @@ class Worker {
   [[nodiscard]] unsigned index() const noexcept { return index_; }
   event::EventLoop& loop() noexcept { return *loop_; }
   io::SplicePump& pump() noexcept { return pump_; }
-  Stats& stats() noexcept { return shared_.stats; }
+  metrics::Stats& stats() noexcept { return shared_.stats; }
   /// Where files become durable with sync = publish; null when the daemon has none.
   output::SyncStage* sync_stage() noexcept { return shared_.sync_stage; }
   /// Whether free space in `directory` is below `min_free_space` (0: never; std::nullopt: the
@@ -113,7 +113,7 @@ class Worker {
   /// `refusal` is counted as a rejection for `reason` and logged (rate-limited).
   void proxy_ended(SharedListener& listener, const ListenerSettings& settings,
                    const net::PeerIdentity& proxy, const std::optional<std::string>& refusal,
-                   RejectReason reason = RejectReason::kProxy);
+                   metrics::RejectReason reason = metrics::RejectReason::kProxy);
   /// Called by a ProxyHandshake that waited and is over: it is destroyed after the current
   /// batch of events.
   void handshake_finished(ProxyHandshake& handshake);
@@ -130,7 +130,8 @@ class Worker {
   // Counts a refused connection under `reason` and logs `detail` (rate-limited); the caller
   // drops its socket.
   void reject(SharedListener& listener, const ListenerSettings& settings,
-              const net::PeerIdentity& peer, RejectReason reason, const std::string& detail);
+              const net::PeerIdentity& peer, metrics::RejectReason reason,
+              const std::string& detail);
   // Checks `peer` against max_connections_per_peer, then starts its Connection on `socket`; the
   // connection counts as open already. `watched`: as for proxied().
   void start_connection(sys::UniqueFd socket, net::PeerIdentity peer, SharedListener& listener,

@@ -9,6 +9,7 @@
 
 #include "handoff/backoff.hpp"
 #include "log/event.hpp"
+#include "sys/seconds.hpp"
 #include "sys/syscalls.hpp"
 
 namespace zcrecv::handoff {
@@ -19,10 +20,6 @@ namespace {
 constexpr std::uint64_t kResolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
 
 constexpr std::string_view kIncompleteSuffix = ".incomplete";
-
-double seconds(std::chrono::nanoseconds duration) {
-  return std::chrono::duration<double>(duration).count();
-}
 
 }  // namespace
 
@@ -71,8 +68,8 @@ void HookRunner::stop(std::chrono::nanoseconds deadline, std::function<void()> i
   std::erase_if(entries_, [](const auto& item) { return item.second->state != State::kRunning; });
   update_backlog();
   if (running_ > 0) {
-    spdlog::info("stopping: {} hooks running; they have {:.3f} s to end", running_,
-                 seconds(deadline));
+    spdlog::info("stopping: {} hooks running; they have {} to end", running_,
+                 sys::seconds_text(deadline));
     stop_timer_.arm(deadline);
   }
   check_idle();
@@ -185,7 +182,7 @@ void HookRunner::finished(Entry& entry, const HookExit& exit) {
   --running_;
   // finished() runs inside the process's own handler: it is destroyed after the batch.
   loop_.defer([process = std::shared_ptr<HookProcess>(std::move(entry.process))] {});
-  std::string outcome = fmt::format("{} after {:.3f} s", exit.describe(), seconds(exit.duration));
+  std::string outcome = exit.describe() + " after " + sys::seconds_text(exit.duration);
   if (!exit.last_line.empty()) {
     outcome += ": " + exit.last_line;
   }
@@ -196,7 +193,7 @@ void HookRunner::finished(Entry& entry, const HookExit& exit) {
     log::event(spdlog::level::info, "handoff_done",
                {{"path", entry.key},
                 {"outcome", exit.describe()},
-                {"seconds", seconds(exit.duration)},
+                {"seconds", sys::seconds(exit.duration)},
                 {"last_line", exit.last_line}},
                fmt::format("on_publish {}: {}", entry.key, outcome));
     forget(entry);
@@ -223,9 +220,9 @@ void HookRunner::fail(Entry& entry, const std::string& why) {
              {{"path", entry.key},
               {"error", why},
               {"failures", entry.failures},
-              {"retry_seconds", seconds(delay)}},
+              {"retry_seconds", sys::seconds(delay)}},
              fmt::format("on_publish {}: {}; failure {}, retrying in {:.0f} s", entry.key, why,
-                         entry.failures, seconds(delay)));
+                         entry.failures, sys::seconds(delay)));
   entry.state = State::kWaiting;
   // No descriptor is held while waiting: thousands of files may be.
   entry.file.reset();

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <system_error>
 #include <utility>
 
 #include "handoff/handoff_record.hpp"
@@ -32,7 +33,13 @@ sys::Result<std::unique_ptr<PendingScan>> PendingScan::start(event::EventLoop& l
   channel->found = std::move(found);
   channel->done = std::move(done);
   std::unique_ptr<PendingScan> scan(new PendingScan(loop, std::move(*root), std::move(channel)));
-  scan->thread_ = std::thread([raw = scan.get()] { raw->run(); });
+  // start() runs on the daemon's loop, where nothing may throw: a thread the system cannot give
+  // (EAGAIN past RLIMIT_NPROC or the threads-max sysctl) is an error like any other.
+  try {
+    scan->thread_ = std::thread([raw = scan.get()] { raw->run(); });
+  } catch (const std::system_error& error) {
+    return sys::Error::from_errno(error.code().value(), "on_publish: starting the walk's thread");
+  }
   return scan;
 }
 

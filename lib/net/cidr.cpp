@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "net/quoted.hpp"
+#include "sys/quoted.hpp"
 
 namespace zcrecv::net {
 namespace {
@@ -33,7 +33,7 @@ sys::Result<unsigned> parse_prefix_length(std::string_view text, unsigned max) {
     return sys::Error::invalid("missing prefix length after '/'");
   }
   if (!std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return sys::Error::invalid("prefix length " + quoted(text) + " is not a number");
+    return sys::Error::invalid("prefix length " + sys::quoted(text) + " is not a number");
   }
   // Four digits or more are out of range, and must not reach stoul (which could overflow).
   unsigned long value = text.size() > 3 ? max + 1UL : std::stoul(std::string(text));
@@ -58,7 +58,7 @@ Cidr::Cidr(int family, const std::uint8_t* address, unsigned prefix_length)
 
 sys::Result<Cidr> Cidr::parse(std::string_view text) {
   auto fail = [text](const std::string& reason) {
-    return sys::Error::invalid("CIDR " + quoted(text) + ": " + reason);
+    return sys::Error::invalid("CIDR " + sys::quoted(text) + ": " + reason);
   };
   if (text.empty()) {
     return fail("empty (expected ADDRESS/PREFIX, like 10.0.0.0/8 or 2001:db8::/32)");
@@ -72,7 +72,7 @@ sys::Result<Cidr> Cidr::parse(std::string_view text) {
   int family = is_v6 ? AF_INET6 : AF_INET;
   std::uint8_t address[16] = {};
   if (::inet_pton(family, address_text.c_str(), address) != 1) {
-    return fail(quoted(address_text) + " is not an " + (is_v6 ? "IPv6" : "IPv4") + " address");
+    return fail(sys::quoted(address_text) + " is not an " + (is_v6 ? "IPv6" : "IPv4") + " address");
   }
   unsigned max = is_v6 ? 128 : 32;
   unsigned prefix_length = max;

@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-#include "net/quoted.hpp"
+#include "sys/quoted.hpp"
 
 namespace zcrecv::net {
 namespace {
@@ -40,8 +40,8 @@ sys::Result<void> check_host(std::string_view host, std::string_view text) {
     return !is_alpha(c) && !is_digit(c) && c != '-' && c != '.';
   });
   if (bad != host.end()) {
-    return sys::Error::invalid("host " + quoted(host) + " contains " +
-                               quoted(std::string_view(&*bad, 1)) +
+    return sys::Error::invalid("host " + sys::quoted(host) + " contains " +
+                               sys::quoted(std::string_view(&*bad, 1)) +
                                " (a host is an IPv4 address, [IPv6 address] or host name)");
   }
   // Digits and dots: it can only be meant as an IPv4 address, and inet_pton takes exactly
@@ -52,7 +52,7 @@ sys::Result<void> check_host(std::string_view host, std::string_view text) {
   if (numeric) {
     in_addr ignored{};
     if (::inet_pton(AF_INET, std::string(host).c_str(), &ignored) != 1) {
-      return sys::Error::invalid("host " + quoted(host) + " is not a valid IPv4 address");
+      return sys::Error::invalid("host " + sys::quoted(host) + " is not a valid IPv4 address");
     }
     return {};
   }
@@ -69,7 +69,7 @@ sys::Result<void> check_host(std::string_view host, std::string_view text) {
     std::string_view label = name.substr(0, dot);
     if (label.empty() || label.size() > kMaxLabelLength || label.front() == '-' ||
         label.back() == '-') {
-      return sys::Error::invalid("host " + quoted(host) + " is not a valid host name");
+      return sys::Error::invalid("host " + sys::quoted(host) + " is not a valid host name");
     }
     if (dot == std::string_view::npos) {
       return {};
@@ -83,7 +83,7 @@ sys::Result<std::uint16_t> parse_port(std::string_view text) {
     return sys::Error::invalid("missing port after ':'");
   }
   if (!std::all_of(text.begin(), text.end(), is_digit)) {
-    return sys::Error::invalid("port " + quoted(text) + " is not a number");
+    return sys::Error::invalid("port " + sys::quoted(text) + " is not a number");
   }
   std::size_t first = text.find_first_not_of('0');
   std::string_view digits = first == std::string_view::npos ? "0" : text.substr(first);
@@ -151,13 +151,13 @@ sys::Result<ListenAddress> parse(std::string_view text) {
       return sys::Error::invalid("empty IPv6 address between '[' and ']'");
     }
     if (!is_ipv6(host)) {
-      return sys::Error::invalid(quoted(host) + " is not an IPv6 address");
+      return sys::Error::invalid(sys::quoted(host) + " is not an IPv6 address");
     }
     std::string_view rest = text.substr(close + 1);
     if (!rest.starts_with(':')) {
       return sys::Error::invalid(rest.empty()
                                      ? "missing port (expected [IPV6]:PORT)"
-                                     : "expected ':PORT' after ']', found " + quoted(rest));
+                                     : "expected ':PORT' after ']', found " + sys::quoted(rest));
     }
     address.host = std::move(host);
     port = rest.substr(1);
@@ -212,7 +212,7 @@ std::string unix_path_text(std::string_view path) {
 sys::Result<ListenAddress> parse_listen_address(std::string_view text) {
   auto address = parse(text);
   if (!address) {
-    return sys::Error::invalid("listen address " + quoted(text) + ": " + address.error().message());
+    return sys::Error::invalid("listen address " + sys::quoted(text) + ": " + address.error().message());
   }
   return address;
 }

@@ -11,7 +11,7 @@
 #include <string>
 #include <utility>
 
-#include "net/quoted.hpp"
+#include "sys/quoted.hpp"
 #include "sys/syscalls.hpp"
 
 namespace zcrecv::net {
@@ -60,10 +60,10 @@ Result<UniqueFd> bind_host_name(const std::string& host, std::uint16_t port,
   std::string service = std::to_string(port);
   int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found);
   if (rc == EAI_SYSTEM) {
-    return Error::from_errno(errno, "getaddrinfo " + quoted(host));
+    return Error::from_errno(errno, "getaddrinfo " + sys::quoted(host));
   }
   if (rc != 0) {
-    return Error::invalid("resolve " + quoted(host) + ": " + ::gai_strerror(rc));
+    return Error::invalid("resolve " + sys::quoted(host) + ": " + ::gai_strerror(rc));
   }
   std::optional<Error> last_error;
   UniqueFd fd;
@@ -78,7 +78,7 @@ Result<UniqueFd> bind_host_name(const std::string& host, std::uint16_t port,
   }
   ::freeaddrinfo(found);
   if (!fd) {
-    return last_error ? *last_error : Error::invalid("resolve " + quoted(host) + ": no address");
+    return last_error ? *last_error : Error::invalid("resolve " + sys::quoted(host) + ": no address");
   }
   return fd;
 }
@@ -109,10 +109,10 @@ Result<void> clear_stale_socket(const std::string& path) {
     if (info.error().errno_value() == ENOENT) {
       return {};
     }
-    return info.error().with_context(quoted(path));
+    return info.error().with_context(sys::quoted(path));
   }
   if (!S_ISSOCK(info->st_mode)) {
-    return Error::invalid(quoted(path) + " exists and is not a socket (left in place)");
+    return Error::invalid(sys::quoted(path) + " exists and is not a socket (left in place)");
   }
   auto probe = sys::socket(AF_UNIX, kSocketFlags, 0);
   if (!probe) {
@@ -128,12 +128,12 @@ Result<void> clear_stale_socket(const std::string& path) {
     case 0:           // accepted into a listener's queue
     case EAGAIN:      // a listener whose queue is full (a non-blocking Unix connect says EAGAIN)
     case EPROTOTYPE:  // bound by a live socket of another type (datagram)
-      return Error::invalid(quoted(path) + " is already in use by a running process");
+      return Error::invalid(sys::quoted(path) + " is already in use by a running process");
     default:
-      return connected.error().with_context("checking whether " + quoted(path) + " is in use");
+      return connected.error().with_context("checking whether " + sys::quoted(path) + " is in use");
   }
   if (auto removed = sys::unlinkat(AT_FDCWD, path.c_str(), 0); !removed) {
-    return removed.error().with_context("removing stale socket " + quoted(path));
+    return removed.error().with_context("removing stale socket " + sys::quoted(path));
   }
   return {};
 }

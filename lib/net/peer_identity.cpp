@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <utility>
 
-#include "net/quoted.hpp"
+#include "sys/quoted.hpp"
 #include "sys/syscalls.hpp"
 
 namespace zcrecv::net {
@@ -52,7 +52,7 @@ std::string printable(const std::string& text) {
   const bool plain = std::all_of(text.begin(), text.end(), [](char c) {
     return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
   });
-  return plain ? text : quoted(text);
+  return plain ? text : sys::quoted(text);
 }
 
 // What the proxy says of the client's TLS, for the log: " (TLS, client certificate CN
@@ -65,7 +65,7 @@ std::string tls_note(const ProxySsl& ssl) {
     return " (TLS, no client certificate)";
   }
   const std::string subject =
-      ssl.common_name.empty() ? "without a CN" : "CN " + quoted(ssl.common_name);
+      ssl.common_name.empty() ? "without a CN" : "CN " + sys::quoted(ssl.common_name);
   return " (TLS, client certificate " + subject +
          (ssl.verified ? ", verified)" : ", NOT verified)");
 }

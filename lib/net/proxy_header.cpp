@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "net/crc32c.hpp"
-#include "net/quoted.hpp"
+#include "sys/quoted.hpp"
 
 namespace zcrecv::net {
 namespace {
@@ -110,7 +110,7 @@ sys::Result<std::optional<std::string_view>> match_signature(std::string_view te
   if (wrong != signature.begin() + compared) {
     auto seen = static_cast<std::size_t>(wrong - signature.begin()) + 1;
     return sys::Error::invalid("not a PROXY protocol header (starts with " +
-                               quoted(text.substr(0, seen)) +
+                               sys::quoted(text.substr(0, seen)) +
                                ", not \"PROXY \" or the v2 signature)");
   }
   if (compared < signature.size()) {
@@ -148,7 +148,7 @@ class V1Reader {
         return Field{line_.substr(start, position_ - 1 - start), c};
       }
       if (position_ - start == max_length) {
-        stopped_ = v1_invalid(name + " starting " + quoted(line_.substr(start, max_length + 1)) +
+        stopped_ = v1_invalid(name + " starting " + sys::quoted(line_.substr(start, max_length + 1)) +
                               " is longer than " + std::to_string(max_length) + " bytes");
         return std::nullopt;
       }
@@ -239,7 +239,7 @@ unsigned decimal(std::string_view digits) {
 // parsers read as octal, so that two receivers would see different addresses).
 sys::Result<void> check_ipv4(std::string_view text, const std::string& name) {
   auto refuse = [&](const std::string& detail) {
-    return v1_invalid("TCP4 " + name + " " + quoted(text) + " is not an IPv4 address" + detail);
+    return v1_invalid("TCP4 " + name + " " + sys::quoted(text) + " is not an IPv4 address" + detail);
   };
   std::size_t parts = 0;
   std::size_t start = 0;
@@ -250,7 +250,7 @@ sys::Result<void> check_ipv4(std::string_view text, const std::string& name) {
       return refuse("");
     }
     if (part.size() > 1 && part[0] == '0') {
-      return refuse(" (leading zero in " + quoted(part) + ")");
+      return refuse(" (leading zero in " + sys::quoted(part) + ")");
     }
     if (decimal(part) > 255) {
       return refuse(" (" + std::string(part) + " is more than 255)");
@@ -274,7 +274,7 @@ sys::Result<void> check_ipv6(std::string_view text, const std::string& name) {
   });
   in6_addr address{};
   if (!textual || ::inet_pton(AF_INET6, std::string(text).c_str(), &address) != 1) {
-    return v1_invalid("TCP6 " + name + " " + quoted(text) + " is not an IPv6 address");
+    return v1_invalid("TCP6 " + name + " " + sys::quoted(text) + " is not an IPv6 address");
   }
   return {};
 }
@@ -282,10 +282,10 @@ sys::Result<void> check_ipv6(std::string_view text, const std::string& name) {
 // A decimal port without leading zeros (as for the addresses, so that no one reads octal).
 sys::Result<std::uint16_t> parse_port(std::string_view text, const std::string& name) {
   if (!all_digits(text)) {
-    return v1_invalid(name + " " + quoted(text) + " is not a decimal number");
+    return v1_invalid(name + " " + sys::quoted(text) + " is not a decimal number");
   }
   if (text.size() > 1 && text[0] == '0') {
-    return v1_invalid(name + " " + quoted(text) + " has a leading zero");
+    return v1_invalid(name + " " + sys::quoted(text) + " has a leading zero");
   }
   const unsigned value = decimal(text);
   if (value > 65535) {
@@ -319,7 +319,7 @@ Parse parse_v1(std::string_view text) {
   }
   const bool v4 = protocol->text == "TCP4";
   if (!v4 && protocol->text != "TCP6") {
-    return v1_invalid("unknown protocol " + quoted(protocol->text) +
+    return v1_invalid("unknown protocol " + sys::quoted(protocol->text) +
                       " (expected TCP4, TCP6 or UNKNOWN)");
   }
   if (protocol->end != ' ') {

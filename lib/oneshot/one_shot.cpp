@@ -25,6 +25,7 @@
 #include "output/rotating_file.hpp"
 #include "stream/rotating_sink.hpp"
 #include "stream/session.hpp"
+#include "sys/seconds.hpp"
 #include "sys/syscalls.hpp"
 
 namespace zcrecv::oneshot {
@@ -429,7 +430,7 @@ sys::Result<OneShotReport> Receiver::run() {
 }
 
 void Receiver::log_summary() const {
-  double seconds = std::chrono::duration<double>(report_.elapsed).count();
+  double seconds = sys::seconds(report_.elapsed);
   double mib_per_second =
       seconds > 0 ? static_cast<double>(report_.bytes) / seconds / (1024.0 * 1024.0) : 0.0;
   std::string into;

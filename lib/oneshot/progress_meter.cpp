@@ -3,6 +3,8 @@
 #include <array>
 #include <cstdio>
 
+#include "sys/seconds.hpp"
+
 namespace zcrecv::oneshot {
 
 std::string format_bytes(double bytes) {
@@ -52,7 +54,7 @@ void ProgressMeter::finish(std::uint64_t bytes, Clock::time_point now) {
 }
 
 void ProgressMeter::draw(std::uint64_t bytes, Clock::time_point now) {
-  double seconds = std::chrono::duration<double>(now - started_).count();
+  double seconds = sys::seconds(now - started_);
   double rate = seconds > 0 ? static_cast<double>(bytes) / seconds : 0.0;
   auto whole = static_cast<long>(seconds);
   // \r and a clear-to-end-of-line redraw the same terminal line; the final newline is finish's.

@@ -19,7 +19,6 @@ class StdoutSink final : public stream::Sink {
   sys::Result<void> finish(output::Completion /*completion*/) override { return {}; }
   [[nodiscard]] const std::vector<std::string>& published() const override { return names_; }
   [[nodiscard]] std::uint64_t files_published() const override { return 0; }
-  [[nodiscard]] bool can_fill() const override { return true; }
 
  private:
   std::uint64_t bytes_ = 0;

@@ -129,22 +129,4 @@ std::string bounded_name(std::string name) {
   return out;
 }
 
-std::string quoted_value(std::string_view value) {
-  std::string out = "\"";
-  for (char c : value) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (byte < 0x20 || byte >= 0x7f) {
-      out += "\\x";
-      out += kHex[byte >> 4];
-      out += kHex[byte & 0xf];
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
 }  // namespace zcrecv::output

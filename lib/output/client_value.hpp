@@ -52,8 +52,4 @@ std::string render_client_cn(const ClientCn& client_cn);
 /// finished file never reads as a partial or cut one.
 std::string bounded_name(std::string name);
 
-/// `value` quoted for a log line: in double quotes, with '"', '\' and every byte outside
-/// printable ASCII escaped (\", \\, \xNN).
-std::string quoted_value(std::string_view value);
-
 }  // namespace zcrecv::output

@@ -6,6 +6,7 @@
 
 #include "output/braces.hpp"
 #include "output/client_value.hpp"
+#include "sys/quoted.hpp"
 
 namespace zcrecv::output {
 namespace {
@@ -17,24 +18,6 @@ constexpr int kSeqWidth = 6;
 bool is_control(char c) {
   auto byte = static_cast<unsigned char>(c);
   return byte < 0x20 || byte == 0x7f;
-}
-
-// The template as shown in messages: control characters would garble a log line, so they are
-// written as \xNN.
-std::string quoted(std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (char c : text) {
-    if (is_control(c)) {
-      auto byte = static_cast<unsigned char>(c);
-      out += "\\x";
-      out += kHex[byte >> 4];
-      out += kHex[byte & 0xf];
-    } else {
-      out += c;
-    }
-  }
-  return out;
 }
 
 bool ends_with(std::string_view text, std::string_view suffix) {
@@ -89,7 +72,7 @@ void append_offset(std::string& out, long offset_seconds) {
 
 sys::Result<NameTemplate> NameTemplate::parse(std::string_view text, TimeZone zone) {
   auto fail = [&](const std::string& reason) {
-    return sys::Error::invalid("name template \"" + quoted(text) + "\": " + reason);
+    return sys::Error::invalid("name template " + sys::quoted(text) + ": " + reason);
   };
   if (text.empty()) {
     return fail("must not be empty");

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "output/client_value.hpp"
+#include "sys/quoted.hpp"
 
 namespace zcrecv::output {
 namespace {
@@ -47,7 +48,7 @@ std::string describe(const ClientCn& client_cn) {
     case ClientCn::Kind::kVerified:
       break;
   }
-  return quoted_value(client_cn.name);
+  return sys::quoted(client_cn.name);
 }
 
 }  // namespace
@@ -117,7 +118,7 @@ sys::Result<PartialFile> RotatingFile::create(std::chrono::system_clock::time_po
   spdlog::warn(
       "listener {}: connection {}: {}; the stream goes to \"{}\" instead (peer {}, client_cn {})",
       names_.listener, names_.conn, created.error().message(), fallback_name,
-      quoted_value(names_.peer), describe(names_.client_cn));
+      sys::quoted(names_.peer), describe(names_.client_cn));
   auto fell_back = directory_->create(fallback_name, settings_.file_mode, opened);
   if (!fell_back) {
     return std::move(fell_back).error().with_context(created.error().message() +

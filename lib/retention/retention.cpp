@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <optional>
 #include <set>
+#include <system_error>
 #include <unordered_map>
 #include <utility>
 
@@ -374,7 +375,7 @@ Retention::~Retention() {
   }
 }
 
-void Retention::configure(std::shared_ptr<output::OutputDirectory> directory,
+sys::Result<void> Retention::configure(std::shared_ptr<output::OutputDirectory> directory,
                           RetentionLimits limits, std::chrono::nanoseconds check_interval) {
   {
     std::lock_guard lock(shared_->mutex);
@@ -386,9 +387,15 @@ void Retention::configure(std::shared_ptr<output::OutputDirectory> directory,
   shared_->changed.notify_all();
   // The thread starts the first time a limit is set, and then stays: a daemon without
   // retention has no thread for it.
+  // configure() runs on the daemon's loop (start and reload), where nothing may throw.
   if (limits.enabled() && !thread_.joinable()) {
-    thread_ = std::thread([shared = shared_] { Worker(shared).run(); });
+    try {
+      thread_ = std::thread([shared = shared_] { Worker(shared).run(); });
+    } catch (const std::system_error& error) {
+      return sys::Error::from_errno(error.code().value(), "retention: starting its thread");
+    }
   }
+  return {};
 }
 
 std::shared_ptr<output::PublishObserver> Retention::observer(

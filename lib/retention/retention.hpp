@@ -13,6 +13,7 @@
 #include "output/rotating_file.hpp"
 #include "retention/retention_policy.hpp"
 #include "retention/retention_stats.hpp"
+#include "sys/result.hpp"
 
 namespace zcrecv::retention {
 
@@ -40,9 +41,10 @@ class Retention {
 
   /// From now on, keeps the files under `directory` within `limits`, checked every
   /// `check_interval` too. Limits with none set switch retention off (nothing is deleted, the
-  /// index is dropped). Callable on any one thread (the daemon's).
-  void configure(std::shared_ptr<output::OutputDirectory> directory, RetentionLimits limits,
-                 std::chrono::nanoseconds check_interval);
+  /// index is dropped). Callable on any one thread (the daemon's). Fails only when the thread
+  /// that keeps them cannot be started; the limits are kept, and the next configure() tries again.
+  sys::Result<void> configure(std::shared_ptr<output::OutputDirectory> directory,
+                              RetentionLimits limits, std::chrono::nanoseconds check_interval);
 
   /// What the files of connections writing into `directory` report their publishes to (in
   /// RotationSettings); publishes into any other directory than the configured one are ignored.

@@ -34,28 +34,4 @@ void RetentionPolicy::deleted(const RetainedFile& file) {
   bytes_ -= std::min(bytes_, file.bytes);
 }
 
-std::vector<RetentionDecision> select_deletions(std::span<const RetainedFile> oldest_first,
-                                                const RetentionLimits& limits,
-                                                std::chrono::system_clock::time_point now,
-                                                const std::function<bool(std::size_t)>& held) {
-  std::uint64_t bytes = 0;
-  for (const RetainedFile& file : oldest_first) {
-    bytes += file.bytes;
-  }
-  RetentionPolicy policy(limits, now, oldest_first.size(), bytes);
-  std::vector<RetentionDecision> decisions;
-  for (std::size_t i = 0; i < oldest_first.size(); ++i) {
-    const std::optional<RetentionReason> reason = policy.reason(oldest_first[i]);
-    if (!reason) {
-      break;
-    }
-    if (held(i)) {
-      continue;
-    }
-    decisions.push_back(RetentionDecision{i, *reason});
-    policy.deleted(oldest_first[i]);
-  }
-  return decisions;
-}
-
 }  // namespace zcrecv::retention

@@ -2,12 +2,9 @@
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <optional>
-#include <span>
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace zcrecv::retention {
 
@@ -64,20 +61,5 @@ class RetentionPolicy {
   std::uint64_t files_;
   std::uint64_t bytes_;
 };
-
-/// One file the policy deletes.
-struct RetentionDecision {
-  /// Its index in the files given.
-  std::size_t index = 0;
-  RetentionReason reason = RetentionReason::kMaxAge;
-
-  bool operator==(const RetentionDecision&) const = default;
-};
-
-/// The files of `oldest_first` to delete, in order, at `now`; `held(i)` says file i must stay.
-std::vector<RetentionDecision> select_deletions(std::span<const RetainedFile> oldest_first,
-                                                const RetentionLimits& limits,
-                                                std::chrono::system_clock::time_point now,
-                                                const std::function<bool(std::size_t)>& held);
 
 }  // namespace zcrecv::retention

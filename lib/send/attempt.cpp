@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "config/units.hpp"
-#include "net/quoted.hpp"
+#include "sys/quoted.hpp"
 #include "net/receipt.hpp"
 #include "net/socket_address.hpp"
 #include "sys/syscalls.hpp"
@@ -52,10 +52,10 @@ sys::Result<std::vector<net::SocketAddress>> resolve(const net::ListenAddress& t
   addrinfo* found = nullptr;
   const int rc = ::getaddrinfo(host.c_str(), std::to_string(to.port).c_str(), &hints, &found);
   if (rc == EAI_SYSTEM) {
-    return sys::Error::from_errno(errno, "getaddrinfo " + net::quoted(host));
+    return sys::Error::from_errno(errno, "getaddrinfo " + sys::quoted(host));
   }
   if (rc != 0) {
-    return sys::Error::invalid("resolve " + net::quoted(host) + ": " + ::gai_strerror(rc));
+    return sys::Error::invalid("resolve " + sys::quoted(host) + ": " + ::gai_strerror(rc));
   }
   std::vector<net::SocketAddress> addresses;
   for (const addrinfo* entry = found; entry != nullptr; entry = entry->ai_next) {
@@ -143,7 +143,7 @@ sys::Result<Connected> connect_to(const net::ListenAddress& to, Clock::time_poin
     last = addresses->size() > 1 ? connected.error().with_context(address.to_string())
                                  : connected.error();
   }
-  return last ? *last : sys::Error::invalid("resolve " + net::quoted(to.host) + ": no address");
+  return last ? *last : sys::Error::invalid("resolve " + sys::quoted(to.host) + ": no address");
 }
 
 // What the receiver has written so far, up to its first line or end; `error` set on a reset.
@@ -189,12 +189,12 @@ std::string judge(const Answer& answer, std::uint64_t sent) {
     if (answer.text.empty()) {
       return "closed without a receipt";
     }
-    return "not a receipt: " + net::quoted(answer.text);
+    return "not a receipt: " + sys::quoted(answer.text);
   }
   const std::string line = answer.text.substr(0, newline);
   auto receipt = net::parse_receipt(line);
   if (!receipt) {
-    return "not a receipt: " + net::quoted(line);
+    return "not a receipt: " + sys::quoted(line);
   }
   if (!receipt->ok) {
     return line;

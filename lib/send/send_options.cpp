@@ -1,10 +1,10 @@
 #include "send/send_options.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 
 #include "config/units.hpp"
+#include "sys/quoted.hpp"
 
 namespace zcrecv::send {
 namespace {
@@ -70,26 +70,22 @@ sys::Result<SendSettings> build_send_settings(const SendOptions& options,
       continue;
     }
     if (address->kind == net::ListenAddress::Kind::kTcp && address->port == 0) {
-      problems.add("--to: " + config::quote(text) + ": port 0 cannot be connected to");
+      problems.add("--to: " + sys::quoted(text) + ": port 0 cannot be connected to");
       continue;
     }
     settings.to.push_back(*address);
   }
   if (options.attempts) {
-    unsigned value = 0;
-    const auto& text = *options.attempts;
-    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (text.empty() || error != std::errc() || end != text.data() + text.size() || value < 1 ||
-        value > kMaxAttempts) {
-      problems.add("--attempts: expected a whole number from 1 to " +
-                   std::to_string(kMaxAttempts) + ", got " + config::quote(text));
+    auto attempts = config::parse_count(*options.attempts, "--attempts", 1, kMaxAttempts);
+    if (!attempts) {
+      problems.add(attempts.error().message());
     } else {
-      settings.retry.attempts = value;
+      settings.retry.attempts = static_cast<unsigned>(*attempts);
     }
   }
   if (auto timeout = duration_of(options.timeout, "--timeout", problems)) {
     if (timeout->count() <= 0) {
-      problems.add("--timeout: must be longer than 0, got " + config::quote(*options.timeout));
+      problems.add("--timeout: must be longer than 0, got " + sys::quoted(*options.timeout));
     } else {
       settings.timeout = *timeout;
     }

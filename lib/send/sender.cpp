@@ -3,8 +3,6 @@
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 
-#include <array>
-#include <cstdio>
 #include <random>
 #include <thread>
 
@@ -12,19 +10,13 @@
 #include "oneshot/progress_meter.hpp"
 #include "send/attempt.hpp"
 #include "send/input_file.hpp"
+#include "sys/seconds.hpp"
 #include "sys/syscalls.hpp"
 
 namespace zcrecv::send {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string seconds_text(std::chrono::nanoseconds elapsed) {
-  std::array<char, 32> text{};
-  std::snprintf(text.data(), text.size(), "%.3f s",
-                std::chrono::duration<double>(elapsed).count());
-  return text.data();
-}
 
 // A fresh seed per process: senders started together must not share their jitter.
 std::uint64_t random_seed() {
@@ -108,7 +100,7 @@ std::string describe(const InputReport& report) {
   const std::string figures = std::to_string(report.bytes) + " bytes, " +
                               std::to_string(report.attempts) +
                               (report.attempts == 1 ? " attempt, " : " attempts, ") +
-                              seconds_text(report.elapsed);
+                              sys::seconds_text(report.elapsed);
   switch (report.result) {
     case Result::kAcknowledged:
       return report.path + ": acknowledged by " + report.peer + ": " + figures;

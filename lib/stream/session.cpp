@@ -11,14 +11,11 @@
 
 #include "net/receipt.hpp"
 #include "output/output_faults.hpp"
+#include "sys/seconds.hpp"
 #include "sys/syscalls.hpp"
 
 namespace zcrecv::stream {
 namespace {
-
-double seconds(std::chrono::nanoseconds duration) {
-  return std::chrono::duration<double>(duration).count();
-}
 
 // A record boundary is looked for this many bytes at a time: a stack buffer, so a stream that
 // never nears a boundary costs nothing, and one that does costs a MSG_PEEK copy of at most
@@ -394,7 +391,7 @@ void Session::pause_for_space(const std::string& why, bool disk_full) {
   const auto timeout = settings_.disk_full_timeout;
   if (timeout.count() > 0 && now - *paused_since_ >= timeout) {
     end(disk_full ? EndCause::kDiskFull : EndCause::kError,
-        fmt::format("the output took no byte for {} s ({})", seconds(timeout), why));
+        fmt::format("the output took no byte for {} s ({})", sys::seconds(timeout), why));
     return;
   }
   retry_timer_.arm(kSpaceRetry);
@@ -507,7 +504,7 @@ void Session::check_idle() {
   }
   const auto deadline = last_activity_ + idle_timeout;
   if (event::EventLoop::Clock::now() >= deadline) {
-    end(settings_.idle_cause, fmt::format("idle for {} s ({})", seconds(idle_timeout),
+    end(settings_.idle_cause, fmt::format("idle for {} s ({})", sys::seconds(idle_timeout),
                                           settings_.idle_cause == EndCause::kTimeout
                                               ? "--timeout"
                                               : "idle_timeout"));

@@ -59,9 +59,6 @@ class Sink {
   [[nodiscard]] virtual const std::vector<std::string>& published() const = 0;
   /// How many files were published.
   [[nodiscard]] virtual std::uint64_t files_published() const = 0;
-  /// Whether open() may be a pipe or terminal that fills (PumpStatus::kSinkFull): the session
-  /// then waits for it to be writable.
-  [[nodiscard]] virtual bool can_fill() const { return false; }
 };
 
 }  // namespace zcrecv::stream

@@ -5,7 +5,6 @@
 #include <linux/openat2.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/sendfile.h>
@@ -114,14 +113,6 @@ Result<std::size_t> get_pipe_size(int fd) {
     return Error::from_errno(errno, "fcntl(F_GETPIPE_SZ)");
   }
   return static_cast<std::size_t>(rc);
-}
-
-Result<std::size_t> bytes_readable(int fd) {
-  int count = 0;
-  if (::ioctl(fd, FIONREAD, &count) == -1) {
-    return Error::from_errno(errno, "ioctl(FIONREAD)");
-  }
-  return static_cast<std::size_t>(count);
 }
 
 Result<int> get_status_flags(int fd) {

@@ -52,8 +52,6 @@ Result<PipeFds> pipe2(int flags);
 Result<std::size_t> set_pipe_size(int fd, std::size_t size);
 /// F_GETPIPE_SZ.
 Result<std::size_t> get_pipe_size(int fd);
-/// FIONREAD: bytes waiting to be read (for a pipe: bytes held in it).
-Result<std::size_t> bytes_readable(int fd);
 Result<int> get_status_flags(int fd);
 Result<void> set_status_flags(int fd, int flags);
 /// Sets or clears O_NONBLOCK, keeping the other status flags.

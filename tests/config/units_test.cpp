@@ -243,13 +243,25 @@ TEST_CASE("format_mode writes four octal digits that parse back") {
   CHECK(*parse_mode(format_mode(02750), "mode") == 02750);
 }
 
-TEST_CASE("quote writes a TOML basic string") {
-  CHECK(quote("plain") == R"("plain")");
-  CHECK(quote("") == R"("")");
-  CHECK(quote("a\"b\\c") == R"("a\"b\\c")");
-  CHECK(quote("\t\n\r\b\f") == R"("\t\n\r\b\f")");
-  CHECK(quote(std::string("\x01\x1f\x7f", 3)) == R"("\u0001\u001F\u007F")");
-  CHECK(quote("é") == "\"é\"");
+TEST_CASE("toml_string writes a TOML basic string") {
+  CHECK(toml_string("plain") == R"("plain")");
+  CHECK(toml_string("") == R"("")");
+  CHECK(toml_string("a\"b\\c") == R"("a\"b\\c")");
+  CHECK(toml_string("\t\n\r\b\f") == R"("\t\n\r\b\f")");
+  CHECK(toml_string(std::string("\x01\x1f\x7f", 3)) == R"("\u0001\u001F\u007F")");
+  CHECK(toml_string("é") == "\"é\"");
+}
+
+TEST_CASE("parse_count reads a whole number in its range, and nothing else") {
+  CHECK(*parse_count("0", "n", 0, 10) == 0);
+  CHECK(*parse_count("007", "n", 0, 10) == 7);
+  CHECK(*parse_count("18446744073709551615", "n", 0, UINT64_MAX) == UINT64_MAX);
+  for (const char* wrong : {"", "-1", "+1", " 1", "1 ", "1x", "0x1", "11", "18446744073709551616"}) {
+    CAPTURE(wrong);
+    CHECK_FALSE(parse_count(wrong, "n", 0, 10));
+  }
+  CHECK(parse_count("ten", "--workers", 0, 1024).error().message() ==
+        R"(--workers: expected a whole number from 0 to 1024, got "ten")");
 }
 
 }  // namespace

@@ -38,7 +38,7 @@ TEST_CASE("space monitor: judges the watched directory against min_free_space at
   auto directory = open_directory(temp / "out");
 
   monitor.watch(directory, std::uint64_t{0});
-  const DirectoryHealth& health = monitor.health();
+  const metrics::DirectoryHealth& health = monitor.health();
   CHECK(health.path == (temp / "out").string());
   CHECK_FALSE(health.problem.has_value());
   REQUIRE(health.free_bytes.has_value());

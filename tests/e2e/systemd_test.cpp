@@ -389,7 +389,7 @@ TEST_CASE("an abstract NOTIFY_SOCKET gets READY and WATCHDOG pings at half of WA
   NotifyReceiver manager(net::SocketAddress::unix_abstract(name));
   // Long enough that a busy machine (TSan, two cores) delays no ping by the slack the checks
   // below leave (2 s); the interval itself is the daemon's arithmetic, checked by
-  // daemon/notifier_test.cpp.
+  // systemd/notifier_test.cpp.
   constexpr auto kWatchdog = 4000ms;
   Process zcrecv({"env", "NOTIFY_SOCKET=@" + name,
                   "WATCHDOG_USEC=" + std::to_string(std::chrono::microseconds(kWatchdog).count()),

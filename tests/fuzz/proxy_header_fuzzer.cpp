@@ -12,7 +12,7 @@
 
 #include "fuzz_check.hpp"
 #include "net/proxy_header.hpp"
-#include "net/quoted.hpp"
+#include "sys/quoted.hpp"
 
 namespace {
 
@@ -28,7 +28,7 @@ Parse parse_prefix(const std::uint8_t* data, std::size_t size) {
 }
 
 std::string describe(const ProxyHeader& header) {
-  using zcrecv::net::quoted;
+  using zcrecv::sys::quoted;
   std::string text = "v" + std::to_string(header.version) +
                      " local=" + std::to_string(header.local) +
                      " length=" + std::to_string(header.length);

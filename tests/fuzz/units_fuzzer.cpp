@@ -39,10 +39,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     fuzz::check(again.ok() && *again == *mode, "format_mode parses back", printed, text);
   }
 
-  const std::string quoted = config::quote(text);
+  const std::string quoted = config::toml_string(text);
   for (const char c : quoted) {
     const auto byte = static_cast<unsigned char>(c);
-    fuzz::check(byte >= 0x20 && byte != 0x7f, "quote leaves no control character", quoted);
+    fuzz::check(byte >= 0x20 && byte != 0x7f, "toml_string leaves no control character", quoted);
   }
   return 0;
 }

@@ -4,10 +4,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <functional>
@@ -58,8 +60,13 @@ struct Worker {
   SplicePump pump{pipe, buffer};
 
   // The shared pipe must be empty whenever pump() returned, whatever happened.
+  // FIONREAD on a pipe: the bytes held in it.
   [[nodiscard]] std::size_t bytes_in_pipe() const {
-    return require(sys::bytes_readable(pipe.read_fd()));
+    int count = 0;
+    if (::ioctl(pipe.read_fd(), FIONREAD, &count) == -1) {
+      throw std::runtime_error(std::string("ioctl(FIONREAD): ") + std::strerror(errno));
+    }
+    return static_cast<std::size_t>(count);
   }
 };
 

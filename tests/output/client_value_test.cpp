@@ -78,10 +78,5 @@ TEST_CASE("bounded_name shortens long components, keeps the extension, and marks
   CHECK(bounded_name("b.incomplete") == "b.incomplete+");
 }
 
-TEST_CASE("quoted_value shows a value exactly, on one line") {
-  CHECK(quoted_value("alice") == "\"alice\"");
-  CHECK(quoted_value(std::string("a\"\\\n\xff", 5)) == "\"a\\\"\\\\\\x0a\\xff\"");
-}
-
 }  // namespace
 }  // namespace zcrecv::output

@@ -193,7 +193,7 @@ TEST_CASE("invalid templates are refused with a message naming the template and 
         "name template \"{seq}.incomplete\": file name must not end in \".incomplete\" "
         "(reserved for cut streams)");
   CHECK(parse_error("a\nb-{seq}") ==
-        "name template \"a\\x0ab-{seq}\": control character at offset 1 is not allowed");
+        "name template \"a\\nb-{seq}\": control character at offset 1 is not allowed");
   CHECK(parse_error(std::string_view("a\0b", 3)) ==
         "name template \"a\\x00b\": control character at offset 1 is not allowed");
   CHECK(parse_error("a\x7f") ==

@@ -3,6 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <functional>
+#include <optional>
+#include <span>
 #include <set>
 #include <string>
 #include <vector>
@@ -12,6 +15,40 @@ namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::system_clock;
+
+// One file the policy deletes: its index in the files given, and why.
+struct RetentionDecision {
+  std::size_t index = 0;
+  RetentionReason reason = RetentionReason::kMaxAge;
+
+  bool operator==(const RetentionDecision&) const = default;
+};
+
+// The files of `oldest_first` to delete, in order, at `now`; `held(i)` says file i must stay.
+// The walk Retention makes over its index, over a plain list.
+std::vector<RetentionDecision> select_deletions(std::span<const RetainedFile> oldest_first,
+                                                const RetentionLimits& limits,
+                                                std::chrono::system_clock::time_point now,
+                                                const std::function<bool(std::size_t)>& held) {
+  std::uint64_t bytes = 0;
+  for (const RetainedFile& file : oldest_first) {
+    bytes += file.bytes;
+  }
+  RetentionPolicy policy(limits, now, oldest_first.size(), bytes);
+  std::vector<RetentionDecision> decisions;
+  for (std::size_t i = 0; i < oldest_first.size(); ++i) {
+    const std::optional<RetentionReason> reason = policy.reason(oldest_first[i]);
+    if (!reason) {
+      break;
+    }
+    if (held(i)) {
+      continue;
+    }
+    decisions.push_back(RetentionDecision{i, *reason});
+    policy.deleted(oldest_first[i]);
+  }
+  return decisions;
+}
 
 const Clock::time_point kNow = Clock::time_point(std::chrono::seconds(1'800'000'000));
 

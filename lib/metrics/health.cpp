@@ -1,6 +1,6 @@
-#include "daemon/health.hpp"
+#include "metrics/health.hpp"
 
-namespace zcrecv::daemon {
+namespace zcrecv::metrics {
 
 std::string_view to_string(HealthState state) {
   switch (state) {
@@ -14,4 +14,4 @@ std::string_view to_string(HealthState state) {
   return "unknown";
 }
 
-}  // namespace zcrecv::daemon
+}  // namespace zcrecv::metrics

@@ -1,4 +1,4 @@
-#include "net/socket_activation.hpp"
+#include "systemd/socket_activation.hpp"
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -9,11 +9,11 @@
 #include <cstdlib>
 #include <utility>
 
-#include "net/quoted.hpp"
+#include "sys/quoted.hpp"
 #include "sys/environment.hpp"
 #include "sys/syscalls.hpp"
 
-namespace zcrecv::net {
+namespace zcrecv::systemd {
 namespace {
 
 using sys::Error;
@@ -37,7 +37,7 @@ std::vector<std::string> split_names(std::string_view text) {
 // Checks that `fd` is what a daemon with listeners can serve, and prepares it. Accept=yes hands
 // over a connected socket instead, which only `zcrecv --stdin` can receive.
 Result<InheritedSocket> adopt(int fd, std::string name) {
-  const std::string context = "inherited fd " + std::to_string(fd) + " (" + quoted(name) + ")";
+  const std::string context = "inherited fd " + std::to_string(fd) + " (" + sys::quoted(name) + ")";
   auto info = sys::fstat(fd);
   if (!info) {
     return info.error().with_context(context);
@@ -66,7 +66,7 @@ Result<InheritedSocket> adopt(int fd, std::string name) {
                           "zcrecv --stdin)");
   }
   // From here on the descriptor is ours, and closed if a later step fails.
-  InheritedSocket socket{std::move(name), sys::UniqueFd(fd), SocketAddress()};
+  InheritedSocket socket{std::move(name), sys::UniqueFd(fd), net::SocketAddress()};
   Result<void> prepared = sys::set_nonblocking(fd, true);
   if (prepared) {
     // The manager cleared FD_CLOEXEC to pass the descriptor across its execve; nothing we run
@@ -76,7 +76,7 @@ Result<InheritedSocket> adopt(int fd, std::string name) {
   if (!prepared) {
     return prepared.error().with_context(context);
   }
-  auto local = SocketAddress::local_of(fd);
+  auto local = net::SocketAddress::local_of(fd);
   if (!local) {
     return local.error().with_context(context);
   }
@@ -106,7 +106,7 @@ Result<SocketActivation> SocketActivation::from_environment() {
   }
   auto pid = sys::parse_decimal<pid_t>(*pid_value);
   if (!pid || *pid <= 0) {
-    return Error::invalid("LISTEN_PID " + quoted(*pid_value) + ": expected a process id");
+    return Error::invalid("LISTEN_PID " + sys::quoted(*pid_value) + ": expected a process id");
   }
   // Variables left for another process: our parent was socket-activated, not us.
   if (*pid != ::getpid()) {
@@ -114,14 +114,14 @@ Result<SocketActivation> SocketActivation::from_environment() {
   }
   auto count = sys::parse_decimal<int>(*count_value);
   if (!count || *count < 0 || *count > INT_MAX - kFirstInheritedFd) {
-    return Error::invalid("LISTEN_FDS " + quoted(*count_value) +
+    return Error::invalid("LISTEN_FDS " + sys::quoted(*count_value) +
                           ": expected a number of descriptors");
   }
   std::vector<std::string> names(static_cast<std::size_t>(*count), std::string(kUnnamed));
   if (names_value) {
     names = split_names(*names_value);
     if (names.size() != static_cast<std::size_t>(*count)) {
-      return Error::invalid("LISTEN_FDNAMES " + quoted(*names_value) + ": " +
+      return Error::invalid("LISTEN_FDNAMES " + sys::quoted(*names_value) + ": " +
                             std::to_string(names.size()) +
                             " names for LISTEN_FDS=" + std::to_string(*count) + " descriptors");
     }
@@ -140,7 +140,7 @@ Result<SocketActivation> SocketActivation::from_environment() {
 }
 
 Result<std::optional<InheritedSocket>> SocketActivation::take(std::string_view name,
-                                                              const ListenAddress& address) {
+                                                              const net::ListenAddress& address) {
   auto named = [&](const InheritedSocket& socket) { return socket.name == name; };
   auto bound = [&](const InheritedSocket& socket) {
     return is_bound_to(socket.local_address, address);
@@ -155,7 +155,7 @@ Result<std::optional<InheritedSocket>> SocketActivation::take(std::string_view n
     });
     if (found == sockets_.end() && same_name > 1) {
       return Error::invalid(std::to_string(same_name) + " inherited sockets are named " +
-                            quoted(name) + " and none is bound to " + address.to_string());
+                            sys::quoted(name) + " and none is bound to " + address.to_string());
     }
   }
   if (found == sockets_.end()) {
@@ -166,26 +166,26 @@ Result<std::optional<InheritedSocket>> SocketActivation::take(std::string_view n
   return taken;
 }
 
-bool is_bound_to(const SocketAddress& bound, const ListenAddress& address) {
+bool is_bound_to(const net::SocketAddress& bound, const net::ListenAddress& address) {
   switch (address.kind) {
-    case ListenAddress::Kind::kUnixPath:
+    case net::ListenAddress::Kind::kUnixPath:
       return bound.family() == AF_UNIX &&
-             bound.to_string() == SocketAddress::unix_path(address.path).to_string();
-    case ListenAddress::Kind::kUnixAbstract:
+             bound.to_string() == net::SocketAddress::unix_path(address.path).to_string();
+    case net::ListenAddress::Kind::kUnixAbstract:
       return bound.family() == AF_UNIX &&
-             bound.to_string() == SocketAddress::unix_abstract(address.path).to_string();
-    case ListenAddress::Kind::kTcp: {
+             bound.to_string() == net::SocketAddress::unix_abstract(address.path).to_string();
+    case net::ListenAddress::Kind::kTcp: {
       if (bound.family() == AF_UNIX || address.port == 0 || bound.port() != address.port) {
         return false;
       }
       if (address.host.empty()) {
         return bound.is_unspecified();
       }
-      auto ip = SocketAddress::from_ip(address.host, address.port);
+      auto ip = net::SocketAddress::from_ip(address.host, address.port);
       return ip && ip->unmapped().to_string() == bound.unmapped().to_string();
     }
   }
   return false;
 }
 
-}  // namespace zcrecv::net
+}  // namespace zcrecv::systemd

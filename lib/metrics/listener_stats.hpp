@@ -13,7 +13,7 @@
 #include "io/copy_mode.hpp"
 #include "output/output_directory.hpp"
 
-namespace zcrecv::daemon {
+namespace zcrecv::metrics {
 
 /// Why a listener refused a connection right after accept.
 enum class RejectReason : std::uint8_t {
@@ -85,4 +85,4 @@ class ListenerStatsTable {
   std::map<std::string, std::shared_ptr<ListenerStats>> listeners_;
 };
 
-}  // namespace zcrecv::daemon
+}  // namespace zcrecv::metrics

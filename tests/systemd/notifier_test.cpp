@@ -1,4 +1,4 @@
-#include "daemon/notifier.hpp"
+#include "systemd/notifier.hpp"
 
 #include <doctest/doctest.h>
 #include <poll.h>
@@ -18,7 +18,7 @@
 #include "support/temp_dir.hpp"
 #include "sys/syscalls.hpp"
 
-namespace zcrecv::daemon {
+namespace zcrecv::systemd {
 namespace {
 
 using test::error_text;
@@ -148,8 +148,6 @@ TEST_CASE("every message arrives on a path NOTIFY_SOCKET as the protocol spells 
 
   REQUIRE(notifier.stopping(std::chrono::seconds(40)).ok());
   CHECK(manager.next() == "STOPPING=1\nEXTEND_TIMEOUT_USEC=40000000");
-  REQUIRE(notifier.extend_timeout(std::chrono::milliseconds(1500)).ok());
-  CHECK(manager.next() == "EXTEND_TIMEOUT_USEC=1500000");
   REQUIRE(notifier.status("3 connections open\nREADY=1").ok());
   CHECK(manager.next() == "STATUS=3 connections open READY=1");
   REQUIRE(notifier.watchdog().ok());
@@ -247,4 +245,4 @@ TEST_CASE("the watchdog interval is half of WATCHDOG_USEC, for this process only
 }
 
 }  // namespace
-}  // namespace zcrecv::daemon
+}  // namespace zcrecv::systemd

@@ -5,12 +5,12 @@
 #include <string>
 #include <vector>
 
-#include "daemon/listener_stats.hpp"
 #include "handoff/hook_stats.hpp"
 #include "metrics/histogram.hpp"
+#include "metrics/listener_stats.hpp"
 #include "retention/retention_stats.hpp"
 
-namespace zcrecv::daemon {
+namespace zcrecv::metrics {
 
 /// The daemon's counters: relaxed atomics, each updated where the event happens — by the
 /// workers, their connections, the hook runner — and read together, without a lock, by the
@@ -66,4 +66,4 @@ struct Stats {
   [[nodiscard]] std::string summary() const;
 };
 
-}  // namespace zcrecv::daemon
+}  // namespace zcrecv::metrics

@@ -1,6 +1,6 @@
-#include "daemon/listener_stats.hpp"
+#include "metrics/listener_stats.hpp"
 
-namespace zcrecv::daemon {
+namespace zcrecv::metrics {
 
 std::string_view to_string(RejectReason reason) {
   switch (reason) {
@@ -27,4 +27,4 @@ void ListenerStatsTable::add(const std::shared_ptr<ListenerStats>& stats) {
   listeners_.emplace(stats->name, stats);
 }
 
-}  // namespace zcrecv::daemon
+}  // namespace zcrecv::metrics

@@ -1,8 +1,8 @@
-#include "daemon/stats.hpp"
+#include "metrics/stats.hpp"
 
 #include <doctest/doctest.h>
 
-namespace zcrecv::daemon {
+namespace zcrecv::metrics {
 namespace {
 
 TEST_CASE("summary: the totals are the sums over every listener, and the publish latency") {
@@ -48,4 +48,4 @@ TEST_CASE("the listener table keeps a name's counters for the names that come ba
 }
 
 }  // namespace
-}  // namespace zcrecv::daemon
+}  // namespace zcrecv::metrics

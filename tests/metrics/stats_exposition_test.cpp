@@ -1,4 +1,4 @@
-#include "daemon/stats_exposition.hpp"
+#include "metrics/stats_exposition.hpp"
 
 #include <doctest/doctest.h>
 
@@ -8,7 +8,7 @@
 
 #include "support/prometheus_parser.hpp"
 
-namespace zcrecv::daemon {
+namespace zcrecv::metrics {
 namespace {
 
 using test::ParsedFamily;
@@ -151,4 +151,4 @@ TEST_CASE("expose: a directory that can take data is not low, and unknown free s
 }
 
 }  // namespace
-}  // namespace zcrecv::daemon
+}  // namespace zcrecv::metrics

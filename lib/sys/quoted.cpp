@@ -1,6 +1,6 @@
-#include "net/quoted.hpp"
+#include "sys/quoted.hpp"
 
-namespace zcrecv::net {
+namespace zcrecv::sys {
 
 std::string quoted(std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -26,4 +26,4 @@ std::string quoted(std::string_view text) {
   return out;
 }
 
-}  // namespace zcrecv::net
+}  // namespace zcrecv::sys

@@ -10,7 +10,7 @@
 #include "sys/result.hpp"
 #include "sys/unique_fd.hpp"
 
-namespace zcrecv::net {
+namespace zcrecv::systemd {
 
 /// The first descriptor a service manager passes (SD_LISTEN_FDS_START).
 inline constexpr int kFirstInheritedFd = 3;
@@ -23,7 +23,7 @@ struct InheritedSocket {
   /// Listening, non-blocking, close-on-exec; bound by the manager and used as it is.
   sys::UniqueFd fd;
   /// What it is bound to (getsockname).
-  SocketAddress local_address;
+  net::SocketAddress local_address;
 };
 
 /// The listening stream sockets passed by socket activation (sd_listen_fds(3)): LISTEN_FDS
@@ -51,7 +51,7 @@ class SocketActivation {
   /// to `address` whatever its name. std::nullopt when no socket matches: the entry binds its
   /// own. Several of that name and none at `address` is an Error.
   sys::Result<std::optional<InheritedSocket>> take(std::string_view name,
-                                                   const ListenAddress& address);
+                                                   const net::ListenAddress& address);
 
  private:
   explicit SocketActivation(std::vector<InheritedSocket> sockets);
@@ -62,6 +62,6 @@ class SocketActivation {
 /// Whether a socket bound to `bound` is what `address` asks for: the same Unix path or abstract
 /// name; for TCP the same port (not 0) and the same IP, or a wildcard address (0.0.0.0, ::) for
 /// an address without a host. A host name never matches (it is resolved only when binding).
-bool is_bound_to(const SocketAddress& bound, const ListenAddress& address);
+bool is_bound_to(const net::SocketAddress& bound, const net::ListenAddress& address);
 
-}  // namespace zcrecv::net
+}  // namespace zcrecv::systemd

@@ -1,4 +1,4 @@
-#include "daemon/notifier.hpp"
+#include "systemd/notifier.hpp"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,11 +11,11 @@
 #include <utility>
 
 #include "net/listen_address.hpp"
-#include "net/quoted.hpp"
+#include "sys/quoted.hpp"
 #include "sys/environment.hpp"
 #include "sys/syscalls.hpp"
 
-namespace zcrecv::daemon {
+namespace zcrecv::systemd {
 namespace {
 
 using sys::Error;
@@ -33,13 +33,13 @@ Result<std::optional<std::chrono::microseconds>> watchdog_from_environment() {
   auto microseconds = sys::parse_decimal<std::uint64_t>(*usec);
   // Below 2 µs half the period would be 0, a timer that never fires.
   if (!microseconds || *microseconds < 2) {
-    return Error::invalid("WATCHDOG_USEC " + net::quoted(*usec) +
+    return Error::invalid("WATCHDOG_USEC " + sys::quoted(*usec) +
                           ": expected a number of microseconds, at least 2");
   }
   if (auto pid_text = sys::environment_variable("WATCHDOG_PID")) {
     auto pid = sys::parse_decimal<pid_t>(*pid_text);
     if (!pid || *pid <= 0) {
-      return Error::invalid("WATCHDOG_PID " + net::quoted(*pid_text) + ": expected a process id");
+      return Error::invalid("WATCHDOG_PID " + sys::quoted(*pid_text) + ": expected a process id");
     }
     if (*pid != ::getpid()) {
       return Interval();
@@ -79,7 +79,7 @@ Result<Notifier> Notifier::from_environment() {
 }
 
 Result<Notifier> Notifier::open(std::string_view socket) {
-  const std::string context = "NOTIFY_SOCKET " + net::quoted(socket);
+  const std::string context = "NOTIFY_SOCKET " + sys::quoted(socket);
   bool abstract = socket.starts_with('@');
   std::string_view name = abstract ? socket.substr(1) : socket;
   // Newer managers also offer vsock:CID:PORT (systemd 254, for virtual machines); a service on
@@ -91,7 +91,7 @@ Result<Notifier> Notifier::open(std::string_view socket) {
     return Error::invalid(context + ": longer than " + std::to_string(net::kMaxUnixPathLength) +
                           " bytes");
   }
-  // SocketAddress gives an abstract name the length of the name itself, not sizeof(sockaddr_un):
+  // net::SocketAddress gives an abstract name the length of the name itself, not sizeof(sockaddr_un):
   // the padding NULs would be part of the name, and the datagram would go nowhere.
   net::SocketAddress address =
       abstract ? net::SocketAddress::unix_abstract(name) : net::SocketAddress::unix_path(name);
@@ -122,10 +122,6 @@ Result<void> Notifier::stopping(std::chrono::microseconds extend) {
   return send("STOPPING=1\nEXTEND_TIMEOUT_USEC=" + std::to_string(extend.count()));
 }
 
-Result<void> Notifier::extend_timeout(std::chrono::microseconds extend) {
-  return send("EXTEND_TIMEOUT_USEC=" + std::to_string(extend.count()));
-}
-
 Result<void> Notifier::status(std::string_view text) { return send("STATUS=" + one_line(text)); }
 
 Result<void> Notifier::watchdog() { return send("WATCHDOG=1"); }
@@ -141,7 +137,7 @@ Result<void> Notifier::send(std::string_view assignments) {
   }
   std::string_view first = assignments.substr(0, assignments.find('\n'));
   std::string context =
-      "notify " + std::string(first) + " to NOTIFY_SOCKET " + net::quoted(socket_);
+      "notify " + std::string(first) + " to NOTIFY_SOCKET " + sys::quoted(socket_);
   if (!sent) {
     return sent.error().with_context(context);
   }
@@ -149,4 +145,4 @@ Result<void> Notifier::send(std::string_view assignments) {
   return Error::from_errno(EAGAIN, context + ": sendto");
 }
 
-}  // namespace zcrecv::daemon
+}  // namespace zcrecv::systemd

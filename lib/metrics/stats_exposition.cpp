@@ -1,4 +1,4 @@
-#include "daemon/stats_exposition.hpp"
+#include "metrics/stats_exposition.hpp"
 
 #include <array>
 #include <atomic>
@@ -7,7 +7,7 @@
 
 #include "metrics/exposition_writer.hpp"
 
-namespace zcrecv::daemon {
+namespace zcrecv::metrics {
 namespace {
 
 using metrics::MetricType;
@@ -197,4 +197,4 @@ std::string expose(const Stats& stats, HealthState state, const DirectoryHealth&
   return std::move(writer).take();
 }
 
-}  // namespace zcrecv::daemon
+}  // namespace zcrecv::metrics

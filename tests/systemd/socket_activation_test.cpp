@@ -1,4 +1,4 @@
-#include "net/socket_activation.hpp"
+#include "systemd/socket_activation.hpp"
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -20,7 +20,7 @@
 #include "support/temp_dir.hpp"
 #include "sys/syscalls.hpp"
 
-namespace zcrecv::net {
+namespace zcrecv::systemd {
 namespace {
 
 namespace fs = std::filesystem;
@@ -102,7 +102,7 @@ class PassedDescriptors {
   std::vector<Slot> slots_;
 };
 
-sys::UniqueFd listening_socket(const SocketAddress& address) {
+sys::UniqueFd listening_socket(const net::SocketAddress& address) {
   auto fd = sys::socket(address.family(), SOCK_STREAM, 0);
   REQUIRE_MESSAGE(fd.ok(), error_text(fd));
   auto bound = sys::bind(fd->get(), address.data(), address.size());
@@ -112,14 +112,14 @@ sys::UniqueFd listening_socket(const SocketAddress& address) {
   return std::move(*fd);
 }
 
-SocketAddress local_of(const sys::UniqueFd& fd) {
-  auto local = SocketAddress::local_of(fd.get());
+net::SocketAddress local_of(const sys::UniqueFd& fd) {
+  auto local = net::SocketAddress::local_of(fd.get());
   REQUIRE_MESSAGE(local.ok(), error_text(local));
   return *local;
 }
 
-ListenAddress address_of(const std::string& text) {
-  auto address = parse_listen_address(text);
+net::ListenAddress address_of(const std::string& text) {
+  auto address = net::parse_listen_address(text);
   REQUIRE_MESSAGE(address.ok(), error_text(address));
   return *address;
 }
@@ -162,7 +162,7 @@ TEST_CASE("without LISTEN_PID, or with another process's, nothing is inherited o
   CHECK(activation_from_environment().empty());
 
   std::vector<sys::UniqueFd> sockets;
-  sockets.push_back(listening_socket(*SocketAddress::from_ip("127.0.0.1", 0)));
+  sockets.push_back(listening_socket(*net::SocketAddress::from_ip("127.0.0.1", 0)));
   PassedDescriptors passed(sockets);
   ::setenv("LISTEN_PID", std::to_string(::getppid()).c_str(), 1);
   ::setenv("LISTEN_FDS", "1", 1);
@@ -181,10 +181,10 @@ TEST_CASE("named TCP, Unix and abstract sockets are taken by the entries with th
   auto path = (dir / "in.sock").string();
   std::string abstract = "zcrecv-test-activation-" + std::to_string(::getpid());
   std::vector<sys::UniqueFd> sockets;
-  sockets.push_back(listening_socket(*SocketAddress::from_ip("127.0.0.1", 0)));
-  sockets.push_back(listening_socket(SocketAddress::unix_path(path)));
-  sockets.push_back(listening_socket(SocketAddress::unix_abstract(abstract)));
-  SocketAddress tcp_address = local_of(sockets[0]);
+  sockets.push_back(listening_socket(*net::SocketAddress::from_ip("127.0.0.1", 0)));
+  sockets.push_back(listening_socket(net::SocketAddress::unix_path(path)));
+  sockets.push_back(listening_socket(net::SocketAddress::unix_abstract(abstract)));
+  net::SocketAddress tcp_address = local_of(sockets[0]);
 
   ScopedEnvironment environment;
   PassedDescriptors passed(sockets);
@@ -222,9 +222,9 @@ TEST_CASE("unnamed sockets are called unknown and found by the address they are 
   test::TempDir dir;
   auto path = (dir / "in.sock").string();
   std::vector<sys::UniqueFd> sockets;
-  sockets.push_back(listening_socket(SocketAddress::unix_path(path)));
-  sockets.push_back(listening_socket(*SocketAddress::from_ip("127.0.0.1", 0)));
-  sockets.push_back(listening_socket(SocketAddress::any(AF_INET6, 0)));
+  sockets.push_back(listening_socket(net::SocketAddress::unix_path(path)));
+  sockets.push_back(listening_socket(*net::SocketAddress::from_ip("127.0.0.1", 0)));
+  sockets.push_back(listening_socket(net::SocketAddress::any(AF_INET6, 0)));
   std::uint16_t port = local_of(sockets[1]).port();
   std::uint16_t any_port = local_of(sockets[2]).port();
 
@@ -253,8 +253,8 @@ TEST_CASE("sockets sharing one name go to the entries at their addresses") {
   test::TempDir dir;
   auto path = (dir / "in.sock").string();
   std::vector<sys::UniqueFd> sockets;
-  sockets.push_back(listening_socket(*SocketAddress::from_ip("127.0.0.1", 0)));
-  sockets.push_back(listening_socket(SocketAddress::unix_path(path)));
+  sockets.push_back(listening_socket(*net::SocketAddress::from_ip("127.0.0.1", 0)));
+  sockets.push_back(listening_socket(net::SocketAddress::unix_path(path)));
   std::uint16_t port = local_of(sockets[0]).port();
 
   ScopedEnvironment environment;
@@ -275,7 +275,7 @@ TEST_CASE("sockets sharing one name go to the entries at their addresses") {
 
 TEST_CASE("an entry no inherited socket matches is told to bind its own") {
   std::vector<sys::UniqueFd> sockets;
-  sockets.push_back(listening_socket(*SocketAddress::from_ip("127.0.0.1", 0)));
+  sockets.push_back(listening_socket(*net::SocketAddress::from_ip("127.0.0.1", 0)));
   ScopedEnvironment environment;
   PassedDescriptors passed(sockets);
   ScopedEnvironment::pass(1, "ingest");
@@ -322,7 +322,7 @@ TEST_CASE("inherited descriptors that are not listening stream sockets are refus
   }
   SUBCASE("a connection, as Accept=yes passes") {
     std::vector<sys::UniqueFd> fds;
-    fds.push_back(listening_socket(*SocketAddress::from_ip("127.0.0.1", 0)));
+    fds.push_back(listening_socket(*net::SocketAddress::from_ip("127.0.0.1", 0)));
     fds.push_back(test::connect_blocking(local_of(fds[0])));
     PassedDescriptors passed(fds);
     ScopedEnvironment::pass(2, "ingest:connection");
@@ -333,8 +333,8 @@ TEST_CASE("inherited descriptors that are not listening stream sockets are refus
 }
 
 TEST_CASE("is_bound_to compares what the kernel reports with the configured address") {
-  auto v4 = *SocketAddress::from_ip("127.0.0.1", 9000);
-  auto v6 = *SocketAddress::from_ip("::1", 9000);
+  auto v4 = *net::SocketAddress::from_ip("127.0.0.1", 9000);
+  auto v6 = *net::SocketAddress::from_ip("::1", 9000);
   CHECK(is_bound_to(v4, address_of("127.0.0.1:9000")));
   CHECK_FALSE(is_bound_to(v4, address_of("127.0.0.1:9001")));
   CHECK_FALSE(is_bound_to(v4, address_of("127.0.0.2:9000")));
@@ -342,18 +342,18 @@ TEST_CASE("is_bound_to compares what the kernel reports with the configured addr
   CHECK_FALSE(is_bound_to(v4, address_of("localhost:9000")));
   CHECK(is_bound_to(v6, address_of("[::1]:9000")));
   CHECK_FALSE(is_bound_to(v6, address_of("127.0.0.1:9000")));
-  CHECK(is_bound_to(SocketAddress::any(AF_INET6, 9000), address_of(":9000")));
-  CHECK(is_bound_to(SocketAddress::any(AF_INET, 9000), address_of(":9000")));
-  CHECK(is_bound_to(SocketAddress::any(AF_INET6, 9000), address_of("[::]:9000")));
+  CHECK(is_bound_to(net::SocketAddress::any(AF_INET6, 9000), address_of(":9000")));
+  CHECK(is_bound_to(net::SocketAddress::any(AF_INET, 9000), address_of(":9000")));
+  CHECK(is_bound_to(net::SocketAddress::any(AF_INET6, 9000), address_of("[::]:9000")));
   // Port 0 asks for any port: no bound socket can be said to be it.
-  CHECK_FALSE(is_bound_to(SocketAddress::any(AF_INET6, 0), address_of(":0")));
-  CHECK(is_bound_to(SocketAddress::unix_path("/run/x.sock"), address_of("unix:/run/x.sock")));
+  CHECK_FALSE(is_bound_to(net::SocketAddress::any(AF_INET6, 0), address_of(":0")));
+  CHECK(is_bound_to(net::SocketAddress::unix_path("/run/x.sock"), address_of("unix:/run/x.sock")));
   CHECK_FALSE(
-      is_bound_to(SocketAddress::unix_path("/run/x.sock"), address_of("unix:@/run/x.sock")));
-  CHECK(is_bound_to(SocketAddress::unix_abstract("x"), address_of("unix:@x")));
-  CHECK_FALSE(is_bound_to(SocketAddress::unix_abstract("x"), address_of("unix:@xy")));
-  CHECK_FALSE(is_bound_to(SocketAddress::unix_abstract("x"), address_of(":9000")));
+      is_bound_to(net::SocketAddress::unix_path("/run/x.sock"), address_of("unix:@/run/x.sock")));
+  CHECK(is_bound_to(net::SocketAddress::unix_abstract("x"), address_of("unix:@x")));
+  CHECK_FALSE(is_bound_to(net::SocketAddress::unix_abstract("x"), address_of("unix:@xy")));
+  CHECK_FALSE(is_bound_to(net::SocketAddress::unix_abstract("x"), address_of(":9000")));
 }
 
 }  // namespace
-}  // namespace zcrecv::net
+}  // namespace zcrecv::systemd

@@ -1,6 +1,6 @@
-#include "daemon/stats.hpp"
+#include "metrics/stats.hpp"
 
-namespace zcrecv::daemon {
+namespace zcrecv::metrics {
 namespace {
 
 std::uint64_t value(const std::atomic<std::uint64_t>& counter) {
@@ -49,4 +49,4 @@ std::string Stats::summary() const {
          " backlog=" + std::to_string(value(hooks.backlog));
 }
 
-}  // namespace zcrecv::daemon
+}  // namespace zcrecv::metrics

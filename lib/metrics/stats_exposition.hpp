@@ -2,11 +2,11 @@
 
 #include <string>
 
-#include "daemon/health.hpp"
-#include "daemon/stats.hpp"
+#include "metrics/health.hpp"
 #include "metrics/process_metrics.hpp"
+#include "metrics/stats.hpp"
 
-namespace zcrecv::daemon {
+namespace zcrecv::metrics {
 
 /// The body of GET /metrics: every `zcrecv_*` family, from `stats` (per listener where the
 /// family has a `listener` label), the health `state` and the output `directory`,
@@ -15,4 +15,4 @@ namespace zcrecv::daemon {
 std::string expose(const Stats& stats, HealthState state, const DirectoryHealth& directory,
                    const metrics::ProcessMetrics& process);
 
-}  // namespace zcrecv::daemon
+}  // namespace zcrecv::metrics

@@ -9,7 +9,7 @@
 #include "sys/result.hpp"
 #include "sys/unique_fd.hpp"
 
-namespace zcrecv::daemon {
+namespace zcrecv::systemd {
 
 /// The service manager's notification protocol (sd_notify(3)) without libsystemd: one datagram
 /// of newline-separated `VARIABLE=VALUE` assignments per message, sent to the Unix datagram
@@ -45,8 +45,6 @@ class Notifier {
   /// STOPPING=1 with EXTEND_TIMEOUT_USEC=`extend`: a graceful stop started and may take up to
   /// `extend` from now.
   sys::Result<void> stopping(std::chrono::microseconds extend);
-  /// EXTEND_TIMEOUT_USEC=`extend`: the current start, reload or stop may take `extend` more.
-  sys::Result<void> extend_timeout(std::chrono::microseconds extend);
   /// STATUS=`text`, shown by `systemctl status`; line breaks become spaces.
   sys::Result<void> status(std::string_view text);
   /// WATCHDOG=1: the main loop is alive.
@@ -64,4 +62,4 @@ class Notifier {
   std::optional<std::chrono::microseconds> watchdog_interval_;
 };
 
-}  // namespace zcrecv::daemon
+}  // namespace zcrecv::systemd

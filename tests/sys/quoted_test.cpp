@@ -1,10 +1,10 @@
-#include "net/quoted.hpp"
+#include "sys/quoted.hpp"
 
 #include <doctest/doctest.h>
 
 #include <string>
 
-namespace zcrecv::net {
+namespace zcrecv::sys {
 namespace {
 
 TEST_CASE("quoted escapes what would break a one-line message") {
@@ -16,5 +16,12 @@ TEST_CASE("quoted escapes what would break a one-line message") {
   CHECK(quoted(std::string("a\0b", 3)) == "\"a\\x00b\"");
 }
 
+// Moved from tests/output/client_value_test.cpp with output::quoted_value, which this quoter
+// replaced: a newline now reads "\n" rather than "\x0a".
+TEST_CASE("quoted shows a client value exactly, on one line") {
+  CHECK(quoted("alice") == "\"alice\"");
+  CHECK(quoted(std::string("a\"\\\n\xff", 5)) == "\"a\\\"\\\\\\n\\xff\"");
+}
+
 }  // namespace
-}  // namespace zcrecv::net
+}  // namespace zcrecv::sys

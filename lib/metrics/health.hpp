@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-namespace zcrecv::daemon {
+namespace zcrecv::metrics {
 
 /// Whether the daemon can take data: what GET /health answers (200 "ok", or 503 with the state
 /// as the first word of the body) and zcrecv_health_state exports.
@@ -36,4 +36,4 @@ struct DirectoryHealth {
   std::optional<std::string> problem;
 };
 
-}  // namespace zcrecv::daemon
+}  // namespace zcrecv::metrics
