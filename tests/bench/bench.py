@@ -1913,6 +1913,15 @@ class Suite:
                          + verdict(median(cpu_ratios) <= 1.10,
                                    f"{ratio_text(median(cpu_ratios), 1.10)} (rounds: "
                                    f"{rounds_text(cpu_ratios)}; medians {medians})"))
+            # This VM's host stalls a round now and then (a 1 GiB stream takes 0.45 s or 2 s,
+            # bimodal, the same with zcrecv --once), and a stall only ever slows: each mode's
+            # best round is the figure the stalls leave alone.
+            best = max(s.mib_s for s in on.samples) / max(s.mib_s for s in off.samples)
+            least = (min(s.cpu_per_gib for s in on.samples)
+                     / min(s.cpu_per_gib for s in off.samples))
+            lines.append("- the same, each mode's best round (the host's stalls only slow a round):"
+                         " throughput " + verdict(best >= 0.95, ratio_text(best, 0.95))
+                         + ", CPU per GiB " + verdict(least <= 1.10, ratio_text(least, 1.10)))
         else:
             lines.append("- receiver CPU per GiB with alignment on ≤ 1.10 × off: not measured "
                          f"({state_note(on) or state_note(off) or 'no samples'})")
