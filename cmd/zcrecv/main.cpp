@@ -84,14 +84,6 @@ std::optional<std::string> reason_of(const sys::Error& error) { return error.mes
 
 config::Validators make_validators() {
   config::Validators validators;
-  validators.listen_address = [](std::string_view text) -> std::optional<std::string> {
-    auto parsed = net::parse_listen_address(text);
-    return parsed ? std::nullopt : reason_of(parsed.error());
-  };
-  validators.cidr = [](std::string_view text) -> std::optional<std::string> {
-    auto parsed = net::Cidr::parse(text);
-    return parsed ? std::nullopt : reason_of(parsed.error());
-  };
   validators.name_template = [](std::string_view text) -> std::optional<std::string> {
     auto parsed = output::NameTemplate::parse(text);
     return parsed ? std::nullopt : reason_of(parsed.error());
@@ -161,14 +153,12 @@ std::optional<std::string> metrics_address_taken(const config::Config& config) {
   if (!config.metrics.listen) {
     return std::nullopt;
   }
-  auto metrics = net::parse_listen_address(config.metrics.listen->value);
   for (const config::ListenerConfig& listener : config.listeners) {
-    auto address = net::parse_listen_address(listener.address.value);
-    if (metrics && address && same_socket_address(*metrics, *address)) {
+    if (same_socket_address(config.metrics.listen->value, listener.address.value)) {
       return config.metrics.listen->origin.where +
              ": expected an address no [[listen]] entry takes, got " +
-             sys::quoted(config.metrics.listen->value) + ": listener " + listener.name +
-             " listens on " + sys::quoted(listener.address.value);
+             sys::quoted(config.metrics.listen->text) + ": listener " + listener.name +
+             " listens on " + sys::quoted(listener.address.text);
     }
   }
   return std::nullopt;
@@ -189,9 +179,10 @@ sys::Result<config::Config> build_config(const CommandLine& cli) {
   if (!cli.listen.empty()) {
     config.listeners.clear();
     for (const auto& address : cli.listen) {
-      if (auto parsed = errors.take(net::parse_listen_address(address), "--listen")) {
+      if (auto parsed =
+              errors.take(config::make_address(address, config::Origin{"--listen"}), "--listen")) {
         config::ListenerConfig listener;
-        listener.address = {address, config::Origin{"--listen"}};
+        listener.address = std::move(*parsed);
         listener.name = config::default_listener_name(address);
         listener.receipt = cli.receipt;
         config.listeners.push_back(std::move(listener));
@@ -249,9 +240,9 @@ sys::Result<config::Config> build_config(const CommandLine& cli) {
     }
   }
   for (const auto& cidr : cli.allow) {
-    if (errors.take(net::Cidr::parse(cidr), "--allow")) {
+    if (auto parsed = errors.take(config::make_cidr(cidr, config::Origin{"--allow"}), "--allow")) {
       for (auto& listener : config.listeners) {
-        listener.allow.push_back({cidr, config::Origin{"--allow"}});
+        listener.allow.push_back(*parsed);
       }
     }
   }
@@ -274,8 +265,9 @@ sys::Result<config::Config> build_config(const CommandLine& cli) {
     config.log_format = *format;
   }
   if (cli.metrics) {
-    if (errors.take(net::parse_listen_address(*cli.metrics), "--metrics")) {
-      config.metrics.listen = config::SourcedString{*cli.metrics, config::Origin{"--metrics"}};
+    if (auto parsed = errors.take(config::make_address(*cli.metrics, config::Origin{"--metrics"}),
+                                  "--metrics")) {
+      config.metrics.listen = std::move(*parsed);
     }
   }
   if (auto taken = metrics_address_taken(config)) {
@@ -354,11 +346,10 @@ int run_one_shot(const CommandLine& cli, const config::Config& config, const Run
           "header");
       return kExitUsage;
     }
-    settings.listen = *net::parse_listen_address(config.listeners.front().address.value);
+    settings.listen = config.listeners.front().address.value;
     settings.listener_name = config.listeners.front().name;
-    for (const config::SourcedString& cidr : config.listeners.front().allow) {
-      // Validated with the configuration.
-      settings.allow.push_back(*net::Cidr::parse(cidr.value));
+    for (const config::SourcedCidr& cidr : config.listeners.front().allow) {
+      settings.allow.push_back(cidr.value);
     }
     settings.allow_uids = config.listeners.front().allow_uids;
   }

@@ -326,6 +326,23 @@ class Reader {
     return std::move(parsed).value();
   }
 
+  /// A string that `make` (make_address, make_cidr) parses, kept with its text and origin.
+  template <class T>
+  std::optional<Sourced<T>> read_sourced(const toml::node& node, std::string_view key,
+                                         sys::Result<Sourced<T>> (*make)(std::string_view,
+                                                                         Origin)) {
+    const std::optional<std::string> text = read_string(node, key);
+    if (!text) {
+      return std::nullopt;
+    }
+    auto parsed = make(*text, Origin{where(node.source(), key)});
+    if (!parsed) {
+      report(node.source(), key, parsed.error().message());
+      return std::nullopt;
+    }
+    return std::move(parsed).value();
+  }
+
   /// A string another layer parses, checked by its validator and kept with its origin.
   std::optional<SourcedString> read_checked(
       const toml::node& node, std::string_view key,
@@ -419,13 +436,13 @@ class Reader {
     const std::string address_key = path + ".address";
     listener.address.origin = Origin{where(table.source(), address_key)};
     // The address as written decides which keys belong here, even when it fails validation.
-    std::string address = listener.address.value;
+    std::string address = listener.address.text;
     if (const toml::node* node = table.get("address")) {
       if (const auto* text = node->as_string()) {
         address = text->get();
       }
       listener.address =
-          read_checked(*node, address_key, validators_.listen_address).value_or(listener.address);
+          read_sourced(*node, address_key, make_address).value_or(listener.address);
     } else {
       // A default here would put two such tables on the same port; a listener says where.
       report(table.source(), address_key,
@@ -532,18 +549,17 @@ class Reader {
     }
   }
 
-  std::vector<SourcedString> read_cidrs(const toml::node& node, const std::string& key,
-                                        std::string_view expectation) {
+  std::vector<SourcedCidr> read_cidrs(const toml::node& node, const std::string& key,
+                                      std::string_view expectation) {
     const auto* array = node.as_array();
     if (array == nullptr || array->empty()) {
       expected(node, key, expectation);
       return {};
     }
-    std::vector<SourcedString> cidrs;
+    std::vector<SourcedCidr> cidrs;
     for (std::size_t i = 0; i < array->size(); ++i) {
       const std::string element_key = key + "[" + std::to_string(i) + "]";
-      if (std::optional<SourcedString> cidr =
-              read_checked(*array->get(i), element_key, validators_.cidr)) {
+      if (std::optional<SourcedCidr> cidr = read_sourced(*array->get(i), element_key, make_cidr)) {
         cidrs.push_back(std::move(*cidr));
       }
     }
@@ -747,7 +763,7 @@ class Reader {
       const std::string name(key.str());
       const std::string path = "metrics." + name;
       if (name == "listen") {
-        metrics.listen = read_checked(value, path, validators_.listen_address);
+        metrics.listen = read_sourced(value, path, make_address);
       } else {
         unknown_key(key, path, "[metrics]", join(kMetricsKeys));
       }
@@ -898,6 +914,22 @@ std::string describe_min_free_space(std::optional<std::uint64_t> configured,
          std::to_string(kAutoMinFreeSpacePercent) + " % of " + format_size(filesystem_bytes) + ")";
 }
 
+sys::Result<SourcedAddress> make_address(std::string_view text, Origin origin) {
+  auto address = net::parse_listen_address(text);
+  if (!address) {
+    return std::move(address).error();
+  }
+  return SourcedAddress{std::string(text), std::move(origin), std::move(*address)};
+}
+
+sys::Result<SourcedCidr> make_cidr(std::string_view text, Origin origin) {
+  auto cidr = net::Cidr::parse(text);
+  if (!cidr) {
+    return std::move(cidr).error();
+  }
+  return SourcedCidr{std::string(text), std::move(origin), *cidr};
+}
+
 std::string default_listener_name(std::string_view address) {
   std::string name;
   if (is_unix_address(address)) {
@@ -954,11 +986,11 @@ std::string to_toml(const Config& config) {
   append_line(toml, "workers", std::to_string(config.workers));
   for (const ListenerConfig& listener : config.listeners) {
     toml += "\n[[listen]]\n";
-    append_line(toml, "address", toml_string(listener.address.value));
+    append_line(toml, "address", toml_string(listener.address.text));
     append_line(toml, "name", toml_string(listener.name));
     if (!listener.allow.empty()) {
-      append_line(toml, "allow", toml_array(listener.allow, [](const SourcedString& cidr) {
-                    return toml_string(cidr.value);
+      append_line(toml, "allow", toml_array(listener.allow, [](const SourcedCidr& cidr) {
+                    return toml_string(cidr.text);
                   }));
     }
     if (listener.mode) {
@@ -979,7 +1011,7 @@ std::string to_toml(const Config& config) {
     if (!listener.proxy_from.empty()) {
       append_line(toml, "proxy_from",
                   toml_array(listener.proxy_from,
-                             [](const SourcedString& cidr) { return toml_string(cidr.value); }));
+                             [](const SourcedCidr& cidr) { return toml_string(cidr.text); }));
     }
     if (listener.proxy_protocol) {
       append_line(toml, "proxy_timeout", toml_string(format_duration(listener.proxy_timeout)));
@@ -1028,7 +1060,7 @@ std::string to_toml(const Config& config) {
   append_line(toml, "check_interval", toml_string(format_duration(retention.check_interval)));
   if (config.metrics.listen) {
     toml += "\n[metrics]\n";
-    append_line(toml, "listen", toml_string(config.metrics.listen->value));
+    append_line(toml, "listen", toml_string(config.metrics.listen->text));
   }
   return toml;
 }

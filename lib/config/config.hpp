@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "net/cidr.hpp"
+#include "net/listen_address.hpp"
 #include "sys/result.hpp"
 
 namespace zcrecv::config {
@@ -55,6 +57,26 @@ struct SourcedString {
   bool operator==(const SourcedString&) const = default;
 };
 
+/// A value parsed from text at load time, once: the parsed value, the text as written (for
+/// messages and to_toml) and where it came from.
+template <class T>
+struct Sourced {
+  std::string text;
+  Origin origin;
+  T value;
+
+  bool operator==(const Sourced&) const = default;
+};
+
+/// A listen address (`[[listen]] address`, `metrics.listen`, `--listen`, `--metrics`).
+using SourcedAddress = Sourced<net::ListenAddress>;
+/// A CIDR of an allow list or of proxy_from.
+using SourcedCidr = Sourced<net::Cidr>;
+
+/// Parses `text` as a listen address or a CIDR, keeping `origin`; an error names the origin.
+sys::Result<SourcedAddress> make_address(std::string_view text, Origin origin);
+sys::Result<SourcedCidr> make_cidr(std::string_view text, Origin origin);
+
 inline constexpr std::string_view kDefaultListenAddress = ":9000";
 inline constexpr std::string_view kDefaultOutputDirectory = "./zcrecv-data";
 inline constexpr std::string_view kDefaultNameTemplate =
@@ -74,11 +96,11 @@ std::string default_listener_name(std::string_view address);
 
 /// One `[[listen]]` table.
 struct ListenerConfig {
-  SourcedString address{std::string(kDefaultListenAddress), Origin{"default listen address"}};
+  SourcedAddress address = *make_address(kDefaultListenAddress, Origin{"default listen address"});
   /// `{listener}` in file names and logs; unique among the listeners.
   std::string name = default_listener_name(kDefaultListenAddress);
   /// TCP only: CIDR allow-list; empty lets everyone in.
-  std::vector<SourcedString> allow;
+  std::vector<SourcedCidr> allow;
   /// Unix only: the socket file's mode; std::nullopt leaves what the umask gives.
   std::optional<mode_t> mode;
   /// Unix only: the socket file's owner and group (names are resolved at load time).
@@ -89,7 +111,7 @@ struct ListenerConfig {
   /// Every connection starts with a PROXY protocol header (v1 or v2) naming the real client.
   bool proxy_protocol = false;
   /// TCP with proxy_protocol (required then): CIDRs of the proxies that may connect.
-  std::vector<SourcedString> proxy_from;
+  std::vector<SourcedCidr> proxy_from;
   /// With proxy_protocol: how long a connection may take to send its whole header; above 0.
   std::chrono::nanoseconds proxy_timeout = kDefaultProxyTimeout;
   /// TCP with proxy_protocol and `allow`: let in a stream whose header names no client (v2
@@ -195,7 +217,7 @@ struct RetentionConfig {
 struct MetricsConfig {
   /// Where GET /metrics and /health are served, in any listen address form; std::nullopt (the
   /// default): no endpoint.
-  std::optional<SourcedString> listen;
+  std::optional<SourcedAddress> listen;
 
   bool operator==(const MetricsConfig&) const = default;
 };
@@ -215,12 +237,11 @@ struct Config {
   bool operator==(const Config&) const = default;
 };
 
-/// Checks of values that another layer parses. Each returns the reason a value is wrong, or
-/// std::nullopt if it is fine; an empty std::function accepts everything.
+/// Checks of values that layers above this one parse where they use them (a name template is
+/// compiled with the time zone it will follow; the hook's argv by the hand-off). Each returns
+/// the reason a value is wrong, or std::nullopt if it is fine; an empty std::function accepts
+/// everything.
 struct Validators {
-  /// `[[listen]] address` and `metrics.listen`.
-  std::function<std::optional<std::string>(std::string_view)> listen_address;
-  std::function<std::optional<std::string>(std::string_view)> cidr;
   std::function<std::optional<std::string>(std::string_view)> name_template;
   /// `output.on_publish[0]`, the program, and each later argument.
   std::function<std::optional<std::string>(std::string_view)> hook_program;

@@ -50,25 +50,27 @@ namespace {
 struct OpenListener {
   std::uint64_t id = 0;
   config::ListenerConfig config;
-  net::ListenAddress address;
   std::shared_ptr<SharedListener> shared;
   std::shared_ptr<const ListenerSettings> settings;
 };
 
-// Whether `config` (listening on `address`) can keep `open`'s socket: same address, same socket
-// file options. Its name and allow-lists may change with the socket kept.
-bool same_socket(const OpenListener& open, const net::ListenAddress& address,
-                 const config::ListenerConfig& config) {
-  return open.address == address && open.config.mode == config.mode &&
+// Whether `config` can keep `open`'s socket: same address, same socket file options. Its name
+// and allow-lists may change with the socket kept.
+bool same_socket(const OpenListener& open, const config::ListenerConfig& config) {
+  return open.config.address.value == config.address.value && open.config.mode == config.mode &&
          open.config.owner == config.owner && open.config.group == config.group;
 }
 
 // A [[listen]] entry for an inherited socket that no entry of the configuration took.
 config::ListenerConfig inherited_entry(const systemd::InheritedSocket& socket) {
   config::ListenerConfig entry;
-  std::string address = socket.local_address.to_string();
+  const std::string address = socket.local_address.to_string();
   entry.name = config::default_listener_name(address);
-  entry.address = {std::move(address), config::Origin{"socket activation (" + socket.name + ")"}};
+  // The text of a bound address parses (to_string's contract), so the entry always has one.
+  if (auto parsed =
+          config::make_address(address, config::Origin{"socket activation (" + socket.name + ")"})) {
+    entry.address = std::move(*parsed);
+  }
   return entry;
 }
 
@@ -177,17 +179,31 @@ constexpr std::chrono::seconds kPublishMargin{5};
 constexpr std::chrono::seconds kStatusInterval{5};
 
 // Where [metrics] listen says the endpoint goes; std::nullopt for no endpoint.
-sys::Result<std::optional<net::ListenAddress>> metrics_address(
-    const config::MetricsConfig& config) {
-  if (!config.listen) {
-    return std::optional<net::ListenAddress>();
-  }
-  auto address = net::parse_listen_address(config.listen->value);
-  if (!address) {
-    return std::move(address).error().with_context(config.listen->origin.where);
-  }
-  return std::optional<net::ListenAddress>(std::move(*address));
+std::optional<net::ListenAddress> metrics_address(const config::MetricsConfig& config) {
+  return config.listen ? std::optional(config.listen->value) : std::nullopt;
 }
+
+// What a configuration asks of the daemon, made ready against what runs. Everything that can
+// fail is done while making it (the directory opened, the hooks checked, new listeners and a
+// moved metrics endpoint opened, the workers created at start), so that committing it cannot
+// fail and a reload that fails changes nothing. Start is the plan applied to nothing.
+struct Plan {
+  config::Config config;
+  std::shared_ptr<output::OutputDirectory> directory;
+  std::optional<handoff::HookSettings> hooks;
+  std::shared_ptr<const ConnectionSettings> settings;
+  std::vector<OpenListener> listeners;
+  // Per entry of `listeners`: opened for this plan, else kept from what runs.
+  std::vector<bool> opened;
+  // Per listener that runs: kept by this plan, else closed.
+  std::vector<bool> kept;
+  // Entries made for sockets the service manager passed that no [[listen]] entry took.
+  std::vector<config::ListenerConfig> inherited;
+  // The endpoint to serve from now on (null: none); std::nullopt: it stays as it is.
+  std::optional<std::unique_ptr<metrics::MetricsServer>> metrics;
+  // At start, the workers, created with `settings`; at a reload none: they take the settings.
+  std::vector<std::unique_ptr<Worker>> workers;
+};
 
 // The daemon's main thread: owns the listeners, the workers and the signalfd, and runs an
 // EventLoop of its own in which signals arrive and workers report their exit.
@@ -214,8 +230,13 @@ class Daemon final : public event::Handler {
   void handle_signal(int signal_number);
   void begin_stop();
   void reload_configuration();
-  sys::Result<void> apply(const config::Config& config);
-  // A worker has taken the settings of the reload that `apply` started.
+  // The plan for `config` against what runs; on failure, `exit_status` is what it means at
+  // start (2 for a configuration that cannot work with what the daemon found, else 1).
+  sys::Result<Plan> prepare(const config::Config& config, int& exit_status);
+  // Makes `plan` what runs. Fails only when retention's thread cannot start; everything else
+  // is applied then too.
+  sys::Result<void> commit(Plan plan);
+  // A worker has taken the settings of the reload that `commit` started.
   void on_reload_applied();
   void announce(const OpenListener& listener) const;
   // Opens the metrics endpoint on `address`, served on loop_.
@@ -316,7 +337,6 @@ int Daemon::run(const config::Config& config) {
 }
 
 int Daemon::start(const config::Config& config) {
-  config_ = config;
   raise_file_limit();
   // The zone of local-time names is read here, once (TZ, else /etc/localtime): localtime_r
   // never reads it again, so every file of the run follows the same rules.
@@ -357,12 +377,6 @@ int Daemon::start(const config::Config& config) {
   for (const sys::Error& error : recovery.errors) {
     spdlog::error("{}", error.message());
   }
-  auto hooks = hook_settings(config, *directory_);
-  if (!hooks) {
-    spdlog::error("{}", hooks.error().message());
-    return kExitConfiguration;
-  }
-
   auto prefix = ConnectionIds::random_prefix();
   if (!prefix) {
     spdlog::error("{}", prefix.error().message());
@@ -382,29 +396,11 @@ int Daemon::start(const config::Config& config) {
     return 1;
   }
   loop_ = std::move(*loop);
-  // Measured before any connection is read, and warned about now if it cannot take data.
   space_ = std::make_unique<SpaceMonitor>(*loop_);
-  space_->watch(directory_, config.limits.min_free_space);
   hand_off_ = std::make_unique<handoff::HookRunner>(*loop_, shared_->stats.hooks);
   retention_ = std::make_unique<retention::Retention>(shared_->stats.retention);
   auto host = sys::gethostname();
   host_ = host ? *host : "localhost";
-  auto settings = make_connection_settings(config, directory_, host_, options_.copy_mode,
-                                           hooks->has_value() ? hand_off_.get() : nullptr,
-                                           retention_->observer(directory_));
-  if (!settings) {
-    spdlog::error("{}", settings.error().message());
-    return 1;
-  }
-  // Hooks start once the loop runs; the walk for files left pending starts now, off the loop.
-  hand_off_->configure(std::move(*hooks), directory_);
-  // Its walk starts now too, on its own thread.
-  if (auto kept = retention_->configure(directory_, retention_limits(config.retention),
-                                        config.retention.check_interval);
-      !kept) {
-    spdlog::error("{}", kept.error().message());
-    return 1;
-  }
   auto notifier = systemd::Notifier::from_environment();
   if (notifier) {
     notifier_ = std::move(*notifier);
@@ -412,57 +408,15 @@ int Daemon::start(const config::Config& config) {
     spdlog::warn("{}; not notifying the service manager", notifier.error().message());
   }
 
-  for (const config::ListenerConfig& listener_config : config.listeners) {
-    auto opened = open_listener(listener_config);
-    if (!opened) {
-      spdlog::error("{}", opened.error().message());
-      return 1;
-    }
-    listeners_.push_back(std::move(*opened));
+  int status = 1;
+  auto plan = prepare(config, status);
+  if (!plan) {
+    spdlog::error("{}", plan.error().message());
+    return status;
   }
-  // A socket the service manager passed is served even when no entry names it: the manager
-  // accepts connections on it whatever the configuration says.
-  while (!options_.inherited.empty()) {
-    config::ListenerConfig entry = inherited_entry(options_.inherited.sockets().front());
-    spdlog::warn(
-        "the socket {} passed by the service manager matches no [[listen]] entry; "
-        "serving it as listener {}",
-        entry.address.value, entry.name);
-    auto opened = open_listener(entry);
-    if (!opened) {
-      spdlog::error("{}", opened.error().message());
-      return 1;
-    }
-    listeners_.push_back(std::move(*opened));
-    config_.listeners.push_back(entry);
-    inherited_entries_.push_back(std::move(entry));
-  }
-  for (const OpenListener& listener : listeners_) {
-    shared_->stats.listeners.add(listener.settings->stats);
-  }
-  auto metrics = metrics_address(config.metrics);
-  if (!metrics) {
-    spdlog::error("{}", metrics.error().message());
+  if (auto committed = commit(std::move(*plan)); !committed) {
+    spdlog::error("{}", committed.error().message());
     return 1;
-  }
-  if (metrics->has_value()) {
-    auto opened = open_metrics(**metrics);
-    if (!opened) {
-      spdlog::error("{}", opened.error().message());
-      return 1;
-    }
-    metrics_ = std::move(*opened);
-  }
-
-  unsigned count = config.workers != 0 ? config.workers : std::thread::hardware_concurrency();
-  count = std::max(count, 1U);
-  for (unsigned index = 0; index < count; ++index) {
-    auto worker = Worker::create(index, *shared_, *settings);
-    if (!worker) {
-      spdlog::error("{}", worker.error().message());
-      return 1;
-    }
-    workers_.push_back(std::move(*worker));
   }
   if (auto watched = loop_->add(signals_.fd(), EPOLLIN, *this); !watched) {
     spdlog::error("signalfd: {}", watched.error().message());
@@ -474,9 +428,6 @@ int Daemon::start(const config::Config& config) {
 
 void Daemon::start_workers() {
   for (auto& worker : workers_) {
-    for (const OpenListener& listener : listeners_) {
-      worker->add_listener(listener.id, listener.shared, listener.settings);
-    }
     unsigned index = worker->index();
     worker->start([this, index](sys::Result<void> result) {
       loop_->post([this, index, result = std::move(result)] { on_worker_exit(index, result); });
@@ -486,16 +437,6 @@ void Daemon::start_workers() {
              {{"workers", workers_.size()}, {"directory", directory_->path().string()}},
              fmt::format("started {} workers, output directory {}", workers_.size(),
                          directory_->path().string()));
-  if (!config_.output.on_publish.empty()) {
-    spdlog::info("{}", describe_hooks(config_.output));
-  }
-  if (config_.retention.enabled()) {
-    spdlog::info("{}", describe_retention(config_.retention));
-  }
-  for (const OpenListener& listener : listeners_) {
-    announce(listener);
-  }
-  announce_metrics();
   report_listening();
   notify("READY=1", notifier_.ready());
   if (auto interval = notifier_.watchdog_interval()) {
@@ -605,98 +546,131 @@ void Daemon::reload_configuration() {
     return;
   }
   auto loaded = reload_();
-  sys::Result<void> applied =
-      loaded ? apply(with_inherited(*loaded)) : sys::Result<void>(loaded.error());
-  if (applied) {
+  int status = 1;
+  sys::Result<Plan> plan =
+      loaded ? prepare(with_inherited(*loaded), status) : sys::Result<Plan>(loaded.error());
+  if (plan) {
+    if (auto committed = commit(std::move(*plan)); !committed) {
+      spdlog::error("{}; files are not deleted until a reload starts it",
+                    committed.error().message());
+    }
     // READY=1 follows once every worker has the new settings (on_reload_applied).
     return;
   }
-  log::event(spdlog::level::err, "reload_failed", {{"error", applied.error().message()}},
+  log::event(spdlog::level::err, "reload_failed", {{"error", plan.error().message()}},
              "reload failed, keeping the old configuration:");
-  std::istringstream lines(applied.error().message());
+  std::istringstream lines(plan.error().message());
   for (std::string line; std::getline(lines, line);) {
     spdlog::error("  {}", line);
   }
   notify("READY=1", notifier_.ready());
 }
 
-sys::Result<void> Daemon::apply(const config::Config& config) {
-  // Everything that can fail comes first, so that a failure leaves the daemon as it was.
-  std::shared_ptr<output::OutputDirectory> directory = directory_;
+sys::Result<Plan> Daemon::prepare(const config::Config& config, int& exit_status) {
+  Plan plan;
+  plan.config = config;
+  plan.directory = directory_;
   // A directory removed and created again is opened anew on reload: without that, files would
   // keep going to the removed one. (Not automatically: after an unmount the path names the
-  // mount point's own directory, where writing would fill the wrong filesystem.)
-  if (config.output.directory != config_.output.directory || !directory_->is_current()) {
-    auto opened = output::OutputDirectory::open(config.output.directory);
+  // mount point's own directory, where writing would fill the wrong filesystem.) At start it is
+  // open already: recovery ran in it before anything else.
+  const std::filesystem::path path = absolute_directory(config.output.directory);
+  if (path != directory_->path() || !directory_->is_current()) {
+    auto opened = output::OutputDirectory::open(path);
     if (!opened) {
       return std::move(opened).error();
     }
-    directory = std::make_shared<output::OutputDirectory>(std::move(*opened));
+    plan.directory = std::make_shared<output::OutputDirectory>(std::move(*opened));
   }
-  auto hooks = hook_settings(config, *directory);
+  auto hooks = hook_settings(config, *plan.directory);
   if (!hooks) {
+    exit_status = kExitConfiguration;
     return std::move(hooks).error();
   }
-  auto settings = make_connection_settings(config, directory, host_, options_.copy_mode,
-                                           hooks->has_value() ? hand_off_.get() : nullptr,
-                                           retention_->observer(directory));
+  plan.hooks = std::move(*hooks);
+  auto settings = make_connection_settings(config, plan.directory, host_, options_.copy_mode,
+                                           plan.hooks ? hand_off_.get() : nullptr,
+                                           retention_->observer(plan.directory));
   if (!settings) {
     return std::move(settings).error();
   }
-  std::vector<OpenListener> next;
-  std::vector<bool> opened_now;
-  std::vector<bool> kept(listeners_.size(), false);
-  for (const config::ListenerConfig& listener_config : config.listeners) {
-    auto address = net::parse_listen_address(listener_config.address.value);
-    if (!address) {
-      return std::move(address).error().with_context(listener_config.address.origin.where);
-    }
+  plan.settings = std::move(*settings);
+
+  plan.kept.assign(listeners_.size(), false);
+  for (const config::ListenerConfig& entry : config.listeners) {
     auto same = std::find_if(listeners_.begin(), listeners_.end(), [&](const OpenListener& open) {
-      return !kept[static_cast<std::size_t>(&open - listeners_.data())] &&
-             same_socket(open, *address, listener_config);
+      return !plan.kept[static_cast<std::size_t>(&open - listeners_.data())] &&
+             same_socket(open, entry);
     });
     if (same != listeners_.end()) {
-      kept[static_cast<std::size_t>(same - listeners_.begin())] = true;
-      auto listener_settings = make_listener_settings(
-          listener_config, shared_->stats.listeners.find_or_make(listener_config.name));
-      if (!listener_settings) {
-        return std::move(listener_settings).error();
-      }
-      next.push_back(OpenListener{same->id, listener_config, same->address, same->shared,
-                                  std::move(*listener_settings)});
-      opened_now.push_back(false);
+      plan.kept[static_cast<std::size_t>(same - listeners_.begin())] = true;
+      plan.listeners.push_back(OpenListener{
+          same->id, entry, same->shared,
+          make_listener_settings(entry, shared_->stats.listeners.find_or_make(entry.name))});
+      plan.opened.push_back(false);
       continue;
     }
-    auto opened = open_listener(listener_config);
+    auto opened = open_listener(entry);
     if (!opened) {
       return std::move(opened).error();
     }
-    next.push_back(std::move(*opened));
-    opened_now.push_back(true);
+    plan.listeners.push_back(std::move(*opened));
+    plan.opened.push_back(true);
+  }
+  // A socket the service manager passed is served even when no entry names it: the manager
+  // accepts connections on it whatever the configuration says. (At start: by the first reload
+  // every inherited socket has been taken.)
+  while (!options_.inherited.empty()) {
+    config::ListenerConfig entry = inherited_entry(options_.inherited.sockets().front());
+    spdlog::warn(
+        "the socket {} passed by the service manager matches no [[listen]] entry; "
+        "serving it as listener {}",
+        entry.address.text, entry.name);
+    auto opened = open_listener(entry);
+    if (!opened) {
+      return std::move(opened).error();
+    }
+    plan.listeners.push_back(std::move(*opened));
+    plan.opened.push_back(true);
+    plan.config.listeners.push_back(entry);
+    plan.inherited.push_back(std::move(entry));
   }
 
   // The metrics endpoint moves by opening the new one first: if it cannot open, the old one
-  // stays with everything else. std::nullopt: the endpoint stays as it is.
-  std::optional<std::unique_ptr<metrics::MetricsServer>> metrics;
-  auto metrics_now = metrics_address(config_.metrics);
-  auto metrics_next = metrics_address(config.metrics);
-  if (!metrics_next) {
-    return std::move(metrics_next).error();
-  }
-  if (!metrics_now || *metrics_now != *metrics_next) {
-    metrics.emplace();
-    if (metrics_next->has_value()) {
-      auto opened = open_metrics(**metrics_next);
+  // stays with everything else.
+  if (metrics_address(config_.metrics) != metrics_address(config.metrics)) {
+    plan.metrics.emplace();
+    if (config.metrics.listen) {
+      auto opened = open_metrics(config.metrics.listen->value);
       if (!opened) {
         return std::move(opened).error();
       }
-      *metrics = std::move(*opened);
+      *plan.metrics = std::move(*opened);
     }
   }
 
+  if (workers_.empty()) {
+    unsigned count = config.workers != 0 ? config.workers : std::thread::hardware_concurrency();
+    count = std::max(count, 1U);
+    for (unsigned index = 0; index < count; ++index) {
+      auto worker = Worker::create(index, *shared_, plan.settings);
+      if (!worker) {
+        return std::move(worker).error();
+      }
+      plan.workers.push_back(std::move(*worker));
+    }
+  }
+  return plan;
+}
+
+sys::Result<void> Daemon::commit(Plan plan) {
+  const bool starting = !plan.workers.empty();
+  if (starting) {
+    workers_ = std::move(plan.workers);
+  }
   std::size_t closed = 0;
   for (std::size_t i = 0; i < listeners_.size(); ++i) {
-    if (!kept[i]) {
+    if (!plan.kept[i]) {
       ++closed;
       const std::string address = listeners_[i].shared->listener.local_address().to_string();
       log::event(spdlog::level::info, "listener_closed",
@@ -708,66 +682,78 @@ sys::Result<void> Daemon::apply(const config::Config& config) {
       }
     }
   }
-  std::size_t opened_count = 0;
-  for (std::size_t i = 0; i < next.size(); ++i) {
+  std::size_t opened = 0;
+  for (std::size_t i = 0; i < plan.listeners.size(); ++i) {
+    const OpenListener& listener = plan.listeners[i];
     for (auto& worker : workers_) {
-      if (opened_now[i]) {
-        worker->add_listener(next[i].id, next[i].shared, next[i].settings);
+      if (plan.opened[i]) {
+        worker->add_listener(listener.id, listener.shared, listener.settings);
       } else {
-        worker->update_listener(next[i].id, next[i].settings);
+        worker->update_listener(listener.id, listener.settings);
       }
     }
-    if (opened_now[i]) {
-      ++opened_count;
-      announce(next[i]);
+    if (plan.opened[i]) {
+      ++opened;
+      announce(listener);
     }
   }
-  for (auto& worker : workers_) {
-    worker->set_connection_settings(*settings, [this] {
-      loop_->post([this] { on_reload_applied(); });
-    });
+  if (!starting) {
+    // The workers created at start have these settings already.
+    for (auto& worker : workers_) {
+      worker->set_connection_settings(plan.settings, [this] {
+        loop_->post([this] { on_reload_applied(); });
+      });
+    }
+    if (plan.config.workers != config_.workers) {
+      spdlog::warn("workers: the new value {} takes effect at the next start",
+                   plan.config.workers);
+    }
+    if (plan.config.output.sync_threads != config_.output.sync_threads) {
+      spdlog::warn("output.sync_threads: the new value {} takes effect at the next start",
+                   plan.config.output.sync_threads);
+    }
+    if (plan.config.log_format != config_.log_format) {
+      spdlog::warn("log_format: the new value {} takes effect at the next start",
+                   config::to_string(plan.config.log_format));
+    }
   }
-  if (config.workers != config_.workers) {
-    spdlog::warn("workers: the new value {} takes effect at the next start", config.workers);
+  set_log_level(plan.config.log_level);
+  if (starting ? !plan.config.output.on_publish.empty()
+               : !same_hooks(plan.config.output, config_.output)) {
+    spdlog::info("{}{}", describe_hooks(plan.config.output),
+                 starting ? "" : "; applies to the hooks started from now on");
   }
-  if (config.output.sync_threads != config_.output.sync_threads) {
-    spdlog::warn("output.sync_threads: the new value {} takes effect at the next start",
-                 config.output.sync_threads);
+  // Hooks start once the loop runs; at start, the walk for files left pending starts now, off
+  // the loop.
+  hand_off_->configure(std::move(plan.hooks), plan.directory);
+  if (starting ? plan.config.retention.enabled() : plan.config.retention != config_.retention) {
+    spdlog::info("{}", describe_retention(plan.config.retention));
   }
-  if (config.log_format != config_.log_format) {
-    spdlog::warn("log_format: the new value {} takes effect at the next start",
-                 config::to_string(config.log_format));
-  }
-  set_log_level(config.log_level);
-  if (!same_hooks(config.output, config_.output)) {
-    spdlog::info("{}; applies to the hooks started from now on", describe_hooks(config.output));
-  }
-  hand_off_->configure(std::move(*hooks), directory);
-  if (config.retention != config_.retention) {
-    spdlog::info("{}", describe_retention(config.retention));
-  }
-  if (auto retained = retention_->configure(directory, retention_limits(config.retention),
-                                            config.retention.check_interval);
-      !retained) {
-    spdlog::error("{}; files are not deleted until a reload starts it",
-                  retained.error().message());
-  }
-  for (const OpenListener& listener : next) {
+  // Its walk starts now, on its own thread.
+  sys::Result<void> retained =
+      retention_->configure(plan.directory, retention_limits(plan.config.retention),
+                            plan.config.retention.check_interval);
+  for (const OpenListener& listener : plan.listeners) {
     shared_->stats.listeners.add(listener.settings->stats);
   }
-  if (metrics) {
+  if (plan.metrics) {
     if (metrics_) {
       spdlog::info("metrics endpoint {} closed", metrics_->listener().local_address().to_string());
     }
-    metrics_ = std::move(*metrics);
+    metrics_ = std::move(*plan.metrics);
     announce_metrics();
   }
-  listeners_ = std::move(next);
-  directory_ = std::move(directory);
-  space_->watch(directory_, config.limits.min_free_space);
-  config_ = config;
-  pending_reloads_.push_back(PendingReload{0, listeners_.size(), opened_count, closed});
-  return {};
+  listeners_ = std::move(plan.listeners);
+  directory_ = std::move(plan.directory);
+  // Measured before any connection is read, and warned about now if it cannot take data.
+  space_->watch(directory_, plan.config.limits.min_free_space);
+  inherited_entries_.insert(inherited_entries_.end(), plan.inherited.begin(),
+                            plan.inherited.end());
+  config_ = std::move(plan.config);
+  if (!starting) {
+    pending_reloads_.push_back(PendingReload{0, listeners_.size(), opened, closed});
+  }
+  return retained;
 }
 
 void Daemon::on_reload_applied() {
@@ -830,16 +816,8 @@ void Daemon::announce_metrics() const {
 }
 
 sys::Result<OpenListener> Daemon::open_listener(const config::ListenerConfig& config) {
-  auto address = net::parse_listen_address(config.address.value);
-  if (!address) {
-    return std::move(address).error().with_context(config.address.origin.where);
-  }
-  auto settings =
-      make_listener_settings(config, shared_->stats.listeners.find_or_make(config.name));
-  if (!settings) {
-    return std::move(settings).error();
-  }
-  auto taken = options_.inherited.take(config.name, *address);
+  const net::ListenAddress& address = config.address.value;
+  auto taken = options_.inherited.take(config.name, address);
   if (!taken) {
     return std::move(taken).error();
   }
@@ -851,13 +829,14 @@ sys::Result<OpenListener> Daemon::open_listener(const config::ListenerConfig& co
   options.mode = config.mode;
   options.owner = config.owner;
   options.group = config.group;
-  auto listener = taken->has_value() ? net::Listener::adopt(std::move((*taken)->fd), *address)
-                                     : net::Listener::open(*address, options);
+  auto listener = taken->has_value() ? net::Listener::adopt(std::move((*taken)->fd), address)
+                                     : net::Listener::open(address, options);
   if (!listener) {
     return std::move(listener).error();
   }
-  return OpenListener{next_listener_id_++, config, std::move(*address),
-                      std::make_shared<SharedListener>(std::move(*listener)), std::move(*settings)};
+  return OpenListener{
+      next_listener_id_++, config, std::make_shared<SharedListener>(std::move(*listener)),
+      make_listener_settings(config, shared_->stats.listeners.find_or_make(config.name))};
 }
 
 void Daemon::report_listening() const {

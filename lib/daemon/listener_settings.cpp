@@ -13,14 +13,11 @@ bool contains(const std::vector<net::Cidr>& networks, const net::SocketAddress& 
                      [&](const net::Cidr& network) { return network.contains(address); });
 }
 
-sys::Result<std::vector<net::Cidr>> parse_cidrs(const std::vector<config::SourcedString>& entries) {
+std::vector<net::Cidr> cidrs(const std::vector<config::SourcedCidr>& entries) {
   std::vector<net::Cidr> networks;
-  for (const config::SourcedString& entry : entries) {
-    auto network = net::Cidr::parse(entry.value);
-    if (!network) {
-      return std::move(network).error().with_context(entry.origin.where);
-    }
-    networks.push_back(*network);
+  networks.reserve(entries.size());
+  for (const config::SourcedCidr& entry : entries) {
+    networks.push_back(entry.value);
   }
   return networks;
 }
@@ -73,22 +70,14 @@ std::optional<std::string> ListenerSettings::unknown_client_refusal() const {
       "cannot check it (allow_proxy_local = true lets such streams in)");
 }
 
-sys::Result<std::shared_ptr<const ListenerSettings>> make_listener_settings(
+std::shared_ptr<const ListenerSettings> make_listener_settings(
     const config::ListenerConfig& config, std::shared_ptr<metrics::ListenerStats> stats) {
   ListenerSettings settings;
   settings.name = config.name;
-  auto allow = parse_cidrs(config.allow);
-  if (!allow) {
-    return std::move(allow).error();
-  }
-  settings.allow = std::move(*allow);
+  settings.allow = cidrs(config.allow);
   settings.allow_uids = config.allow_uids;
   settings.proxy_protocol = config.proxy_protocol;
-  auto proxy_from = parse_cidrs(config.proxy_from);
-  if (!proxy_from) {
-    return std::move(proxy_from).error();
-  }
-  settings.proxy_from = std::move(*proxy_from);
+  settings.proxy_from = cidrs(config.proxy_from);
   settings.proxy_timeout = config.proxy_timeout;
   settings.allow_proxy_local = config.allow_proxy_local;
   settings.receipt = config.receipt;

@@ -62,10 +62,8 @@ struct ListenerSettings {
   [[nodiscard]] std::optional<std::string> unknown_client_refusal() const;
 };
 
-/// The settings of one `[[listen]]` table, counting into `stats`. Fails only on an allow or
-/// proxy_from entry that is not a CIDR (the configuration loader validates them first); the error
-/// names its origin.
-sys::Result<std::shared_ptr<const ListenerSettings>> make_listener_settings(
+/// The settings of one `[[listen]]` table, counting into `stats`.
+std::shared_ptr<const ListenerSettings> make_listener_settings(
     const config::ListenerConfig& config, std::shared_ptr<metrics::ListenerStats> stats);
 
 }  // namespace zcrecv::daemon

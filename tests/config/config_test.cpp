@@ -8,12 +8,17 @@
 #include <utility>
 #include <vector>
 
+#include "net/cidr.hpp"
+#include "net/listen_address.hpp"
 #include "support/temp_dir.hpp"
 
 namespace zcrecv::config {
 namespace {
 
 using namespace std::chrono_literals;
+
+SourcedCidr cidr(std::string_view text) { return *make_cidr(text, Origin{}); }
+SourcedAddress address(std::string_view text) { return *make_address(text, Origin{}); }
 
 Config load(std::string_view toml, const Validators& validators = {}) {
   auto config = load_config_string(toml, "t.toml", validators);
@@ -37,7 +42,8 @@ TEST_CASE("an empty file gives the embedded defaults") {
   CHECK(config.workers == 0);
   REQUIRE(config.listeners.size() == 1);
   const ListenerConfig& listener = config.listeners[0];
-  CHECK(listener.address.value == ":9000");
+  CHECK(listener.address.text == ":9000");
+  CHECK(listener.address.value == net::ListenAddress{net::ListenAddress::Kind::kTcp, "", 9000, ""});
   CHECK(listener.name == "tcp-9000");
   CHECK(listener.allow.empty());
   CHECK_FALSE(listener.mode.has_value());
@@ -111,20 +117,23 @@ min_free_space = "1.5GiB"
   CHECK(config.workers == 8);
   REQUIRE(config.listeners.size() == 2);
   const ListenerConfig& tcp = config.listeners[0];
-  CHECK(tcp.address.value == "127.0.0.1:9001");
+  CHECK(tcp.address.text == "127.0.0.1:9001");
+  CHECK(tcp.address.value.port == 9001);
   CHECK(tcp.address.origin.where == "t.toml:6:11: listen[0].address");
   CHECK(tcp.name == "ingest");
   REQUIRE(tcp.allow.size() == 2);
-  CHECK(tcp.allow[0].value == "10.0.0.0/8");
-  CHECK(tcp.allow[1].value == "127.0.0.0/8");
+  CHECK(tcp.allow[0].text == "10.0.0.0/8");
+  CHECK(tcp.allow[0].value == *net::Cidr::parse("10.0.0.0/8"));
+  CHECK(tcp.allow[1].text == "127.0.0.0/8");
   CHECK(tcp.allow[1].origin.where == "t.toml:8:24: listen[0].allow[1]");
   CHECK(tcp.proxy_protocol);
   REQUIRE(tcp.proxy_from.size() == 1);
-  CHECK(tcp.proxy_from[0].value == "192.0.2.0/24");
+  CHECK(tcp.proxy_from[0].text == "192.0.2.0/24");
   CHECK(tcp.proxy_from[0].origin.where == "t.toml:10:15: listen[0].proxy_from[0]");
   CHECK(tcp.proxy_timeout == 3s);
   const ListenerConfig& local = config.listeners[1];
-  CHECK(local.address.value == "unix:/run/zcrecv/x.sock");
+  CHECK(local.address.text == "unix:/run/zcrecv/x.sock");
+  CHECK(local.address.value.path == "/run/zcrecv/x.sock");
   CHECK(local.name == "unix-x.sock");
   CHECK(local.mode == 0660);
   CHECK(local.owner == 0U);
@@ -290,10 +299,10 @@ TEST_CASE(
       {"[[listen]]\naddress = \":9000\"\nproxy_protocol = true\nproxy_from = []",
        "t.toml:4:14: listen[0].proxy_from: expected an array of CIDRs, the proxies that may "
        "connect, got an empty array"},
-      {"[[listen]]\naddress = \":9000\"\nproxy_protocol = true\nproxy_from = [\"x\"]\n"
+      {"[[listen]]\naddress = \":9000\"\nproxy_protocol = true\nproxy_from = [\"10.0.0.0/8\"]\n"
        "proxy_timeout = \"0s\"",
        R"(t.toml:5:17: listen[0].proxy_timeout: expected a duration above 0, like "5s", got "0s")"},
-      {"[[listen]]\naddress = \":9000\"\nproxy_protocol = true\nproxy_from = [\"x\"]\n"
+      {"[[listen]]\naddress = \":9000\"\nproxy_protocol = true\nproxy_from = [\"10.0.0.0/8\"]\n"
        "proxy_timeout = 5",
        "t.toml:5:17: listen[0].proxy_timeout: expected a string, got 5"},
       {"[[listen]]\naddress = \":9000\"\nallow_proxy_local = true",
@@ -361,18 +370,12 @@ TEST_CASE("[metrics] listen is absent by default, read with its origin, and chec
   CHECK_FALSE(load("[metrics]\n").metrics.listen.has_value());
   const Config config = load("[metrics]\nlisten = \"127.0.0.1:9180\"\n");
   REQUIRE(config.metrics.listen.has_value());
-  CHECK(config.metrics.listen->value == "127.0.0.1:9180");
+  CHECK(config.metrics.listen->text == "127.0.0.1:9180");
+  CHECK(config.metrics.listen->value.port == 9180);
   CHECK(config.metrics.listen->origin.where == "t.toml:2:10: metrics.listen");
 
-  Validators validators;
-  validators.listen_address = [](std::string_view address) -> std::optional<std::string> {
-    if (address == "nowhere") {
-      return R"(listen address "nowhere": expected HOST:PORT)";
-    }
-    return std::nullopt;
-  };
-  CHECK(errors_of("[metrics]\nlisten = \"nowhere\"\n", validators) ==
-        R"(t.toml:2:10: metrics.listen: listen address "nowhere": expected HOST:PORT)");
+  CHECK(errors_of("[metrics]\nlisten = \"nowhere\"\n") ==
+        R"(t.toml:2:10: metrics.listen: listen address "nowhere": missing port (expected [HOST]:PORT, unix:PATH or unix:@NAME))");
   CHECK(errors_of("[metrics]\nlisten = 9180\n") ==
         "t.toml:2:10: metrics.listen: expected a string, got 9180");
   CHECK(errors_of("metrics = \"127.0.0.1:9180\"\n") ==
@@ -400,25 +403,11 @@ t.toml:8:17: output.max_file_size: expected a size like "64MiB" or "1G", got "bi
 t.toml:10:16: limits.idle_timeout: expected a duration like "30s", "5m" or "1h30m", got "5")");
 }
 
-TEST_CASE("validators see every value another layer parses, and their reasons get the key's position") {
+TEST_CASE("addresses and CIDRs are parsed at load, once; the name template goes to its validator") {
   std::vector<std::string> seen;
   Validators validators;
-  validators.listen_address = [&seen](std::string_view address) -> std::optional<std::string> {
-    seen.push_back("address " + std::string(address));
-    if (address == "foo:99999") {
-      return R"(listen address "foo:99999": port must be 0..65535)";
-    }
-    return std::nullopt;
-  };
-  validators.cidr = [&seen](std::string_view cidr) -> std::optional<std::string> {
-    seen.push_back("cidr " + std::string(cidr));
-    if (cidr == "10.0.0.0/33") {
-      return R"(CIDR "10.0.0.0/33": prefix length must be 0..32)";
-    }
-    return std::nullopt;
-  };
   validators.name_template = [&seen](std::string_view name) -> std::optional<std::string> {
-    seen.push_back("template " + std::string(name));
+    seen.push_back(std::string(name));
     if (name == "{nope}") {
       return R"(name template "{nope}": unknown field {nope})";
     }
@@ -432,23 +421,21 @@ allow = ["10.0.0.0/8", "10.0.0.0/33"]
 name = "{nope}"
 )",
                   validators) ==
-        R"(t.toml:2:11: listen[0].address: listen address "foo:99999": port must be 0..65535
-t.toml:3:24: listen[0].allow[1]: CIDR "10.0.0.0/33": prefix length must be 0..32
+        R"(t.toml:2:11: listen[0].address: listen address "foo:99999": port 99999 is out of range (0-65535)
+t.toml:3:24: listen[0].allow[1]: CIDR "10.0.0.0/33": prefix length 33 is more than 32 (IPv4)
 t.toml:5:8: output.name: name template "{nope}": unknown field {nope})");
-  std::ranges::sort(seen);
-  CHECK(seen == std::vector<std::string>{"address foo:99999", "cidr 10.0.0.0/33", "cidr 10.0.0.0/8",
-                                         "template {nope}"});
+  CHECK(seen == std::vector<std::string>{"{nope}"});
 
   seen.clear();
   const Config config = load(
       "[[listen]]\naddress = \"[::1]:7\"\nallow = [\"::1/128\"]\nproxy_protocol = true\n"
       "proxy_from = [\"fd00::/8\"]\n[output]\nname = \"{conn}\"\n",
       validators);
-  CHECK(seen == std::vector<std::string>{"address [::1]:7", "cidr ::1/128", "cidr fd00::/8",
-                                         "template {conn}"});
-  CHECK(config.listeners[0].address.value == "[::1]:7");
-  CHECK(config.listeners[0].allow[0].value == "::1/128");
-  CHECK(config.listeners[0].proxy_from[0].value == "fd00::/8");
+  CHECK(seen == std::vector<std::string>{"{conn}"});
+  CHECK(config.listeners[0].address.text == "[::1]:7");
+  CHECK(config.listeners[0].address.value == *net::parse_listen_address("[::1]:7"));
+  CHECK(config.listeners[0].allow[0].value == *net::Cidr::parse("::1/128"));
+  CHECK(config.listeners[0].proxy_from[0].value == *net::Cidr::parse("fd00::/8"));
   CHECK(config.output.name.value == "{conn}");
 }
 
@@ -514,7 +501,7 @@ TEST_CASE("configurations compare by value: where a value came from does not cou
   changed.limits.min_free_space = 1;
   CHECK_FALSE(changed == config);
   changed = config;
-  changed.listeners[0].allow.push_back(SourcedString{"10.0.0.0/8", Origin{}});
+  changed.listeners[0].allow.push_back(cidr("10.0.0.0/8"));
   CHECK_FALSE(changed == config);
 }
 
@@ -572,15 +559,15 @@ TEST_CASE("to_toml round trip: every field set away from its default loads back 
   config.log_format = LogFormat::kJson;
   config.workers = 3;
   ListenerConfig tcp;
-  tcp.address.value = "127.0.0.1:0";
+  tcp.address = address("127.0.0.1:0");
   tcp.name = "a.b_c-d";
-  tcp.allow = {SourcedString{"10.0.0.0/8", Origin{}}, SourcedString{"::1/128", Origin{}}};
+  tcp.allow = {cidr("10.0.0.0/8"), cidr("::1/128")};
   tcp.proxy_protocol = true;
-  tcp.proxy_from = {SourcedString{"192.0.2.7/32", Origin{}}, SourcedString{"fd00::/8", Origin{}}};
+  tcp.proxy_from = {cidr("192.0.2.7/32"), cidr("fd00::/8")};
   tcp.proxy_timeout = 2500ms;
   tcp.allow_proxy_local = true;
   ListenerConfig local;
-  local.address.value = "unix:/run/zcrecv/in.sock";
+  local.address = address("unix:/run/zcrecv/in.sock");
   local.name = "unix-in.sock";
   local.mode = 0660;
   local.owner = 65534;
@@ -610,7 +597,7 @@ TEST_CASE("to_toml round trip: every field set away from its default loads back 
   config.limits.shutdown_timeout = 36h + 1ns;
   config.limits.min_free_space = 0;
   config.limits.disk_full_timeout = 0s;
-  config.metrics.listen = SourcedString{"unix:@zcrecv-metrics", Origin{}};
+  config.metrics.listen = address("unix:@zcrecv-metrics");
   config.output.time_zone = TimeZone::kLocal;
   config.retention.max_bytes = 3 * 1000 * 1000;
   config.retention.max_files = 12;

@@ -19,10 +19,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <mutex>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -64,9 +66,18 @@ inline config::Config test_config(const TempDir& dir,
 }
 
 /// A listener on 127.0.0.1, ephemeral port.
+// An allow or proxy_from list of `texts`, each a valid CIDR.
+inline std::vector<config::SourcedCidr> cidrs(std::initializer_list<std::string_view> texts) {
+  std::vector<config::SourcedCidr> parsed;
+  for (std::string_view text : texts) {
+    parsed.push_back(*config::make_cidr(text, config::Origin{"test"}));
+  }
+  return parsed;
+}
+
 inline config::ListenerConfig tcp_listener(const std::string& name) {
   config::ListenerConfig listener;
-  listener.address.value = "127.0.0.1:0";
+  listener.address = *config::make_address("127.0.0.1:0", config::Origin{"test"});
   listener.name = name;
   return listener;
 }
@@ -75,7 +86,7 @@ inline config::ListenerConfig tcp_listener(const std::string& name) {
 inline config::ListenerConfig unix_listener(const std::string& name,
                                             const std::filesystem::path& path) {
   config::ListenerConfig listener;
-  listener.address.value = "unix:" + path.string();
+  listener.address = *config::make_address("unix:" + path.string(), config::Origin{"test"});
   listener.name = name;
   return listener;
 }

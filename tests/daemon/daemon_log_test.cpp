@@ -19,7 +19,7 @@ TEST_CASE(
   harness::CapturedLog log;
   test::TempDir dir;
   config::ListenerConfig denied = harness::tcp_listener("denied");
-  denied.allow = {{"10.0.0.0/8", {}}};
+  denied.allow = harness::cidrs({"10.0.0.0/8"});
   config::Config config = harness::test_config(dir, {harness::tcp_listener("open"), denied});
   config.output.max_file_size = 400;
   {

@@ -251,9 +251,9 @@ TEST_CASE("daemon: a second SIGTERM cuts open streams at once") {
 TEST_CASE("daemon: connections outside the allow-list are closed before any file exists") {
   TempDir dir;
   config::ListenerConfig allowed = harness::tcp_listener("allowed");
-  allowed.allow = {{"127.0.0.0/8", {}}};
+  allowed.allow = harness::cidrs({"127.0.0.0/8"});
   config::ListenerConfig denied = harness::tcp_listener("denied");
-  denied.allow = {{"10.0.0.0/8", {}}, {"::1/128", {}}};
+  denied.allow = harness::cidrs({"10.0.0.0/8", "::1/128"});
   config::ListenerConfig other_uid = harness::unix_listener("uid", dir / "s.sock");
   other_uid.allow_uids = {::getuid() + 1};
   config::Config config = harness::test_config(dir, {allowed, denied, other_uid});
@@ -455,7 +455,8 @@ TEST_CASE("daemon: a listener that cannot be opened makes run_daemon return 1") 
   REQUIRE(taken.ok());
   TempDir dir;
   config::ListenerConfig listener = harness::tcp_listener("tcp");
-  listener.address.value = taken->local_address().to_string();
+  listener.address =
+      *config::make_address(taken->local_address().to_string(), config::Origin{"test"});
   RunningDaemon daemon(harness::test_config(dir, {listener}));
   CHECK_FALSE(daemon.wait_listening());
   CHECK(daemon.wait() == 1);

@@ -4,7 +4,10 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <initializer_list>
 #include <optional>
+#include <string_view>
+#include <vector>
 
 #include "net/socket_address.hpp"
 
@@ -19,62 +22,57 @@ net::PeerIdentity unix_peer(std::optional<uid_t> uid) {
   return peer;
 }
 
+std::vector<config::SourcedCidr> cidrs(std::initializer_list<std::string_view> texts) {
+  std::vector<config::SourcedCidr> parsed;
+  for (std::string_view text : texts) {
+    parsed.push_back(*config::make_cidr(text, config::Origin{"test"}));
+  }
+  return parsed;
+}
+
 TEST_CASE("ListenerSettings lets in only the allowed networks") {
   config::ListenerConfig config;
   config.name = "ingest";
-  config.allow = {{"10.0.0.0/8", {}}, {"2001:db8::/32", {}}};
+  config.allow = cidrs({"10.0.0.0/8", "2001:db8::/32"});
   auto settings = make_listener_settings(config, nullptr);
-  REQUIRE(settings.ok());
-  CHECK((*settings)->name == "ingest");
+  CHECK(settings->name == "ingest");
   net::PeerIdentity peer;
-  CHECK_FALSE((*settings)->refusal(*net::SocketAddress::from_ip("10.1.2.3", 5), peer));
-  CHECK_FALSE((*settings)->refusal(*net::SocketAddress::from_ip("::ffff:10.1.2.3", 5), peer));
-  CHECK_FALSE((*settings)->refusal(*net::SocketAddress::from_ip("2001:db8::1", 5), peer));
-  auto refused = (*settings)->refusal(*net::SocketAddress::from_ip("127.0.0.1", 5), peer);
+  CHECK_FALSE(settings->refusal(*net::SocketAddress::from_ip("10.1.2.3", 5), peer));
+  CHECK_FALSE(settings->refusal(*net::SocketAddress::from_ip("::ffff:10.1.2.3", 5), peer));
+  CHECK_FALSE(settings->refusal(*net::SocketAddress::from_ip("2001:db8::1", 5), peer));
+  auto refused = settings->refusal(*net::SocketAddress::from_ip("127.0.0.1", 5), peer);
   REQUIRE(refused);
   CHECK(*refused == "address not in the allow list");
 }
 
 TEST_CASE("ListenerSettings without allow entries lets everyone in") {
   auto settings = make_listener_settings(config::ListenerConfig{}, nullptr);
-  REQUIRE(settings.ok());
   CHECK_FALSE(
-      (*settings)->refusal(*net::SocketAddress::from_ip("192.0.2.1", 5), net::PeerIdentity{}));
-  CHECK_FALSE((*settings)->refusal(net::SocketAddress::unix_path("/x"), unix_peer(std::nullopt)));
+      settings->refusal(*net::SocketAddress::from_ip("192.0.2.1", 5), net::PeerIdentity{}));
+  CHECK_FALSE(settings->refusal(net::SocketAddress::unix_path("/x"), unix_peer(std::nullopt)));
 }
 
 TEST_CASE("ListenerSettings checks Unix peers against allow_uids") {
   config::ListenerConfig config;
   config.allow_uids = {0, 1000};
   auto settings = make_listener_settings(config, nullptr);
-  REQUIRE(settings.ok());
   auto address = net::SocketAddress::unix_path("/run/x.sock");
-  CHECK_FALSE((*settings)->refusal(address, unix_peer(1000)));
-  auto refused = (*settings)->refusal(address, unix_peer(1001));
+  CHECK_FALSE(settings->refusal(address, unix_peer(1000)));
+  auto refused = settings->refusal(address, unix_peer(1001));
   REQUIRE(refused);
   CHECK(*refused == "uid 1001 is not in allow_uids");
-  CHECK((*settings)->refusal(address, unix_peer(std::nullopt)).has_value());
-}
-
-TEST_CASE("make_listener_settings names the origin of a bad allow entry") {
-  config::ListenerConfig config;
-  config.allow = {{"10.0.0.0/99", {"zcrecv.toml:4:10: listen[0].allow[0]"}}};
-  auto settings = make_listener_settings(config, nullptr);
-  REQUIRE_FALSE(settings.ok());
-  CHECK(settings.error().message().find("zcrecv.toml:4:10: listen[0].allow[0]") == 0);
-  CHECK(settings.error().message().find("10.0.0.0/99") != std::string::npos);
+  CHECK(settings->refusal(address, unix_peer(std::nullopt)).has_value());
 }
 
 TEST_CASE("with proxy_protocol, proxy_from is for the socket's peer and allow for the client") {
   using namespace std::chrono_literals;
   config::ListenerConfig config;
-  config.allow = {{"203.0.113.0/24", {}}};
+  config.allow = cidrs({"203.0.113.0/24"});
   config.proxy_protocol = true;
-  config.proxy_from = {{"127.0.0.1/32", {}}, {"fd00::/8", {}}};
+  config.proxy_from = cidrs({"127.0.0.1/32", "fd00::/8"});
   config.proxy_timeout = 750ms;
   auto settings = make_listener_settings(config, nullptr);
-  REQUIRE(settings.ok());
-  const ListenerSettings& proxied = **settings;
+  const ListenerSettings& proxied = *settings;
   CHECK(proxied.proxy_protocol);
   CHECK(proxied.proxy_timeout == 750ms);
   const auto balancer = *net::SocketAddress::from_ip("127.0.0.1", 40112);
@@ -99,48 +97,34 @@ TEST_CASE("with proxy_protocol, proxy_from is for the socket's peer and allow fo
 
 TEST_CASE("without proxy_protocol nobody is refused as a proxy, Unix proxies keep allow_uids") {
   auto plain = make_listener_settings(config::ListenerConfig{}, nullptr);
-  REQUIRE(plain.ok());
-  CHECK_FALSE((*plain)->proxy_refusal(*net::SocketAddress::from_ip("192.0.2.1", 5)));
+  CHECK_FALSE(plain->proxy_refusal(*net::SocketAddress::from_ip("192.0.2.1", 5)));
 
   config::ListenerConfig config;
   config.proxy_protocol = true;
   config.allow_uids = {0};
   auto unix_proxied = make_listener_settings(config, nullptr);
-  REQUIRE(unix_proxied.ok());
   auto address = net::SocketAddress::unix_path("/run/x.sock");
-  CHECK_FALSE((*unix_proxied)->proxy_refusal(address));
-  CHECK_FALSE((*unix_proxied)->refusal(address, unix_peer(0)));
-  CHECK((*unix_proxied)->refusal(address, unix_peer(1000)).has_value());
+  CHECK_FALSE(unix_proxied->proxy_refusal(address));
+  CHECK_FALSE(unix_proxied->refusal(address, unix_peer(0)));
+  CHECK(unix_proxied->refusal(address, unix_peer(1000)).has_value());
 }
 
 TEST_CASE("with an allow list, a stream from a client nobody named is refused unless allowed") {
   config::ListenerConfig config;
   config.proxy_protocol = true;
-  config.proxy_from = {{"127.0.0.1/32", {}}};
+  config.proxy_from = cidrs({"127.0.0.1/32"});
   auto open = make_listener_settings(config, nullptr);
-  REQUIRE(open.ok());
-  CHECK_FALSE((*open)->unknown_client_refusal());
+  CHECK_FALSE(open->unknown_client_refusal());
 
-  config.allow = {{"192.0.2.0/24", {}}};
+  config.allow = cidrs({"192.0.2.0/24"});
   auto guarded = make_listener_settings(config, nullptr);
-  REQUIRE(guarded.ok());
-  auto refused = (*guarded)->unknown_client_refusal();
+  auto refused = guarded->unknown_client_refusal();
   REQUIRE(refused);
   CHECK(refused->find("allow_proxy_local = true") != std::string::npos);
 
   config.allow_proxy_local = true;
   auto trusting = make_listener_settings(config, nullptr);
-  REQUIRE(trusting.ok());
-  CHECK_FALSE((*trusting)->unknown_client_refusal());
-}
-
-TEST_CASE("make_listener_settings names the origin of a bad proxy_from entry") {
-  config::ListenerConfig config;
-  config.proxy_protocol = true;
-  config.proxy_from = {{"10.0.0.0/8", {}}, {"nope", {"zcrecv.toml:5:30: listen[0].proxy_from[1]"}}};
-  auto settings = make_listener_settings(config, nullptr);
-  REQUIRE_FALSE(settings.ok());
-  CHECK(settings.error().message().find("zcrecv.toml:5:30: listen[0].proxy_from[1]") == 0);
+  CHECK_FALSE(trusting->unknown_client_refusal());
 }
 
 }  // namespace

@@ -34,7 +34,7 @@ config::ListenerConfig proxied(config::ListenerConfig listener,
                                std::vector<std::string> proxy_from = {"127.0.0.1/32"}) {
   listener.proxy_protocol = true;
   for (std::string& cidr : proxy_from) {
-    listener.proxy_from.push_back({std::move(cidr), {}});
+    listener.proxy_from.push_back(*config::make_cidr(cidr, config::Origin{"test"}));
   }
   return listener;
 }
@@ -184,7 +184,7 @@ TEST_CASE("daemon behind a proxy: the proxy's own connections leave no empty fil
 TEST_CASE("daemon behind a proxy: refused with no file, and the daemon serves on") {
   TempDir dir;
   config::ListenerConfig open = proxied(harness::tcp_listener("open"));
-  open.allow = {{"203.0.113.0/24", {}}};
+  open.allow = harness::cidrs({"203.0.113.0/24"});
   open.proxy_timeout = 300ms;
   config::ListenerConfig elsewhere = proxied(harness::tcp_listener("elsewhere"), {"127.0.0.2/32"});
   config::Config config = harness::test_config(dir, {open, elsewhere});

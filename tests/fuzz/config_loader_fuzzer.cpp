@@ -10,8 +10,6 @@
 
 #include "config/config.hpp"
 #include "fuzz_check.hpp"
-#include "net/cidr.hpp"
-#include "net/listen_address.hpp"
 #include "output/name_template.hpp"
 
 namespace {
@@ -20,14 +18,6 @@ using namespace zcrecv;
 
 config::Validators make_validators() {
   config::Validators validators;
-  validators.listen_address = [](std::string_view text) -> std::optional<std::string> {
-    auto parsed = net::parse_listen_address(text);
-    return parsed ? std::nullopt : std::optional(parsed.error().message());
-  };
-  validators.cidr = [](std::string_view text) -> std::optional<std::string> {
-    auto parsed = net::Cidr::parse(text);
-    return parsed ? std::nullopt : std::optional(parsed.error().message());
-  };
   validators.name_template = [](std::string_view text) -> std::optional<std::string> {
     auto parsed = output::NameTemplate::parse(text);
     return parsed ? std::nullopt : std::optional(parsed.error().message());
