@@ -7,6 +7,9 @@
 namespace zcrecv::event {
 
 void TimerQueue::push(Timer& timer) {
+  // An intrusive binary heap: each timer knows its index, so a cancel (idle timers are re-armed on
+  // every read) costs O(log n) with no allocation and no search. The sequence number breaks ties in
+  // arming order, so timers due at the same instant fire in the order they were set.
   timer.sequence_ = next_sequence_++;
   heap_.push_back(&timer);
   place(heap_.size() - 1, &timer);
@@ -60,6 +63,7 @@ void TimerQueue::sift_down(std::size_t index) noexcept {
     if (child >= count) {
       break;
     }
+    // The earlier of the two children is the one that may move up; the other stays below it.
     if (child + 1 < count && earlier(*heap_[child + 1], *heap_[child])) {
       ++child;
     }
