@@ -27,6 +27,7 @@ void TimerQueue::erase(Timer& timer) {
   // The last timer fills the hole; it may belong above or below it.
   place(index, last);
   sift_up(index);
+  // At most one of the two sifts moves it; the other finds it in place at once.
   sift_down(last->heap_index_);
 }
 

@@ -46,6 +46,8 @@ sys::Result<HookCommand::Argument> HookCommand::parse_argument(std::string_view 
       add_literal(c);
       continue;
     }
+    // Placeholders are parsed once, here, into tokens: rendering never reads user text again, so a
+    // value that contains braces (a peer name, a file name) is never taken for a placeholder.
     auto brace = output::read_brace(text, i);
     if (!brace) {
       return fail(brace.error().message());
@@ -193,6 +195,8 @@ std::vector<std::string> HookCommand::render(const HookFields& fields) const {
 std::vector<std::string> HookCommand::environment(const HookFields& fields,
                                                   const char* const* base) {
   std::vector<std::string> environment;
+  // The daemon's environment is passed on (PATH, HOME, locale and what the unit sets) minus the
+  // variables above: a hook runs in the setting the operator gave the service.
   for (const char* const* entry = base; entry != nullptr && *entry != nullptr; ++entry) {
     const std::string_view variable(*entry);
     const bool replaced =

@@ -136,8 +136,12 @@ void ExpositionWriter::histogram(const HistogramSnapshot& snapshot,
                                  std::initializer_list<Label> labels) {
   assert(type_ == MetricType::kHistogram && "a histogram sample needs a histogram family");
   std::string bound;
+  // Buckets in increasing order of `le`, ending with +Inf, whose cumulative count is _count: the
+  // text format requires both, and the snapshot's counts are cumulative already.
   for (std::size_t i = 0; i < snapshot.upper_bounds.size(); ++i) {
     bound.clear();
+    // The bound in its shortest exact form: "0.005", not "0.0050000000000000001", so that `le`
+    // values match those of other exporters in queries.
     append_value(bound, snapshot.upper_bounds[i]);
     const Label le{"le", bound};
     write_series("_bucket", labels, &le);
