@@ -7,9 +7,9 @@
 namespace zcrecv::event {
 
 void TimerQueue::push(Timer& timer) {
-  // An intrusive binary heap: each timer knows its index, so a cancel (idle timers are re-armed on
-  // every read) costs O(log n) with no allocation and no search. The sequence number breaks ties in
-  // arming order, so timers due at the same instant fire in the order they were set.
+  // An intrusive binary heap: each timer knows its index, so a cancel (every re-arm cancels first)
+  // costs O(log n) with no allocation and no search. The sequence number breaks ties in arming
+  // order, so timers due at the same instant fire in the order they were set.
   timer.sequence_ = next_sequence_++;
   heap_.push_back(&timer);
   place(heap_.size() - 1, &timer);

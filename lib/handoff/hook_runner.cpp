@@ -125,11 +125,10 @@ void HookRunner::start_ready() {
 }
 
 void HookRunner::start(Entry& entry) {
+  // Opened again rather than trusting the name: the record read through this descriptor and the
+  // file the hook is given are the same file. O_NONBLOCK and O_NOCTTY make the open harmless should
+  // a FIFO or a device have been put under the name.
   auto file = sys::openat2(entry.directory->fd(), entry.name.c_str(),
-                           // Opened again rather than trusting the name: the record read through
-                           // this descriptor and the file the hook is given are the same file.
-                           // O_NONBLOCK and O_NOCTTY make the open harmless should a FIFO or a
-                           // device have been put under the name.
                            O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, kResolve);
   if (!file && file.error().errno_value() == ENOENT) {
     spdlog::debug("on_publish {}: gone before its hook ran", entry.key);
@@ -273,9 +272,9 @@ void HookRunner::mark_done(Entry& entry) {
   const std::size_t slash = entry.name.rfind('/');
   const std::string parent = slash == std::string::npos ? "." : entry.name.substr(0, slash);
   const std::string base = slash == std::string::npos ? entry.name : entry.name.substr(slash + 1);
+  // O_PATH: the directory is needed only as an anchor for fstatat and unlinkat, which O_PATH allows
+  // without read permission on it.
   auto directory = sys::openat2(entry.directory->fd(), parent.c_str(),
-                                // O_PATH: the directory is needed only as an anchor for fstatat and
-                                // unlinkat, which O_PATH allows without read permission on it.
                                 O_DIRECTORY | O_PATH | O_CLOEXEC, kResolve);
   if (!directory) {
     not_removed(directory.error());

@@ -159,10 +159,9 @@ SplicePump::Step SplicePump::write_pending(PumpStream& stream, std::size_t room)
 }
 
 SplicePump::Step SplicePump::splice_through_pipe(PumpStream& stream, std::size_t room) {
+  // The pipe is empty here, so its capacity is the most one splice can put in it; asking for no
+  // more than the room keeps the limit exact, since what enters the pipe is what this stream takes.
   auto spliced =
-      // The pipe is empty here, so its capacity is the most one splice can put in it; asking for no
-      // more than the room keeps the limit exact, since what enters the pipe is what this stream
-      // takes.
       sys::splice(stream.source_, pipe_.write_fd(), std::min(pipe_.capacity(), room), kSpliceFlags);
   if (!spliced) {
     return source_splice_failed(stream, spliced.error().errno_value(), "splice(socket → pipe)");

@@ -45,6 +45,8 @@ std::string make_response(std::string_view status, std::string_view content_type
 /// One client connection: reads the request head, answers, closes.
 class MetricsServer::Client final : public event::Handler {
  public:
+  // The buffer is allocated once at its bound: a request head larger than it is refused (431), so a
+  // client can never make the server allocate more.
   Client(MetricsServer& server, net::AcceptedConnection connection, std::uint64_t order)
       : server_(server),
         order_(order),
@@ -52,8 +54,6 @@ class MetricsServer::Client final : public event::Handler {
         socket_(std::move(connection.fd)),
         peer_(connection.peer.to_string()),
         deadline_(server.loop_, [this] { on_deadline(); }),
-        // The buffer is allocated once at its bound: a request head larger than it is refused
-        // (431), so a client can never make the server allocate more.
         received_(server.options_.max_request_head, '\0') {}
 
   // Closing through the loop forgets the socket's registration (one never registered is

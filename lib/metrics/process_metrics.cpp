@@ -191,9 +191,9 @@ ProcessMetrics ProcessMetrics::read(const std::string& proc) {
     log_failure(from_clocks.error());
   }
   if (booted && start_ticks && ticks_per_second) {
+    // Field 22 is the start time in clock ticks since boot (proc(5)): with the boot time it becomes
+    // seconds since the epoch, the form process_start_time_seconds has everywhere.
     metrics.start_time_seconds =
-        // Field 22 is the start time in clock ticks since boot (proc(5)): with the boot time it
-        // becomes seconds since the epoch, the form process_start_time_seconds has everywhere.
         *booted + static_cast<double>(*start_ticks) / static_cast<double>(*ticks_per_second);
   }
   return metrics;

@@ -69,8 +69,8 @@ Result<UniqueFd> bind_host_name(const std::string& host, std::uint16_t port,
   UniqueFd fd;
   for (const addrinfo* entry = found; entry != nullptr; entry = entry->ai_next) {
     SocketAddress address(entry->ai_addr, entry->ai_addrlen);
-    // v6only: a name that resolves to both families gets one socket per address it is given, not an
-    // IPv6 socket that silently takes IPv4 too.
+    // v6only, as for an explicit IPv6 address (bind_tcp): a name means the address it resolves to,
+    // never IPv4 traffic as well.
     auto bound = bind_ip(address, options, true);
     if (bound) {
       fd = std::move(*bound);

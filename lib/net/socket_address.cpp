@@ -43,9 +43,9 @@ sys::Result<SocketAddress> query(int fd, GetName get_name) {
 
 SocketAddress::SocketAddress() noexcept : storage_{}, length_(0) { storage_.ss_family = AF_UNSPEC; }
 
+// The length is capped: accept(2) and getpeername report an address's full length even when they
+// had to truncate it, so a length may exceed what was copied.
 SocketAddress::SocketAddress(const sockaddr* address, socklen_t length) noexcept
-    // The length is capped: accept(2) and getpeername report an address's full length even when
-    // they had to truncate it, so a length may exceed what was copied.
     : storage_{}, length_(std::min<socklen_t>(length, sizeof storage_)) {
   std::memcpy(&storage_, address, length_);
 }

@@ -108,9 +108,9 @@ std::unique_ptr<stream::Sink> make_sink(Destination& destination,
       // {host} falls back to "localhost" rather than failing the receive: the name is decoration,
       // the bytes are what matters.
       auto host = sys::gethostname();
+      // {conn} is "0": a one-shot receive has exactly one connection.
       auto sink = std::make_unique<stream::RotatingSink>(output::RotatingFile(
           *destination.directory, *destination.name_template,
-          // {conn} is "0": a one-shot receive has exactly one connection.
           output::ConnectionNames{settings.listener_name, peer_token, "0",
                                   host ? *host : std::string("localhost"), {}},
           rotation));

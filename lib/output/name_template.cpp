@@ -202,9 +202,9 @@ sys::Result<NameTemplate> NameTemplate::parse(std::string_view text, TimeZone zo
     }
   }
   const Segment& file = segments.back();
-  // The reserved forms are refused at parse time, not rendering time: a published name that looked
-  // like ".NAME.part" would be taken by recovery for a partial file and renamed, and one ending in
-  // ".incomplete" would read as a cut stream.
+  // Refused here for the template's own text (bounded_name guards what values complete): a
+  // published name that looked like ".NAME.part" would be taken by recovery for a partial file and
+  // renamed, and one ending in ".incomplete" would read as a cut stream.
   if (file.front().kind == Kind::kLiteral && file.front().literal.front() == '.') {
     return fail("file name must not start with '.' (reserved for partial files)");
   }

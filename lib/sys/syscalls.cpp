@@ -328,11 +328,10 @@ Result<void> fsync(int fd) { return status(retry_eintr([&] { return ::fsync(fd);
 
 Result<void> sync_file_range(int fd, std::uint64_t offset, std::uint64_t length,
                              unsigned int flags) {
+  // sync_file_range only starts or waits for writeback of the range: it writes no metadata and
+  // flushes no disk cache, so it makes nothing durable (sync_file_range(2)). It spreads the
+  // writing, so that the final fdatasync has little left (docs/design.md §4.7).
   return status(retry_eintr([&] {
-                  // sync_file_range only starts or waits for writeback of the range: it writes no
-                  // metadata and flushes no disk cache, so it makes nothing durable
-                  // (sync_file_range(2)). It spreads the writing, so that the final fdatasync has
-                  // little left (docs/design.md §4.7).
                   return ::sync_file_range(fd, static_cast<off64_t>(offset),
                                            static_cast<off64_t>(length), flags);
                 }),
@@ -340,10 +339,9 @@ Result<void> sync_file_range(int fd, std::uint64_t offset, std::uint64_t length,
 }
 
 Result<void> fallocate(int fd, int mode, std::uint64_t offset, std::uint64_t length) {
+  // Errors the caller tells apart: ENOSPC/EDQUOT (disk or quota full: pause the stream) and
+  // EOPNOTSUPP/ENOSYS (no fallocate on this filesystem: stop reserving for that file).
   return status(retry_eintr([&] {
-                  // Errors the caller tells apart: ENOSPC/EDQUOT (disk or quota full: pause the
-                  // stream) and EOPNOTSUPP/ENOSYS (no fallocate on this filesystem: stop reserving
-                  // for that file).
                   return ::fallocate(fd, mode, static_cast<off_t>(offset),
                                      static_cast<off_t>(length));
                 }),
