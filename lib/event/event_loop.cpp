@@ -32,10 +32,14 @@ sys::Result<std::unique_ptr<EventLoop>> EventLoop::create() {
   if (!epoll) {
     return std::move(epoll).error();
   }
+  // An eventfd rather than a self-pipe: one descriptor, and its counter folds any number of
+  // wake-ups into one readable event, so a burst of posts costs one epoll round.
   auto wake = sys::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (!wake) {
     return std::move(wake).error();
   }
+  // One timerfd for all the loop's timers, set to the earliest deadline. CLOCK_MONOTONIC: a step of
+  // the wall clock (NTP, an operator) must neither fire idle timeouts early nor hold them back.
   auto timer = sys::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   if (!timer) {
     return std::move(timer).error();
@@ -70,6 +74,9 @@ sys::Result<void> EventLoop::add(int fd, std::uint32_t events, Handler& handler)
   }
   auto index = static_cast<std::size_t>(fd);
   if (index >= slots_.size()) {
+    // Slots are indexed by descriptor: the kernel hands out the lowest free number, so the table
+    // stays as small as the number of open descriptors, and a lookup per event is an index, not a
+    // hash.
     slots_.resize(std::max(index + 1, slots_.size() * 2));
   }
   Slot& slot = slots_[index];
@@ -102,6 +109,8 @@ sys::Result<void> EventLoop::hand_over(int fd, Handler& handler) {
   if (fd < 0 || index >= slots_.size() || slots_[index].handler == nullptr) {
     return sys::Error::invalid("epoll: descriptor " + std::to_string(fd) + " is not watched");
   }
+  // No epoll_ctl: the registration, its events and its generation stay as they are, so no event is
+  // lost or doubled while the socket changes owner (docs/design.md §4.3).
   slots_[index].handler = &handler;
   return {};
 }
@@ -117,12 +126,16 @@ sys::Result<void> EventLoop::release(int fd) {
   return {};
 }
 
+// No EPOLL_CTL_DEL before the close: closing the last descriptor of an open file description takes
+// it out of every epoll set (epoll(7)), and the descriptor closes when `fd` goes here.
 sys::Result<void> EventLoop::close(sys::UniqueFd fd) { return release(fd.get()); }
 
 sys::Result<void> EventLoop::remove(int fd) {
   if (auto released = release(fd); !released) {
     return released;
   }
+  // The descriptor stays open (a paused socket), so it must leave the set explicitly: EPOLLERR and
+  // EPOLLHUP cannot be masked and would wake the loop for ever (docs/design.md §5.1).
   auto removed = sys::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, 0, 0);
   if (!removed) {
     return std::move(removed).error().with_context("fd " + std::to_string(fd));
@@ -135,6 +148,8 @@ void EventLoop::post(Task task) {
   {
     std::lock_guard lock(posted_mutex_);
     posted_.push_back(std::move(task));
+    // One eventfd write per batch: the first post since the loop took its last batch wakes it, and
+    // the later ones find the write already made.
     must_wake = !wake_pending_;
     wake_pending_ = true;
   }
@@ -146,6 +161,8 @@ void EventLoop::post(Task task) {
 void EventLoop::defer(Task task) { deferred_.push_back(std::move(task)); }
 
 sys::Result<void> EventLoop::run() {
+  // The order of a round: events first, then timers due by then, then tasks posted from other
+  // threads, and last the deferred tasks, which destroy what a handler of this round may still use.
   while (!stopping_.load(std::memory_order_acquire)) {
     if (auto waited = wait_for_events(); !waited) {
       return waited;
@@ -167,6 +184,7 @@ void EventLoop::stop() {
 }
 
 sys::Result<void> EventLoop::wait_for_events() {
+  // No timeout: timers wake the loop through the timerfd, which is in the same set.
   auto ready = sys::epoll_wait(epoll_.get(), events_, -1);
   if (!ready) {
     ready_count_ = 0;
@@ -212,6 +230,9 @@ void EventLoop::run_due_timers() {
 }
 
 void EventLoop::run_posted_tasks() {
+  // Only after the eventfd fired: rounds with nothing posted do not take the mutex. A post made
+  // after the swap below finds wake_pending_ false and writes the eventfd again, so it is not left
+  // waiting.
   if (!wake_fired_) {
     return;
   }
@@ -231,6 +252,8 @@ void EventLoop::run_posted_tasks() {
 }
 
 void EventLoop::run_deferred_tasks() {
+  // A loop: a deferred task may defer another (destroying one object can schedule the destruction
+  // of the next), and that one runs in the same round.
   while (!deferred_.empty()) {
     running_deferred_.swap(deferred_);
     for (Task& task : running_deferred_) {
@@ -265,6 +288,8 @@ void EventLoop::program_timerfd() {
   if (top == nullptr || top->deadline_ >= programmed_) {
     return;
   }
+  // A relative delay from now, not an absolute time: Clock and the timerfd are both monotonic but
+  // Clock's epoch is the library's, not necessarily the kernel's.
   auto delay = std::chrono::duration_cast<std::chrono::nanoseconds>(top->deadline_ - Clock::now());
   // 0 would disarm the timerfd: a deadline already past fires after 1 ns.
   auto delay_ns = static_cast<std::uint64_t>(std::max<std::int64_t>(delay.count(), 1));
@@ -282,6 +307,8 @@ void EventLoop::WakeHandler::on_event(std::uint32_t /*events*/) {
 
 void EventLoop::TimerHandler::on_event(std::uint32_t /*events*/) {
   drain_counter(loop_.timer_fd_.get());
+  // The timerfd is disarmed once it has fired (it has no interval): the next program_timerfd must
+  // set it whatever the earliest deadline is.
   loop_.programmed_ = Clock::time_point::max();
 }
 

@@ -7,6 +7,9 @@
 namespace zcrecv::event {
 
 void TimerQueue::push(Timer& timer) {
+  // An intrusive binary heap: each timer knows its index, so a cancel (every re-arm cancels first)
+  // costs O(log n) with no allocation and no search. The sequence number breaks ties in arming
+  // order, so timers due at the same instant fire in the order they were set.
   timer.sequence_ = next_sequence_++;
   heap_.push_back(&timer);
   place(heap_.size() - 1, &timer);
@@ -24,6 +27,7 @@ void TimerQueue::erase(Timer& timer) {
   // The last timer fills the hole; it may belong above or below it.
   place(index, last);
   sift_up(index);
+  // At most one of the two sifts moves it; the other finds it in place at once.
   sift_down(last->heap_index_);
 }
 
@@ -60,6 +64,7 @@ void TimerQueue::sift_down(std::size_t index) noexcept {
     if (child >= count) {
       break;
     }
+    // The earlier of the two children is the one that may move up; the other stays below it.
     if (child + 1 < count && earlier(*heap_[child + 1], *heap_[child])) {
       ++child;
     }

@@ -6,11 +6,14 @@
 namespace zcrecv::handoff {
 namespace {
 
+// A name of its own for the probe, so that checking a directory never touches a real record.
 constexpr const char* kProbeAttribute = "user.zcrecv.probe";
 
 void append(std::string& text, std::string_view key, std::string_view value) {
   text += key;
   text += '=';
+  // One line per field: a value is cut at its first newline, so no value can forge another field of
+  // the record (listener and peer names can come from configuration and clients).
   text += value.substr(0, value.find('\n'));
   text += '\n';
 }
@@ -44,6 +47,8 @@ std::optional<HandoffRecord> HandoffRecord::decode(std::string_view text) {
     }
     const std::string_view key = line.substr(0, equals);
     const std::string_view value = line.substr(equals + 1);
+    // An unknown key is skipped, not refused: a record written by a later version with a field more
+    // is still read. A known key with a bad value makes the whole record invalid.
     if (key == "state") {
       if (value != "pending" && value != "done") {
         return std::nullopt;
@@ -82,6 +87,8 @@ sys::Result<void> write_record(int fd, const HandoffRecord& record) {
 }
 
 sys::Result<std::optional<HandoffRecord>> read_record(int fd) {
+  // A missing attribute (ENODATA) is no record, which callers tell apart from a record they cannot
+  // read: a file without a record was never meant for hand-off.
   auto value = sys::fgetxattr(fd, kAttribute);
   if (!value) {
     return std::move(value).error().with_context(kAttribute);
@@ -97,6 +104,9 @@ sys::Result<std::optional<HandoffRecord>> read_record(int fd) {
 }
 
 sys::Result<void> check_user_xattrs(int dir_fd) {
+  // Set and removed on the output directory at start: a filesystem without user attributes (tmpfs
+  // as tmpfs(5) describes it, some FUSE and NFS setups) fails here, at start, rather than at the
+  // first file (docs/design.md §8.4).
   if (auto set = sys::fsetxattr(dir_fd, kProbeAttribute, "1"); !set) {
     return std::move(set).error().with_context(kProbeAttribute);
   }

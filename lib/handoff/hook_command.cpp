@@ -46,6 +46,8 @@ sys::Result<HookCommand::Argument> HookCommand::parse_argument(std::string_view 
       add_literal(c);
       continue;
     }
+    // Placeholders are parsed once, here, into tokens: rendering never reads user text again, so a
+    // value that contains braces (a peer name, a file name) is never taken for a placeholder.
     auto brace = output::read_brace(text, i);
     if (!brace) {
       return fail(brace.error().message());
@@ -108,6 +110,8 @@ std::optional<std::string> HookCommand::check_program(std::string_view text) {
     }
     return std::nullopt;
   }
+  // Checked at start and at reload so that a typo fails the configuration, not every file's hook
+  // later. The check follows symlinks (flag 0), as execve will.
   auto info = sys::fstatat(AT_FDCWD, program.c_str(), 0);
   if (!info) {
     return in_quotes(program) + ": " + info.error().message();
@@ -115,6 +119,8 @@ std::optional<std::string> HookCommand::check_program(std::string_view text) {
   if (!S_ISREG(info->st_mode)) {
     return in_quotes(program) + ": expected an executable file, got something else";
   }
+  // AT_EACCESS: checked with the effective ids, those execve uses, not the real ones access(2) uses
+  // by default.
   if (auto executable = sys::faccessat(AT_FDCWD, program.c_str(), X_OK, AT_EACCESS); !executable) {
     return in_quotes(program) + ": not executable (" + executable.error().message() + ")";
   }
@@ -153,6 +159,9 @@ std::vector<std::string> HookCommand::render(const HookFields& fields) const {
           text += token.literal;
           break;
         case Kind::kPath:
+          // Each placeholder is substituted inside its own argv element: no shell ever sees the
+          // values, so a file name with spaces or quotes needs no escaping and cannot inject a
+          // command.
           text += fields.path;
           break;
         case Kind::kName:
@@ -186,6 +195,8 @@ std::vector<std::string> HookCommand::render(const HookFields& fields) const {
 std::vector<std::string> HookCommand::environment(const HookFields& fields,
                                                   const char* const* base) {
   std::vector<std::string> environment;
+  // The daemon's environment is passed on (PATH, HOME, locale and what the unit sets) minus the
+  // variables above: a hook runs in the setting the operator gave the service.
   for (const char* const* entry = base; entry != nullptr && *entry != nullptr; ++entry) {
     const std::string_view variable(*entry);
     const bool replaced =
@@ -195,6 +206,8 @@ std::vector<std::string> HookCommand::environment(const HookFields& fields,
       environment.emplace_back(variable);
     }
   }
+  // The same fields as the placeholders, for hooks that are scripts and prefer variables; set after
+  // the filter above, so that the daemon's environment cannot supply stale ones.
   environment.push_back("ZCRECV_PATH=" + fields.path);
   environment.push_back("ZCRECV_NAME=" + fields.name);
   environment.push_back("ZCRECV_BYTES=" + std::to_string(fields.bytes));

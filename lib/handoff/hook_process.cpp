@@ -100,6 +100,10 @@ sys::Result<std::unique_ptr<HookProcess>> HookProcess::spawn(
   sigemptyset(&none);
   sigset_t all;
   sigfillset(&all);
+  // The signal mask and ignored dispositions survive execve (execve(2): only caught signals are
+  // reset), and the daemon blocks every signal it reads from its signalfd and ignores SIGPIPE. A
+  // hook that inherited them would never see the timeout's SIGTERM, and a `| head` in it would not
+  // end.
   posix_spawnattr_setsigmask(attributes.get(), &none);
   posix_spawnattr_setsigdefault(attributes.get(), &all);
   // Group 0: a new group led by the child, so that a timeout reaches whatever it started.
@@ -111,6 +115,8 @@ sys::Result<std::unique_ptr<HookProcess>> HookProcess::spawn(
   std::vector<char*> envp = pointers(environment);
   pid_t pid = 0;
   // glibc's posix_spawn reports a failed exec (ENOENT, EACCES, ...) as its own result.
+  // A bare name is looked up in PATH (the hook's PATH, from the environment it is given), as a
+  // shell would; check_program already refused relative paths with a '/'.
   const bool search_path = argv.front().find('/') == std::string::npos;
   const int rc =
       search_path
@@ -119,6 +125,8 @@ sys::Result<std::unique_ptr<HookProcess>> HookProcess::spawn(
   if (rc != 0) {
     return sys::Error::from_errno(rc, context + ": posix_spawn");
   }
+  // A pidfd rather than SIGCHLD: it becomes readable in the main loop's epoll set when the child
+  // exits (pidfd_open(2)), and waiting on it (P_PIDFD) can never reap another child by mistake.
   auto pidfd = sys::pidfd_open(pid);
   if (!pidfd) {
     // Without a pidfd (Linux before 5.3) the child cannot be watched: do not leave it behind.
@@ -259,6 +267,8 @@ void HookProcess::read_output() {
   if (!output_.valid()) {
     return;
   }
+  // Only the last line is kept (HookExit::last_line): a hook that writes a lot costs a 4 KiB
+  // buffer, not memory in proportion to its output.
   std::array<char, 4096> buffer{};
   for (;;) {
     auto got = sys::read(output_.get(), std::as_writable_bytes(std::span(buffer)));

@@ -48,11 +48,15 @@ void HookRunner::configure(std::optional<HookSettings> settings,
     update_backlog();
     return;
   }
+  // Files published while hooks were off, or under another output directory, are pending on disk
+  // only: a walk takes them in.
   walk_due_ = walk_due_ || !was_enabled || moved;
   start_ready();
 }
 
 void HookRunner::published(std::shared_ptr<output::OutputDirectory> directory, std::string name) {
+  // Called from sync-stage threads and workers: everything the runner holds lives on the main loop,
+  // so the name is posted there and the caller never waits for a hook (docs/design.md §4.9).
   loop_.post([this, directory = std::move(directory), name = std::move(name)]() mutable {
     add(std::move(directory), std::move(name));
     start_ready();
@@ -87,10 +91,14 @@ void HookRunner::add(std::shared_ptr<output::OutputDirectory> directory, std::st
   if (!settings_ || stopping_) {
     return;
   }
+  // Keyed by full path: the same file announced twice (published, then found again by a walk) is
+  // held once, and its hook runs once per attempt.
   std::string key = (directory->path() / name).string();
   if (entries_.contains(key)) {
     return;
   }
+  // Beyond the bound the name is dropped from memory, not from disk: the file keeps its pending
+  // record, and a walk takes it in once the backlog is down to half (maybe_walk).
   if (entries_.size() >= max_backlog_) {
     if (!overflowed_) {
       spdlog::info(
@@ -117,6 +125,9 @@ void HookRunner::start_ready() {
 }
 
 void HookRunner::start(Entry& entry) {
+  // Opened again rather than trusting the name: the record read through this descriptor and the
+  // file the hook is given are the same file. O_NONBLOCK and O_NOCTTY make the open harmless should
+  // a FIFO or a device have been put under the name.
   auto file = sys::openat2(entry.directory->fd(), entry.name.c_str(),
                            O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, kResolve);
   if (!file && file.error().errno_value() == ENOENT) {
@@ -155,6 +166,8 @@ void HookRunner::start(Entry& entry) {
   HookFields fields;
   fields.path = entry.key;
   fields.name = entry.name;
+  // The size now, from the descriptor: the file is published and no longer written, so this is what
+  // the stream stored.
   fields.bytes = static_cast<std::uint64_t>(info->st_size);
   fields.listener = record->listener;
   fields.peer = record->peer;
@@ -171,6 +184,8 @@ void HookRunner::start(Entry& entry) {
   }
   spdlog::debug("on_publish {}: started, pid {}", entry.key, (*process)->pid());
   entry.state = State::kRunning;
+  // The descriptor is held while the hook runs: the done mark goes on this file, and a removal
+  // checks that the name still refers to it (mark_done).
   entry.file = std::move(*file);
   entry.record = std::move(*record);
   entry.done = settings_->done;
@@ -236,6 +251,8 @@ void HookRunner::retry(Entry& entry) {
 }
 
 void HookRunner::mark_done(Entry& entry) {
+  // The done mark is one fsetxattr, not synced: losing it in a crash only runs the hook once more,
+  // which hooks must tolerate anyway (docs/design.md §8.4).
   if (entry.done == DoneAction::kKeep) {
     entry.record.state = HandoffState::kDone;
     if (auto marked = write_record(entry.file.get(), entry.record); !marked) {
@@ -255,6 +272,8 @@ void HookRunner::mark_done(Entry& entry) {
   const std::size_t slash = entry.name.rfind('/');
   const std::string parent = slash == std::string::npos ? "." : entry.name.substr(0, slash);
   const std::string base = slash == std::string::npos ? entry.name : entry.name.substr(slash + 1);
+  // O_PATH: the directory is needed only as an anchor for fstatat and unlinkat, which O_PATH allows
+  // without read permission on it.
   auto directory = sys::openat2(entry.directory->fd(), parent.c_str(),
                                 O_DIRECTORY | O_PATH | O_CLOEXEC, kResolve);
   if (!directory) {
@@ -291,6 +310,8 @@ void HookRunner::maybe_walk() {
   if (!settings_ || stopping_ || scanning_) {
     return;
   }
+  // Half, not the bound itself: a walk then brings in a batch of files, instead of one walk per
+  // file that frees a place.
   if (!walk_due_ && !(overflowed_ && entries_.size() <= max_backlog_ / 2)) {
     return;
   }

@@ -25,6 +25,8 @@ std::string in_quotes(const std::string& path) { return "\"" + (path.empty() ? "
 sys::Result<std::unique_ptr<PendingScan>> PendingScan::start(event::EventLoop& loop, int root_fd,
                                                              FoundCallback found,
                                                              DoneCallback done) {
+  // A descriptor of its own: reading entries moves the descriptor's offset, and the output
+  // directory's descriptor is shared by every worker and by the next walk.
   auto root = sys::openat(root_fd, ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
   if (!root) {
     return std::move(root).error().with_context("on_publish: walking the output directory");
@@ -48,6 +50,8 @@ PendingScan::PendingScan(event::EventLoop& loop, sys::UniqueFd root,
     : loop_(loop), root_(std::move(root)), channel_(std::move(channel)) {}
 
 PendingScan::~PendingScan() {
+  // Set before the thread is told to stop: tasks it posted and that have not run yet must do
+  // nothing, since the runner that would receive them may be gone.
   channel_->cancelled = true;
   {
     std::lock_guard lock(channel_->mutex);
@@ -60,6 +64,8 @@ PendingScan::~PendingScan() {
 }
 
 void PendingScan::run() {
+  // The walk runs on a thread of its own because a large tree takes long to read and getxattr on
+  // each file can wait on the disk: on the main loop it would hold up signals, hooks and /metrics.
   report_.complete = walk(root_.get(), "") && (batch_.empty() || deliver());
   loop_.post([channel = channel_, report = std::move(report_)] {
     if (!channel->cancelled) {
@@ -129,6 +135,8 @@ bool PendingScan::deliver() {
     std::lock_guard lock(channel_->mutex);
     channel_->verdict.reset();
   }
+  // The runner is single-threaded on the main loop: the batch goes there, and this thread waits for
+  // the verdict before it reads on, so at most one batch is in memory (docs/design.md §6).
   loop_.post([channel = channel_, names = std::move(batch_)]() mutable {
     if (channel->cancelled) {
       return;

@@ -81,6 +81,9 @@ void PumpStream::use_sink(int sink, mode_t type) {
 }
 
 sys::Result<void> PumpStream::fall_back(const std::string& failed_call, const char* scope) {
+  // Only EINVAL leads here: the errno splice(2) uses for "this pair of descriptors cannot splice",
+  // as opposed to a fault of the stream. The refusal is kept for the log line that says why a
+  // stream left the splice path.
   std::string refusal = sys::Error::from_errno(EINVAL, failed_call).message();
   if (mode_ == CopyMode::kSplice) {
     return sys::Error::invalid(refusal + " and --copy-mode splice forbids the read/write fallback");
@@ -156,6 +159,8 @@ SplicePump::Step SplicePump::write_pending(PumpStream& stream, std::size_t room)
 }
 
 SplicePump::Step SplicePump::splice_through_pipe(PumpStream& stream, std::size_t room) {
+  // The pipe is empty here, so its capacity is the most one splice can put in it; asking for no
+  // more than the room keeps the limit exact, since what enters the pipe is what this stream takes.
   auto spliced =
       sys::splice(stream.source_, pipe_.write_fd(), std::min(pipe_.capacity(), room), kSpliceFlags);
   if (!spliced) {
@@ -198,6 +203,8 @@ SplicePump::Step SplicePump::source_splice_failed(PumpStream& stream, int err,
 
 SplicePump::Step SplicePump::drain_pipe(PumpStream& stream, std::size_t in_pipe) {
   while (in_pipe > 0) {
+    // A file sink may take less than asked (a short write at a full disk or quota); the loop goes
+    // on until the pipe is empty or a splice fails.
     auto spliced = sys::splice(pipe_.read_fd(), stream.sink_, in_pipe, kSpliceFlags);
     if (spliced && spliced->has_value() && **spliced > 0) {
       in_pipe -= **spliced;
@@ -284,6 +291,8 @@ SplicePump::Step SplicePump::splice_direct(PumpStream& stream, std::size_t room)
 }
 
 SplicePump::Step SplicePump::read_write(PumpStream& stream, std::size_t room) {
+  // Read no more than the room: bytes beyond the limit would have to wait in pending, and the limit
+  // (reserved space, a record boundary) exists to keep them in the socket.
   auto got = sys::read(stream.source_, buffer_.first(std::min(buffer_.size(), room)));
   if (!got) {
     return sys::Error::from_errno(got.error().errno_value(), "read(socket)");

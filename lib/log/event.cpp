@@ -40,6 +40,8 @@ void append_value(spdlog::memory_buf_t& out, const Field::Value& value) {
       append(out, "null");
     } else {
       char digits[32];
+      // "%.6g": six significant digits, plenty for durations and rates. snprintf writes a '.'
+      // because zcrecv never calls setlocale: the C locale stays in force, and JSON needs the dot.
       const int length = std::snprintf(digits, sizeof digits, "%.6g", *real);
       out.append(digits, digits + length);
     }
@@ -56,6 +58,8 @@ void event(spdlog::level::level_enum level, std::string_view name,
   const CurrentEvent* outer = current_event;
   current_event = &event;
   spdlog::log(level, "{}", text);
+  // Restored rather than cleared: an event() made while another one is being logged (from a sink,
+  // say) leaves the outer event's fields in place for its own line.
   current_event = outer;
 }
 
@@ -75,6 +79,9 @@ void append_json_escaped(spdlog::memory_buf_t& out, std::string_view text) {
         append(out, "\\t");
         break;
       default:
+        // The other control bytes as \u00XX, which JSON requires for every byte below 0x20 (RFC
+        // 8259 §7). Bytes from 0x80 up pass as they are: names and messages are UTF-8 or treated as
+        // such.
         if (static_cast<unsigned char>(c) < 0x20) {
           char escaped[8];
           const int length = std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
@@ -88,6 +95,7 @@ void append_json_escaped(spdlog::memory_buf_t& out, std::string_view text) {
 
 void EventFieldsFlag::format(const spdlog::details::log_msg& /*message*/, const std::tm& /*time*/,
                              spdlog::memory_buf_t& out) {
+  // A plain spdlog call, not an event(): the JSON line gets no event fields.
   if (current_event == nullptr) {
     return;
   }

@@ -39,6 +39,8 @@ void append_escaped(std::string& out, std::string_view text, bool quote) {
       case '\n':
         out += "\\n";
         break;
+      // Only a label value is quoted in the text format, so only there does '"' need escaping; in
+      // HELP text a backslash before it would be shown as is.
       case '"':
         out += quote ? "\\\"" : "\"";
         break;
@@ -49,6 +51,8 @@ void append_escaped(std::string& out, std::string_view text, bool quote) {
 }
 
 void append_value(std::string& out, std::uint64_t value) {
+  // to_chars rather than a stream or snprintf: no locale (a decimal comma would break the format)
+  // and no allocation; 20 digits hold any 64-bit value.
   std::array<char, 24> digits{};
   auto [end, error] = std::to_chars(digits.data(), digits.data() + digits.size(), value);
   out.append(digits.data(), end);
@@ -58,6 +62,7 @@ void append_value(std::string& out, double value) {
   if (std::isnan(value)) {
     out += "NaN";
   } else if (std::isinf(value)) {
+    // The text format's own spellings (Go's ParseFloat reads them); to_chars would write "inf".
     out += value > 0 ? "+Inf" : "-Inf";
   } else {
     // The shortest text that reads back to the same double: "0.005", "1", "1e-07".
@@ -82,6 +87,7 @@ bool is_valid_metric_name(std::string_view name) noexcept {
 }
 
 bool is_valid_label_name(std::string_view name) noexcept {
+  // Label names starting with "__" are reserved for Prometheus's own use.
   if (name.empty() || !is_letter_or_underscore(name[0]) || name.starts_with("__")) {
     return false;
   }
@@ -95,6 +101,8 @@ bool is_valid_label_name(std::string_view name) noexcept {
 
 void ExpositionWriter::family(std::string_view name, MetricType type, std::string_view help) {
   assert(is_valid_metric_name(name) && "metric name [a-zA-Z_:][a-zA-Z0-9_:]*");
+  // A family written twice would give two HELP/TYPE lines for one name, which Prometheus rejects:
+  // the whole scrape would fail, not just the family.
   [[maybe_unused]] const bool first = families_.emplace(name).second;
   assert(first && "a family is written once, its samples together");
   family_ = name;
@@ -128,8 +136,12 @@ void ExpositionWriter::histogram(const HistogramSnapshot& snapshot,
                                  std::initializer_list<Label> labels) {
   assert(type_ == MetricType::kHistogram && "a histogram sample needs a histogram family");
   std::string bound;
+  // Buckets in increasing order of `le`, ending with +Inf, whose cumulative count is _count: the
+  // text format requires both, and the snapshot's counts are cumulative already.
   for (std::size_t i = 0; i < snapshot.upper_bounds.size(); ++i) {
     bound.clear();
+    // The bound in its shortest exact form: "0.005", not "0.0050000000000000001", so that `le`
+    // values match those of other exporters in queries.
     append_value(bound, snapshot.upper_bounds[i]);
     const Label le{"le", bound};
     write_series("_bucket", labels, &le);

@@ -14,6 +14,7 @@ namespace {
 constexpr double kInfinity = std::numeric_limits<double>::infinity();
 
 std::vector<double> checked_bounds(std::vector<double> bounds) {
+  // +Inf is always the last bucket (the exposition requires it), so callers may list it or not.
   if (!bounds.empty() && bounds.back() == kInfinity) {
     bounds.pop_back();
   }
@@ -44,9 +45,13 @@ void Histogram::observe(double value) noexcept {
     return;
   }
   // The last bound is +Inf, so every other value finds its bucket.
+  // lower_bound finds the first bound >= value: buckets are "less than or equal" (the `le` label),
+  // so a value equal to a bound counts in that bound's bucket.
   auto bucket = std::lower_bound(upper_bounds_.begin(), upper_bounds_.end(), value);
   counts_[static_cast<std::size_t>(bucket - upper_bounds_.begin())].fetch_add(
       1, std::memory_order_relaxed);
+  // Relaxed throughout: a snapshot may see a count without its sum for an instant, which a metric
+  // read every few seconds tolerates, and an observation costs no fence on the data path.
   sum_.fetch_add(value, std::memory_order_relaxed);
   // A failed compare_exchange_weak reloads `max`; the loop ends once the maximum is at least
   // `value`, whoever put it there.
@@ -79,6 +84,8 @@ double HistogramSnapshot::quantile(double q) const {
   while (static_cast<double>(cumulative_counts[bucket]) < rank || cumulative_counts[bucket] == 0) {
     ++bucket;
   }
+  // In the +Inf bucket there is no upper bound to interpolate towards: the largest value seen is
+  // the best answer there is.
   if (bucket == upper_bounds.size() - 1) {
     return max;
   }
@@ -92,6 +99,8 @@ double HistogramSnapshot::quantile(double q) const {
     return std::min(upper_bounds[0], max);
   }
   const double inside = static_cast<double>(cumulative_counts[bucket]) - below;
+  // Linear interpolation inside the bucket, as Prometheus's histogram_quantile does; capped by the
+  // maximum, since no observation is larger.
   const double estimate = start + (upper_bounds[bucket] - start) * ((rank - below) / inside);
   return std::min(estimate, max);
 }

@@ -66,6 +66,8 @@ std::optional<std::size_t> find_request_head_end(std::string_view received,
   for (std::size_t at = received.find('\n', from); at != std::string_view::npos;
        at = received.find('\n', at + 1)) {
     std::string_view after = received.substr(at + 1);
+    // A bare LF ends a line too: RFC 9112 §2.2 lets a recipient accept it, and hand-typed requests
+    // (printf, nc) often use it.
     if (after.starts_with('\n')) {
       return at + 2;
     }
@@ -93,10 +95,14 @@ std::optional<HttpRequest> parse_request_line(std::string_view head) noexcept {
   request.method = line.substr(0, first_space);
   std::string_view target = line.substr(first_space + 1, second_space - first_space - 1);
   request.version = line.substr(second_space + 1);
+  // Only HTTP/1.0 and 1.1: an HTTP/2 connection preface ("PRI * HTTP/2.0") or anything else gets
+  // 400, and the origin form refuses absolute and asterisk targets, which this server never serves.
   if (!is_token(request.method) || !is_origin_form(target) ||
       (request.version != "HTTP/1.0" && request.version != "HTTP/1.1")) {
     return std::nullopt;
   }
+  // The query is ignored, not refused: some scrapers add parameters (Prometheus's `params`), and
+  // the answer does not depend on them.
   request.path = target.substr(0, target.find('?'));
   return request;
 }

@@ -18,6 +18,8 @@ std::string_view to_string(RejectReason reason) {
 
 std::shared_ptr<ListenerStats> ListenerStatsTable::find_or_make(const std::string& name) const {
   if (auto found = listeners_.find(name); found != listeners_.end()) {
+    // The same counters for the same name across reloads: a counter that restarted at 0 would look
+    // like a reset to Prometheus, and rate() would have to guess across it.
     return found->second;
   }
   return std::make_shared<ListenerStats>(name);

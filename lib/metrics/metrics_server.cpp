@@ -31,6 +31,8 @@ std::string make_response(std::string_view status, std::string_view content_type
   response += std::to_string(body.size());
   response += "\r\n";
   response += extra_fields;
+  // One request per connection, said so: no keep-alive state to keep, and Content-Length lets the
+  // client tell a whole body from a cut one without waiting for the close.
   response += "Connection: close\r\n\r\n";
   if (with_body) {
     response += body;
@@ -43,6 +45,8 @@ std::string make_response(std::string_view status, std::string_view content_type
 /// One client connection: reads the request head, answers, closes.
 class MetricsServer::Client final : public event::Handler {
  public:
+  // The buffer is allocated once at its bound: a request head larger than it is refused (431), so a
+  // client can never make the server allocate more.
   Client(MetricsServer& server, net::AcceptedConnection connection, std::uint64_t order)
       : server_(server),
         order_(order),
@@ -66,6 +70,8 @@ class MetricsServer::Client final : public event::Handler {
     if (auto added = loop_.add(socket_.get(), EPOLLIN, *this); !added) {
       return std::move(added).error();
     }
+    // One deadline for the whole exchange, not per read: a client that trickles a byte at a time
+    // cannot hold its place longer than the deadline.
     deadline_.arm(server_.options_.deadline);
     return {};
   }
@@ -110,6 +116,8 @@ class MetricsServer::Client final : public event::Handler {
       const std::size_t searched = length_;
       length_ += **got;
       std::string_view head(received_.data(), length_);
+      // The search resumes just before the new bytes (find_request_head_end), so a head read in
+      // many small pieces is scanned once, not again with each piece.
       if (auto end = find_request_head_end(head, searched)) {
         respond(server_.answer(head.substr(0, *end)));
         return;
@@ -134,6 +142,7 @@ class MetricsServer::Client final : public event::Handler {
   void write_response() {
     while (sent_ < response_.size()) {
       auto rest = std::as_bytes(std::span(response_).subspan(sent_));
+      // MSG_NOSIGNAL: a scraper that hung up gives EPIPE, not a SIGPIPE.
       auto sent = sys::send(socket_.get(), rest, MSG_NOSIGNAL);
       if (!sent) {
         spdlog::debug("{}: {}: {}", server_.log_name_, peer_, sent.error().message());
@@ -219,6 +228,8 @@ MetricsServer::MetricsServer(event::EventLoop& loop, net::Listener listener, Bod
 MetricsServer::~MetricsServer() { clients_.clear(); }
 
 void MetricsServer::admit(net::AcceptedConnection connection) {
+  // The number of clients is bounded so that connections that never speak cannot use up the main
+  // loop's descriptors; answered requests take only a moment of their place.
   if (clients_.size() >= options_.max_connections) {
     if (silent_.empty()) {
       spdlog::debug("{}: {} clients being answered, closing {}", log_name_, clients_.size(),
@@ -264,6 +275,7 @@ std::string MetricsServer::answer(std::string_view head) const {
                          "Allow: GET, HEAD\r\n");
   }
   if (request->path == "/metrics") {
+    // /metrics answers even while stopping: the last scrape should still see the final counters.
     return make_response("200 OK", ExpositionWriter::kContentType, metrics_(), is_get);
   }
   if (stopping_) {

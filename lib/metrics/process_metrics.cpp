@@ -32,6 +32,8 @@ sys::Result<std::string> read_text(const std::string& path) {
     return fd.error().with_context(path);
   }
   std::string text;
+  // Read to the end: /proc files are generated as they are read, and nothing promises one read
+  // returns the whole text.
   std::array<std::byte, 4096> chunk{};
   for (;;) {
     auto got = sys::read(fd->get(), chunk);
@@ -146,6 +148,7 @@ ProcessMetrics ProcessMetrics::read(const std::string& proc) {
   ProcessMetrics metrics;
 
   if (auto limit = sys::getrlimit(RLIMIT_NOFILE)) {
+    // The soft limit: it is the one that makes open and accept fail with EMFILE.
     metrics.max_fds = limit->rlim_cur;
   } else {
     log_failure(limit.error());
@@ -174,6 +177,7 @@ ProcessMetrics ProcessMetrics::read(const std::string& proc) {
   }
   metrics.virtual_memory_bytes = stat_field(fields, kVsizeField);
   if (auto rss = stat_field(fields, kRssField); rss && page_size) {
+    // Field 24 counts pages, not bytes (proc(5)); field 23 is already in bytes.
     metrics.resident_memory_bytes = *rss * *page_size;
   }
 
@@ -187,6 +191,8 @@ ProcessMetrics ProcessMetrics::read(const std::string& proc) {
     log_failure(from_clocks.error());
   }
   if (booted && start_ticks && ticks_per_second) {
+    // Field 22 is the start time in clock ticks since boot (proc(5)): with the boot time it becomes
+    // seconds since the epoch, the form process_start_time_seconds has everywhere.
     metrics.start_time_seconds =
         *booted + static_cast<double>(*start_ticks) / static_cast<double>(*ticks_per_second);
   }
@@ -194,6 +200,9 @@ ProcessMetrics ProcessMetrics::read(const std::string& proc) {
 }
 
 void ProcessMetrics::write(ExpositionWriter& writer) const {
+  // The names, types and help of the Prometheus client libraries' process collector, so that
+  // dashboards and alerts written for them work unchanged. A value that could not be read is left
+  // out rather than written as 0.
   if (cpu_seconds) {
     writer.family("process_cpu_seconds_total", MetricType::kCounter,
                   "Total user and system CPU time spent in seconds.");

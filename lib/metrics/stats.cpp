@@ -23,6 +23,8 @@ std::string Stats::summary() const {
   std::uint64_t rejected = 0;
   std::uint64_t bytes = 0;
   std::uint64_t published = 0;
+  // Totals are summed here, when the line is asked for, rather than counted a second time on the
+  // data path: a connection increments one counter, its listener's.
   for (const auto& [name, listener] : listeners.all()) {
     accepted += value(listener->accepted);
     rejected += sum(listener->rejected);

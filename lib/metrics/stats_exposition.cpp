@@ -13,6 +13,8 @@ namespace {
 using metrics::MetricType;
 
 std::uint64_t value(const std::atomic<std::uint64_t>& counter) {
+  // Relaxed: each counter is exact, a set of them read together only approximately consistent
+  // (docs/design.md §6), which a scrape tolerates; the data path pays no fence for it.
   return counter.load(std::memory_order_relaxed);
 }
 
@@ -41,6 +43,8 @@ void write_listener_families(metrics::ExpositionWriter& writer, const ListenerSt
                 "the allow list), per_peer (max_connections_per_peer), max_connections, proxy "
                 "(PROXY protocol header refused).");
   for (const auto& [name, stats] : listeners) {
+    // Every reason is written, zeros included: a series that appears only at its first event makes
+    // rate() and increase() miss that event, and alerts on it come one scrape late.
     for (const RejectReason reason : kReasons) {
       writer.sample(value(stats->rejected[static_cast<std::size_t>(reason)]),
                     {{"listener", name}, {"reason", to_string(reason)}});
@@ -70,6 +74,8 @@ void write_health_families(metrics::ExpositionWriter& writer, HealthState state,
   writer.family("zcrecv_health_state", MetricType::kGauge,
                 "1 for the state GET /health answers, 0 for the others: ok (200), disk_full "
                 "(503: the output directory is below min_free_space or failing), stopping (503).");
+  // One series per state, 1 for the current one: an alert can match state="disk_full" directly, and
+  // a dashboard shows how long each state lasted.
   for (const HealthState each : kHealthStates) {
     writer.sample(std::uint64_t{each == state ? 1U : 0U}, {{"state", to_string(each)}});
   }
@@ -82,6 +88,8 @@ void write_health_families(metrics::ExpositionWriter& writer, HealthState state,
   writer.family("zcrecv_disk_free_bytes", MetricType::kGauge,
                 "Bytes free for the daemon on the output directory's filesystem, measured every "
                 "100 ms (absent while it cannot be measured).");
+  // Absent rather than 0 while unknown: 0 free bytes would read as a full disk and fire alerts for
+  // a directory that merely cannot be measured.
   if (directory.free_bytes) {
     writer.sample(*directory.free_bytes, {label});
   }
@@ -134,6 +142,8 @@ std::string expose(const Stats& stats, HealthState state, const DirectoryHealth&
   metrics::ExpositionWriter writer;
   writer.family("zcrecv_build_info", MetricType::kGauge,
                 "Always 1; the version label says which zcrecv serves.");
+  // The version as a label of a constant 1 (the usual *_build_info form): it joins onto other
+  // series in queries without being a metric value of its own.
   writer.sample(std::uint64_t{1}, {{"version", ZCRECV_VERSION}});
   write_health_families(writer, state, directory);
   write_listener_families(writer, stats.listeners);

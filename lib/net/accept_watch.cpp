@@ -48,11 +48,14 @@ void AcceptWatch::on_event(std::uint32_t /*events*/) {
     if (!accepted->has_value()) {
       return;
     }
+    // A success ends the burst: the next failure is a new problem and is warned about again.
     in_burst_ = false;
     admit_(std::move(**accepted));
   }
 }
 
+// No limit per call, unlike on_event: at shutdown, connections already in the queue have completed
+// their handshake and would be reset by the listener's close, so they are taken in and served.
 void AcceptWatch::accept_queued() {
   for (;;) {
     auto accepted = listener_.accept();
@@ -71,6 +74,9 @@ void AcceptWatch::back_off(const sys::Error& error) {
                            options_.backoff.count()));
     in_burst_ = true;
   }
+  // Out of the epoll set rather than watched for no event: the queued connection keeps the
+  // socket readable, and a level-triggered watch would fire again at once. The timer puts it
+  // back.
   if (watching_) {
     (void)loop_.remove(listener_.fd());
     watching_ = false;

@@ -68,6 +68,8 @@ sys::Result<Cidr> Cidr::parse(std::string_view text) {
   if (address_text.empty()) {
     return fail("missing address before '/'");
   }
+  // The family is chosen by the text, not by trying both: the error can then say which kind of
+  // address was meant.
   bool is_v6 = address_text.find(':') != std::string::npos;
   int family = is_v6 ? AF_INET6 : AF_INET;
   std::uint8_t address[16] = {};
@@ -83,6 +85,8 @@ sys::Result<Cidr> Cidr::parse(std::string_view text) {
     }
     prefix_length = *parsed;
   }
+  // An IPv4-mapped network is stored as the IPv4 network it means, because peers are compared
+  // unmapped (contains): "::ffff:10.0.0.0/104" must match a client on an IPv4 socket too.
   if (is_v6 && prefix_length >= kMappedPrefixBits &&
       IN6_IS_ADDR_V4MAPPED(reinterpret_cast<const in6_addr*>(address))) {
     return Cidr(AF_INET, address + kMappedPrefixBytes, prefix_length - kMappedPrefixBits);
@@ -92,6 +96,8 @@ sys::Result<Cidr> Cidr::parse(std::string_view text) {
 
 bool Cidr::contains(const SocketAddress& peer) const {
   SocketAddress plain = peer.unmapped();
+  // An IPv4 network never matches an IPv6 peer, nor the reverse: only mapped addresses, which
+  // unmapped() turned into IPv4, cross the families.
   if (plain.family() != family_) {
     return false;
   }

@@ -33,6 +33,8 @@ sys::Result<void> check_host(std::string_view host, std::string_view text) {
   if (host.empty()) {
     return {};  // every interface
   }
+  // The whole text is tested too: "::1" split at its last ':' is host ":" and port "1", and an IPv6
+  // address without brackets should get this error, not a puzzling one about the host.
   if (is_ipv6(host) || is_ipv6(text)) {
     return sys::Error::invalid("an IPv6 address needs brackets, like [::1]:9000");
   }
@@ -86,6 +88,8 @@ sys::Result<std::uint16_t> parse_port(std::string_view text) {
     return sys::Error::invalid("port " + sys::quoted(text) + " is not a number");
   }
   std::size_t first = text.find_first_not_of('0');
+  // Leading zeros are dropped before the digits are counted: "09000" is port 9000, not out of
+  // range.
   std::string_view digits = first == std::string_view::npos ? "0" : text.substr(first);
   // Six digits or more cannot be a port, and must not reach stoul (which could overflow).
   unsigned long value = digits.size() > 5 ? 65536 : std::stoul(std::string(digits));
@@ -118,11 +122,14 @@ sys::Result<ListenAddress> parse(std::string_view text) {
   if (std::any_of(text.begin(), text.end(), is_control)) {
     return sys::Error::invalid("contains a control character");
   }
+  // Refused rather than trimmed: "localhost " or "unix:/run/x.sock " from a configuration file is a
+  // typo, and a listener on a name with a space in it would be found by nobody.
   if (is_space(text.front()) || is_space(text.back())) {
     return sys::Error::invalid("has leading or trailing whitespace");
   }
 
   bool has_prefix = text.starts_with(kUnixPrefix);
+  // A '/' can be in no [HOST]:PORT, so such text is a path even without "unix:" ("/run/x.sock").
   if (has_prefix || text.find('/') != std::string_view::npos) {
     std::string_view path = has_prefix ? text.substr(kUnixPrefix.size()) : text;
     bool abstract = has_prefix && path.starts_with('@');
@@ -162,6 +169,8 @@ sys::Result<ListenAddress> parse(std::string_view text) {
     address.host = std::move(host);
     port = rest.substr(1);
   } else {
+    // The last ':' ends the host: an unbracketed host cannot hold one (check_host refuses IPv6
+    // there).
     std::size_t colon = text.rfind(':');
     if (colon == std::string_view::npos) {
       return sys::Error::invalid("missing port (expected [HOST]:PORT, unix:PATH or unix:@NAME)");
@@ -206,6 +215,7 @@ std::string unix_path_text(std::string_view path) {
   if (path.find('/') != std::string_view::npos) {
     return std::string(path);
   }
+  // "./" keeps a relative path that starts with '@' from reading back as an abstract name.
   return std::string(kUnixPrefix) + "./" + std::string(path);
 }
 

@@ -69,6 +69,8 @@ Result<UniqueFd> bind_host_name(const std::string& host, std::uint16_t port,
   UniqueFd fd;
   for (const addrinfo* entry = found; entry != nullptr; entry = entry->ai_next) {
     SocketAddress address(entry->ai_addr, entry->ai_addrlen);
+    // v6only, as for an explicit IPv6 address (bind_tcp): a name means the address it resolves to,
+    // never IPv4 traffic as well.
     auto bound = bind_ip(address, options, true);
     if (bound) {
       fd = std::move(*bound);
@@ -174,6 +176,8 @@ Result<void> set_permissions(const std::string& path, const ListenerOptions& opt
   if (options.owner || options.group) {
     auto owner = options.owner.value_or(static_cast<uid_t>(-1));  // -1: leave unchanged
     auto group = options.group.value_or(static_cast<gid_t>(-1));
+    // lchown: if the path were replaced by a symlink meanwhile, the link would change owner, never
+    // what it points to.
     if (::lchown(path.c_str(), owner, group) == -1) {
       return Error::from_errno(errno, "chown");
     }
@@ -260,6 +264,9 @@ Result<Listener> Listener::open(const ListenAddress& address, const ListenerOpti
       return set.error().with_context(context);
     }
   }
+  // The backlog is capped by net.core.somaxconn without an error (listen(2)); connections beyond
+  // the queue are dropped or refused by the kernel, which a sender sees as a slow or failed
+  // connect.
   if (auto listening = sys::listen(listener.fd(), options.backlog); !listening) {
     return listening.error().with_context(context);
   }
@@ -278,6 +285,7 @@ Result<std::optional<AcceptedConnection>> Listener::accept() {
     auto* peer = reinterpret_cast<sockaddr*>(&storage);
     auto accepted = sys::accept4(fd_.get(), peer, &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (!accepted) {
+      // That connection is gone; the next one in the queue is still there to accept.
       if (is_connection_error(accepted.error().errno_value())) {
         continue;
       }
@@ -300,6 +308,8 @@ void Listener::remove_socket_file() noexcept {
   // file stays, and the next start finds it stale.
   const SocketFile& file = *socket_file_;
   struct stat info {};
+  // Only the file this listener created: the device and inode tell it from a socket another process
+  // (a new daemon, started meanwhile) has bound at the same path.
   if (::lstat(file.path.c_str(), &info) == 0 && S_ISSOCK(info.st_mode) &&
       info.st_dev == file.device && info.st_ino == file.inode) {
     ::unlink(file.path.c_str());

@@ -25,6 +25,8 @@ PeerIdentity direct(std::string file_token, std::string display, std::string key
 PeerIdentity identify_unix(int fd) {
   auto credentials = sys::get_peer_credentials(fd);
   if (!credentials) {
+    // Peers whose credentials cannot be read share one key, so that max_connections_per_peer still
+    // bounds them together rather than not at all.
     return direct("unix-unknown", "unix (credentials unknown)", "uid:unknown");
   }
   std::string uid = std::to_string(credentials->uid);
@@ -83,6 +85,8 @@ bool same_endpoint(const SocketAddress& a, const SocketAddress& b) {
 PeerIdentity identify_proxied_peer(const ProxyHeader& header, const SocketAddress& proxy_address,
                                    const PeerIdentity& proxy) {
   PeerIdentity peer;
+  // A header that names the proxy's own connection (a health check that fills in its own address)
+  // is the proxy speaking for itself: its stream gets the proxy's identity and no file if empty.
   if (header.local || !header.source || same_endpoint(*header.source, proxy_address)) {
     peer = proxy;
     peer.via = " (the proxy's own connection)";
@@ -114,6 +118,9 @@ PeerIdentity identify_proxied_peer(const ProxyHeader& header, const SocketAddres
 }
 
 PeerIdentity identify_peer(int fd, const SocketAddress& peer) {
+  // IPv4-mapped addresses count as IPv4: a client reaching a dual-stack socket is the same peer,
+  // for allow lists, per-peer limits and {peer}, as one reaching an IPv4 socket. The key leaves out
+  // the port, so that the per-peer limit counts a host's connections, not each connection.
   SocketAddress plain = peer.unmapped();
   switch (plain.family()) {
     case AF_INET:

@@ -35,6 +35,8 @@ std::string_view next_token(std::string_view& text) {
 
 std::optional<std::uint64_t> parse_count(std::string_view token) {
   std::uint64_t value = 0;
+  // from_chars takes no sign and no space, so "+5" and " 5" are refused: the line is parsed as
+  // strictly as it is written.
   const auto [end, error] = std::from_chars(token.data(), token.data() + token.size(), value);
   if (token.empty() || error != std::errc() || end != token.data() + token.size()) {
     return std::nullopt;
@@ -64,6 +66,9 @@ std::optional<Receipt> parse_receipt(std::string_view line) {
 }
 
 sys::Result<void> send_receipt(int socket, std::string_view line) {
+  // MSG_NOSIGNAL: a peer that closed gives EPIPE, never a SIGPIPE, whatever the process's
+  // disposition of the signal. MSG_DONTWAIT: the one line always fits in an empty send buffer, so a
+  // send that would block means a peer that stopped reading, and the worker must not wait for it.
   auto sent = sys::send(socket, std::as_bytes(std::span(line.data(), line.size())),
                         MSG_NOSIGNAL | MSG_DONTWAIT);
   if (!sent) {

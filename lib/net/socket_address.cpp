@@ -43,6 +43,8 @@ sys::Result<SocketAddress> query(int fd, GetName get_name) {
 
 SocketAddress::SocketAddress() noexcept : storage_{}, length_(0) { storage_.ss_family = AF_UNSPEC; }
 
+// The length is capped: accept(2) and getpeername report an address's full length even when they
+// had to truncate it, so a length may exceed what was copied.
 SocketAddress::SocketAddress(const sockaddr* address, socklen_t length) noexcept
     : storage_{}, length_(std::min<socklen_t>(length, sizeof storage_)) {
   std::memcpy(&storage_, address, length_);
@@ -59,6 +61,8 @@ std::optional<SocketAddress> SocketAddress::from_ip(std::string_view ip, std::ui
     address.length_ = sizeof v4;
     return address;
   }
+  // inet_pton takes no zone index ("fe80::1%eth0") and no brackets: text with either is not taken
+  // for an address here.
   if (::inet_pton(AF_INET6, text.c_str(), &v6.sin6_addr) == 1) {
     v6.sin6_family = AF_INET6;
     v6.sin6_port = htons(port);
@@ -73,6 +77,8 @@ SocketAddress SocketAddress::any(int family, std::uint16_t port) {
   if (family == AF_INET6) {
     auto& v6 = view<sockaddr_in6>(address.storage_);
     v6.sin6_family = AF_INET6;
+    // With IPV6_V6ONLY off (bind_tcp), the IPv6 wildcard also takes IPv4 connections, as mapped
+    // addresses: one socket serves both families.
     v6.sin6_addr = in6addr_any;
     v6.sin6_port = htons(port);
     address.length_ = sizeof v6;
@@ -90,6 +96,8 @@ SocketAddress SocketAddress::unix_path(std::string_view path) {
   SocketAddress address;
   auto& un = view<sockaddr_un>(address.storage_);
   un.sun_family = AF_UNIX;
+  // One byte is kept for the terminator. Longer paths are refused where listen addresses are parsed
+  // (they must fit in sun_path); this cut only keeps the copy inside the storage.
   std::size_t length = std::min(path.size(), sizeof un.sun_path - 1);
   std::memcpy(un.sun_path, path.data(), length);
   address.length_ = static_cast<socklen_t>(kUnixPathOffset + length + 1);  // with the NUL
@@ -169,6 +177,8 @@ bool SocketAddress::is_unspecified() const noexcept {
 }
 
 std::string SocketAddress::ip_string() const {
+  // Unmapped first: a client on the dual-stack socket shows as 10.0.0.1, not ::ffff:10.0.0.1, in
+  // logs, per-peer keys and {peer}, the same as on an IPv4 socket.
   SocketAddress plain = unmapped();
   std::span<const std::uint8_t> bytes = plain.ip_bytes();
   if (bytes.empty()) {

@@ -38,9 +38,13 @@ void NamedFileSink::add_written(std::uint64_t bytes) {
 }
 
 sys::Result<void> NamedFileSink::finish(output::Completion completion) {
+  // A stream that ended before its first byte still gets its named file, as `nc -l > file` would
+  // leave one (README): the name the user gave always exists once the receive is over.
   if (auto opened = open(); !opened) {
     return std::move(opened).error();
   }
+  // The reservation goes back before the publish, so that the sync in publish writes the final
+  // allocation and the published file has no blocks past its end.
   reservation_.release(file_->fd(), file_->bytes_written());
   auto published = directory_.publish(std::move(*file_), completion, sync_);
   if (!published) {

@@ -54,6 +54,8 @@ sys::Result<Destination> open_destination(const OneShotSettings& settings) {
   }
   fs::path out(settings.out);
   std::error_code error;
+  // A trailing '/' asks for a directory even when it does not exist yet: OutputDirectory::open
+  // creates it, like mkdir -p.
   if (fs::is_directory(out, error) || settings.out.ends_with('/')) {
     auto directory = output::OutputDirectory::open(out);
     if (!directory) {
@@ -68,6 +70,9 @@ sys::Result<Destination> open_destination(const OneShotSettings& settings) {
     destination.name_template.emplace(std::move(name_template).value());
     return destination;
   }
+  // symlink_status: a dangling symlink at the path also counts as taken, since opening through it
+  // would create a file elsewhere. The file itself is created later with O_EXCL, which closes the
+  // race with another process that creates it meanwhile.
   if (fs::symlink_status(out, error).type() != fs::file_type::not_found) {
     return sys::Error::invalid("--out " + settings.out +
                                ": the file exists, and zcrecv never overwrites a file");
@@ -100,7 +105,10 @@ std::unique_ptr<stream::Sink> make_sink(Destination& destination,
       rotation.file_mode = settings.file_mode;
       rotation.sync = settings.sync;
       rotation.keep_empty = settings.keep_empty;
+      // {host} falls back to "localhost" rather than failing the receive: the name is decoration,
+      // the bytes are what matters.
       auto host = sys::gethostname();
+      // {conn} is "0": a one-shot receive has exactly one connection.
       auto sink = std::make_unique<stream::RotatingSink>(output::RotatingFile(
           *destination.directory, *destination.name_template,
           output::ConnectionNames{settings.listener_name, peer_token, "0",
@@ -121,6 +129,7 @@ std::unique_ptr<stream::Sink> make_sink(Destination& destination,
 std::optional<std::string> refusal(const OneShotSettings& settings,
                                    const net::SocketAddress& address,
                                    const net::PeerIdentity& peer) {
+  // The same rules as the daemon's admission (docs/design.md §4.2), on the one connection only.
   if (address.family() == AF_UNIX) {
     if (settings.allow_uids.empty()) {
       return std::nullopt;
@@ -228,10 +237,14 @@ sys::Result<sys::UniqueFd> Receiver::take_stdin() {
   if (auto made = sys::set_nonblocking(STDIN_FILENO, true); !made) {
     return std::move(made).error().with_context("standard input");
   }
+  // A close-on-exec duplicate, from 3 up: the session closes its descriptor at the end, and
+  // descriptor 0 must stay open, or the next file opened would take the number 0.
   auto duplicate = sys::UniqueFd(::fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3));
   if (!duplicate) {
     return sys::Error::from_errno(errno, "fcntl(F_DUPFD_CLOEXEC) standard input");
   }
+  // getpeername fails with ENOTSOCK on a pipe or file, and with ENOTCONN on an unconnected socket:
+  // either way there is no peer to answer or to peek at.
   auto peer = net::SocketAddress::peer_of(duplicate.get());
   if (!peer && settings_.receipt) {
     return std::move(peer).error().with_context(
@@ -288,6 +301,8 @@ void Receiver::signal_ready() {
   if (!signal_number || !signal_number->has_value()) {
     return;
   }
+  // With a session, a signal cuts the stream like the daemon's shutdown: the file is published as
+  // .incomplete, and the receipt, if any, says so. Without one there is nothing to keep.
   if (session_) {
     session_->cut(stream::EndCause::kShutdown, "interrupted by a signal");
     return;
@@ -379,6 +394,8 @@ void Receiver::collect() {
       report_.end = OneShotEnd::kFailed;
       break;
   }
+  // A file that failed to publish fails the receive whatever the stream's end: its bytes may not be
+  // on disk, and a script must not delete its copy on exit status 0.
   if (session.publish_has_failed()) {
     report_.end = OneShotEnd::kFailed;
   }
@@ -392,6 +409,8 @@ sys::Result<OneShotReport> Receiver::run() {
   if (!pipe) {
     return std::move(pipe).error();
   }
+  // The pipe and the buffer live on this frame for the whole receive: the session uses them through
+  // the pump, which holds references only.
   std::vector<std::byte> buffer(kFallbackBufferSize);
   io::SplicePump pump(*pipe, buffer);
   pump_ = &pump;

@@ -55,12 +55,16 @@ void ProgressMeter::finish(std::uint64_t bytes, Clock::time_point now) {
 
 void ProgressMeter::draw(std::uint64_t bytes, Clock::time_point now) {
   double seconds = sys::seconds(now - started_);
+  // The average since the start, not a rate over the last interval: steadier to read, and the
+  // summary line at the end reports the same figure.
   double rate = seconds > 0 ? static_cast<double>(bytes) / seconds : 0.0;
   auto whole = static_cast<long>(seconds);
   // \r and a clear-to-end-of-line redraw the same terminal line; the final newline is finish's.
   std::fprintf(stderr, "\r\033[K%s  %s/s  %02ld:%02ld:%04.1f",
                format_bytes(static_cast<double>(bytes)).c_str(), format_bytes(rate).c_str(),
                whole / 3600, (whole / 60) % 60, seconds - static_cast<double>(whole - whole % 60));
+  // stderr is unbuffered by default, but a caller may have given it a buffer; without the flush a
+  // redraw could show late or torn.
   std::fflush(stderr);
   last_draw_ = now;
 }

@@ -6,6 +6,8 @@ namespace zcrecv::output {
 
 sys::Result<Brace> read_brace(std::string_view text, std::size_t at) {
   const char c = text[at];
+  // Doubled braces are literal, as in std::format: a name template or hook argument can then
+  // contain any text, braces included, without a second escape character.
   if (at + 1 < text.size() && text[at + 1] == c) {
     return Brace{std::nullopt, at + 2};
   }
@@ -13,6 +15,7 @@ sys::Result<Brace> read_brace(std::string_view text, std::size_t at) {
     return sys::Error::invalid("'}' at offset " + std::to_string(at) +
                                " has no matching '{' (write }} for a literal brace)");
   }
+  // The first '}' closes: placeholder names never contain braces, and nesting is not supported.
   const std::size_t close = text.find('}', at + 1);
   if (close == std::string_view::npos) {
     return sys::Error::invalid("'{' at offset " + std::to_string(at) +

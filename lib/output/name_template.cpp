@@ -13,6 +13,8 @@ namespace {
 
 constexpr char kKnownPlaceholders[] = "{listener} {peer} {conn} {seq} {time} {host} {client_cn}";
 constexpr char kAllowedConversions[] = "%Y %y %m %d %j %H %M %S %F %s %%";
+// Six digits keep a connection's files in {seq} order under a plain sort (ls, glob) up to a million
+// files; past that the number simply grows wider.
 constexpr int kSeqWidth = 6;
 
 bool is_control(char c) {
@@ -77,6 +79,8 @@ sys::Result<NameTemplate> NameTemplate::parse(std::string_view text, TimeZone zo
   if (text.empty()) {
     return fail("must not be empty");
   }
+  // A leading '/' would make openat ignore the output directory's descriptor: names must resolve
+  // below it, whatever the template says.
   if (text.front() == '/') {
     return fail("must be relative to the output directory, not start with '/'");
   }
@@ -86,6 +90,8 @@ sys::Result<NameTemplate> NameTemplate::parse(std::string_view text, TimeZone zo
     }
   }
 
+  // The template is kept as path segments, so that each directory level can be created and opened
+  // relative to its parent's descriptor, never through a path string that a symlink could redirect.
   std::vector<Segment> segments(1);
   auto add_literal = [&](char c) {
     Segment& segment = segments.back();
@@ -185,6 +191,8 @@ sys::Result<NameTemplate> NameTemplate::parse(std::string_view text, TimeZone zo
     if (segment.empty()) {
       return fail("empty path segment ('//' or a trailing '/')");
     }
+    // Only a literal segment can be "." or ".." here; a placeholder's value is made safe when it is
+    // rendered (append_sanitised, render_client_value).
     if (segment.size() == 1 && segment.front().kind == Kind::kLiteral) {
       const std::string& literal = segment.front().literal;
       if (literal == "." || literal == "..") {
@@ -194,6 +202,9 @@ sys::Result<NameTemplate> NameTemplate::parse(std::string_view text, TimeZone zo
     }
   }
   const Segment& file = segments.back();
+  // Refused here for the template's own text (bounded_name guards what values complete): a
+  // published name that looked like ".NAME.part" would be taken by recovery for a partial file and
+  // renamed, and one ending in ".incomplete" would read as a cut stream.
   if (file.front().kind == Kind::kLiteral && file.front().literal.front() == '.') {
     return fail("file name must not start with '.' (reserved for partial files)");
   }
@@ -277,6 +288,8 @@ std::string NameTemplate::render(const NameFields& fields) const {
           append_number(out, year, 4);
           break;
         case Kind::kYear2:
+          // Modulo twice so that a year before 1 (or a negative tm_year) still gives two digits,
+          // not a sign.
           append_number(out, ((year % 100) + 100) % 100, 2);
           break;
         case Kind::kMonth:
@@ -310,6 +323,8 @@ std::string NameTemplate::render(const NameFields& fields) const {
       }
     }
   }
+  // Sanitised values are not short: several of them, or a long literal, could make a component that
+  // openat refuses with ENAMETOOLONG once the partial and collision suffixes are added.
   return bounded_name(std::move(out));
 }
 

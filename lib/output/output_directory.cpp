@@ -52,6 +52,8 @@ sys::Result<sys::UniqueFd> open_or_create_directory(int dir_fd, const char* name
   if (opened && made && created != nullptr) {
     *created = true;
   }
+  // Only a directory made here is chmod'ed: one that already existed keeps the mode its owner gave
+  // it.
   if (opened && made) {
     // mkdirat applied the umask; the spec promises 0750.
     if (auto chmod = sys::fchmod(opened->get(), OutputDirectory::kDirectoryMode); !chmod) {
@@ -181,6 +183,8 @@ sys::Result<RecoveredFile> recover_file(int dir_fd, const std::string& directory
     if (!hole) {
       return std::move(hole).error();
     }
+    // With no hole before the end, SEEK_HOLE returns the size: lseek(2) counts an implicit hole at
+    // the end of every file.
     kept = std::min(size, static_cast<std::uint64_t>(*hole));
     if (kept < size) {
       if (auto cut = sys::ftruncate(file->get(), static_cast<off_t>(kept)); !cut) {
@@ -189,6 +193,8 @@ sys::Result<RecoveredFile> recover_file(int dir_fd, const std::string& directory
     }
   }
   if (mark) {
+    // The pending record goes on a file recovery publishes, as on a new one, so that it is handed
+    // off too; the fsync below makes the cut and the record durable together.
     if (auto marked = mark(file->get()); !marked) {
       return std::move(marked).error();
     }
@@ -247,6 +253,8 @@ void recover_directory(int dir_fd, const std::string& directory, Recovery& recov
       renamed_any = true;
     }
   }
+  // One fsync per directory, after all its renames, as on the sync stage: it makes every new
+  // .incomplete name of the directory durable at once.
   if (renamed_any) {
     if (auto synced = sys::fsync(dir_fd); !synced) {
       recovery.errors.push_back(std::move(synced).error().with_context(
@@ -270,6 +278,8 @@ sys::Result<OutputDirectory> OutputDirectory::open(const std::filesystem::path& 
       const std::filesystem::path parent = prefix.empty() ? std::filesystem::path(".") : prefix;
       prefix /= component;
       bool created = false;
+      // No O_NOFOLLOW here: the path is the operator's own configuration, and a symlink on it (to
+      // another disk, say) is theirs to make. O_NOFOLLOW applies inside the output tree only.
       opened = open_or_create_directory(AT_FDCWD, prefix.c_str(), 0, &created);
       if (!opened) {
         return std::move(opened).error().with_context("output directory " +
@@ -335,6 +345,8 @@ sys::Result<PartialFile> OutputDirectory::create(std::string_view relative_name,
       partial += "." + std::to_string(n);
     }
     partial += kPartialSuffix;
+    // O_CREAT | O_EXCL never opens an existing file, and it does not follow a symlink in the last
+    // component either (open(2)): whatever is planted under a partial name, no byte goes into it.
     auto file = sys::openat(directory_fd->get(), partial.c_str(),
                             O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, file_mode);
     if (!file && file.error().errno_value() == EEXIST) {
@@ -346,9 +358,12 @@ sys::Result<PartialFile> OutputDirectory::create(std::string_view relative_name,
                                                   in_quotes(join(directory, partial)));
     }
     // openat applied the umask; file_mode is what the operator asked for.
+    // When the umask is known and takes none of file_mode's bits, the fchmod is skipped: one system
+    // call less per file. When it is unknown (no Umask in /proc), the fchmod is always made.
     const bool masked = !umask_ || (file_mode & *umask_) != 0;
     if (auto chmod = masked ? sys::fchmod(file->get(), file_mode) : sys::Result<void>();
         !chmod) {
+      // An empty file with the wrong mode is removed rather than kept: no byte went into it yet.
       (void)sys::unlinkat(directory_fd->get(), partial.c_str(), 0);
       return std::move(chmod).error().with_context(context + ": " +
                                                    in_quotes(join(directory, partial)));
@@ -372,6 +387,8 @@ sys::Result<std::string> OutputDirectory::publish(PartialFile&& file, Completion
       return std::move(synced).error();
     }
   }
+  // This order is what a power cut needs: data, then name, then directory. A rename made durable
+  // before the data could leave a final name over bytes that never reached the disk.
   auto renamed = rename_into_place(file, completion);
   if (!renamed) {
     return std::move(renamed).error();
@@ -455,6 +472,8 @@ sys::Result<void> OutputDirectory::discard(PartialFile&& file) {
   if (!info) {
     return std::move(info).error().with_context(context);
   }
+  // A safety net: discard is meant for files that took no byte, and refusing here means a logic
+  // error can never unlink received data.
   if (info->st_size != 0) {
     return sys::Error::invalid(context + ": not discarded, it holds " +
                                std::to_string(info->st_size) + " bytes");
@@ -470,6 +489,8 @@ sys::Result<void> OutputDirectory::discard(PartialFile&& file) {
 
 bool OutputDirectory::is_current() const {
   auto held = sys::fstat(fd_->get());
+  // Compared by device and inode: the configured path may now name another directory (moved,
+  // replaced, a filesystem mounted over it), and then the descriptor held is no longer current.
   auto named = sys::fstatat(AT_FDCWD, path_.c_str(), 0);
   return held && named && held->st_dev == named->st_dev && held->st_ino == named->st_ino;
 }
@@ -481,10 +502,15 @@ sys::Result<FilesystemSpace> OutputDirectory::measure_space() {
     return std::move(info).error().with_context("output directory " + in_quotes(path_.string()));
   }
   const FilesystemSpace space{
+      // f_bavail, not f_bfree: the blocks the filesystem keeps for root (5 % by default on ext4) do
+      // not count, so the free-space floor means the same whichever user the daemon runs as. Both
+      // counts are in units of f_frsize (statvfs(3)).
       static_cast<std::uint64_t>(info->f_bavail) * info->f_frsize,
       static_cast<std::uint64_t>(info->f_blocks) * info->f_frsize,
       (info->f_flag & ST_RDONLY) != 0,
   };
+  // Relaxed: each value is read on its own by the metrics and the health check, which tolerate a
+  // mix of two measurements (docs/design.md §6: each counter exact, a set of them approximate).
   space_->free_bytes.store(space.free_bytes, std::memory_order_relaxed);
   space_->size_bytes.store(space.size_bytes, std::memory_order_relaxed);
   space_->read_only.store(space.read_only, std::memory_order_relaxed);

@@ -85,6 +85,8 @@ sys::Result<int> RotatingFile::sink() {
     return std::move(created).error();
   }
   if (on_created_) {
+    // The hand-off record goes on before the first byte: a crash after any byte leaves a file that
+    // recovery publishes, and it must already carry its pending record (docs/design.md §8.4).
     if (auto marked = on_created_(created->fd(), next_seq_); !marked) {
       // Unmarked, the file would miss what the mark is for: no file rather than such a file.
       const std::string name = created->name();
@@ -104,7 +106,11 @@ sys::Result<int> RotatingFile::sink() {
 sys::Result<PartialFile> RotatingFile::create(std::chrono::system_clock::time_point opened) {
   const NameFields fields{names_.listener, names_.peer, names_.conn, names_.host,
                           next_seq_,       opened,      names_.client_cn};
+  // A constant that parses, so the dereference is safe; parsed once, on first use.
   static const NameTemplate fallback = *NameTemplate::parse(kFallbackNameTemplate);
+  // Once a name failed, the connection's later files use the fallback too: the client values that
+  // shaped it stay the same for the connection, so the template would most likely fail again, and
+  // one warning per connection is enough.
   if (fallen_back_) {
     return directory_->create(fallback.render(fields), settings_.file_mode, opened);
   }
@@ -145,6 +151,8 @@ void RotatingFile::add_written(std::uint64_t bytes) {
   if (!syncs_on_stage() || step == 0) {
     return;
   }
+  // A loop, not an if: one large pump may cross several steps, and each range gets its own job so
+  // that the waits stay one range behind.
   while (current_->bytes_written() - writeback_started_ >= step) {
     const std::uint64_t start = writeback_started_;
     writeback_started_ += step;
@@ -154,7 +162,11 @@ void RotatingFile::add_written(std::uint64_t bytes) {
     const std::uint64_t seq = shared_->current_seq;
     stage_->submit(writebacks_, [fd = current_->shared_fd(), start, step, seq,
                                  calls = &stage_->calls(), shared = shared_, post = post_] {
+      // SYNC_FILE_RANGE_WRITE alone starts writeback of the range's dirty pages without waiting for
+      // it; its failure is ignored because it only spreads the writing, and the wait below would
+      // report it.
       (void)calls->sync_file_range(fd->get(), start, step, SYNC_FILE_RANGE_WRITE);
+      // The first range has no range before it to wait for.
       if (start == 0) {
         return;
       }
@@ -165,6 +177,8 @@ void RotatingFile::add_written(std::uint64_t bytes) {
         return;
       }
       post([shared, seq, start] {
+        // Progress of an earlier file says nothing about the current one, whose written-back offset
+        // starts again at 0.
         if (shared->detached || shared->current_seq != seq) {
           return;
         }
@@ -186,6 +200,8 @@ std::uint64_t RotatingFile::unsynced_room() const {
     return 2 * step;
   }
   const std::uint64_t unsynced = current_->bytes_written() - shared_->written_back;
+  // Two steps: the range being written back and the one being filled. Beyond that the session
+  // pauses, which bounds what one connection has dirty in the page cache (docs/design.md §4.7).
   return unsynced >= 2 * step ? 0 : 2 * step - unsynced;
 }
 
@@ -243,6 +259,8 @@ sys::Result<std::uint64_t> RotatingFile::reserve(std::uint64_t wanted) {
 }
 
 sys::Result<void> RotatingFile::close_current(Completion completion, bool keep_empty) {
+  // The reservation is given back first, so that its ftruncate comes before the fdatasync on the
+  // stage: the file that is synced and published has no blocks reserved past its end.
   reservation_.release(current_->fd(), current_->bytes_written());
   if (current_->bytes_written() == 0 && !settings_.keep_empty && !keep_empty) {
     auto discarded = directory_->discard(std::move(*current_));
@@ -259,6 +277,9 @@ sys::Result<void> RotatingFile::close_current(Completion completion, bool keep_e
     current_.reset();
     return {};
   }
+  // Without a sync stage the file publishes here, on the owner's thread, syncing as settings_.sync
+  // says: with sync = "none" a rename only, which survives a process crash, not a power cut; the
+  // one-shot modes sync here, on their one thread (docs/design.md §12).
   const std::uint64_t seq = next_seq_ - 1;
   const std::uint64_t bytes = current_->bytes_written();
   auto published = directory_->publish(std::move(*current_), completion, settings_.sync);
@@ -283,9 +304,13 @@ sys::Result<void> RotatingFile::close_current(Completion completion, bool keep_e
 }
 
 void RotatingFile::hand_to_stage(PartialFile&& file, Completion completion) {
+  // Counted on the owner's thread before the job is submitted: the receipt and the sync
+  // backpressure both go by the files not yet durable.
   ++shared_->pending;
   const auto handed = std::chrono::steady_clock::now();
   PublishedFile published{{}, next_seq_ - 1, file.bytes_written(), completion, {}};
+  // Shared: the job and the rename step both hold the file; whichever finishes last closes its
+  // descriptor, on a stage thread.
   auto owned = std::make_shared<PartialFile>(std::move(file));
   SyncStage& stage = *stage_;
   stage.submit(publishes_, [&stage, strand = publishes_, owned, published, handed,

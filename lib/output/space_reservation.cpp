@@ -21,9 +21,14 @@ sys::Result<std::uint64_t> SpaceReservation::cover(int fd, std::uint64_t written
   }
   std::uint64_t length = std::max(std::min(wanted, chunk_), kMinChunk);
   for (;;) {
+    // FALLOC_FL_KEEP_SIZE allocates the blocks without moving the end of the file, so the file's
+    // size stays what was written: a reader, recovery's cut and the published size never see the
+    // reservation. The reservation starts at `written`, where the next byte goes.
     auto reserved = sys::fallocate(fd, FALLOC_FL_KEEP_SIZE, written, length);
     if (reserved) {
       reserved_end_ = written + length;
+      // Doubling up to the cap: a short connection costs one small block, and a long stream calls
+      // fallocate about once per kMaxChunk bytes (docs/design.md §4.5).
       chunk_ = std::min(chunk_ * 2, kMaxChunk);
       return length;
     }
@@ -33,6 +38,8 @@ sys::Result<std::uint64_t> SpaceReservation::cover(int fd, std::uint64_t written
       unsupported_ = true;
       return kEverything;
     }
+    // ENOSPC and EDQUOT are the only errors worth a smaller request. Even one block refused means
+    // the disk is full: the caller pauses the stream with its bytes still in the socket.
     if ((err != ENOSPC && err != EDQUOT) || length <= kMinChunk) {
       return std::move(reserved).error();
     }

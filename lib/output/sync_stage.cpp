@@ -50,6 +50,9 @@ std::shared_ptr<SyncStage::Strand> SyncStage::make_strand() const {
 
 void SyncStage::submit(const std::shared_ptr<Strand>& strand, Job job) {
   std::lock_guard lock(mutex_);
+  // A busy strand queues the job behind its others instead of handing it to a free thread: jobs of
+  // one strand (a connection's files) must run one at a time and in order, so that its files
+  // publish in {seq} order and a receipt counts them all (docs/design.md §4.7).
   if (strand->busy_) {
     strand->waiting_.push_back(std::move(job));
     return;
@@ -67,8 +70,13 @@ void SyncStage::commit_in_directory(const std::shared_ptr<Strand>& strand,
     committed(std::move(info).error());
     return;
   }
+  // Directories are told apart by device and inode, not by descriptor or path: two files of one
+  // directory may hold different descriptors (a reload reopened the output directory), and a path
+  // may name another directory after a rename.
   const DirectoryKey key{info->st_dev, info->st_ino};
   std::lock_guard lock(mutex_);
+  // The strand stays held until its rename is done, so its next job (the next file's fdatasync) may
+  // run only then: a later file of the connection cannot be renamed before this one.
   ++strand->steps_held_;
   DirectoryBatch& batch = directories_[key];
   batch.waiting.push_back(Waiter{strand, std::move(directory), std::move(step),
@@ -111,6 +119,9 @@ void SyncStage::run_thread() {
     ready_.pop_front();
     lock.unlock();
     task.job();
+    // The job's captures (file and directory descriptors, the completion) are released here,
+    // outside the lock, so that a destructor that closes a descriptor never runs under the stage's
+    // mutex.
     task.job = nullptr;
     lock.lock();
     if (task.strand) {
@@ -139,7 +150,12 @@ void SyncStage::run_batch(DirectoryKey key) {
   }
   // Every rename of the batch came before this fsync starts; the ones that come while it runs
   // wait for the next.
+  // A batch whose renames all failed changed nothing in the directory: there is nothing to make
+  // durable, and each failure was already reported by its step.
   if (renamed > 0) {
+    // Any descriptor of the batch will do: they all refer to the same directory, and fsync makes
+    // its entries durable whichever descriptor asks. A failure fails every rename of the batch:
+    // none of them is known to be durable.
     const sys::Result<void> synced = calls_.fsync_directory(batch.front().directory->get());
     for (std::size_t i = 0; i < batch.size(); ++i) {
       if (done[i]) {

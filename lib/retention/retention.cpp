@@ -22,6 +22,8 @@
 namespace zcrecv::retention {
 namespace {
 
+// Wall-clock time, because ages are compared with the files' modification times, which are
+// wall-clock times too.
 using Clock = std::chrono::system_clock;
 
 // Names come from the daemon's own template, but the tree is open to others: a deletion never
@@ -43,6 +45,8 @@ class Index {
   void put(const std::string& name, std::uint64_t bytes, Clock::time_point modified) {
     erase(name);
     files_.emplace(name, Info{bytes, modified, false});
+    // The name is part of the key: files with the same modification time (several per second on a
+    // busy listener) are all kept, in name order.
     order_.emplace(modified, name);
     bytes_ += bytes;
   }
@@ -98,6 +102,8 @@ class Retention::Observer final : public output::PublishObserver {
       if (shared_->directory.get() != directory_ || !shared_->limits.enabled()) {
         return;
       }
+      // Called on the workers' threads, so it only queues: a full inbox drops the name and asks for
+      // a walk instead, which finds the file anyway, so publishing never waits for retention.
       if (shared_->inbox.size() >= kMaxInbox) {
         shared_->inbox_overflowed = true;
         return;
@@ -171,6 +177,8 @@ class Retention::Worker {
       }
       for (Published& file : inbox) {
         if (file.directory == directory_.get()) {
+          // Announced files are indexed with the time of their announcement, which is close to
+          // their modification time, without a stat of each new file.
           index_.put(file.name, file.bytes, file.at);
         }
       }
@@ -260,9 +268,13 @@ class Retention::Worker {
       Index::Info& info = index_.info(name);
       const RetainedFile file{name, info.bytes, info.modified};
       const std::optional<RetentionReason> reason = policy.reason(file);
+      // Oldest first, so the first file no limit asks to delete ends the pass: every later one is
+      // newer and the counts only fall as files go.
       if (!reason) {
         break;
       }
+      // A held file is skipped, not waited for: a file whose hook is pending must not be deleted,
+      // but it must not stop the deletion of the files after it either.
       if (info.held) {
         ++held;
         ++it;
@@ -314,6 +326,8 @@ class Retention::Worker {
     if (!file) {
       return failed_or_gone(std::move(file).error(), name);
     }
+    // The file is opened without following a link (O_NOFOLLOW), in a directory reached by openat2
+    // with kResolve: nothing planted in the tree leads retention outside it.
     auto record = handoff::read_record(file->get());
     if (!record) {
       // An attribute that is not a record of ours: whether its hand-off is done is unknown,

@@ -17,6 +17,8 @@ std::string_view to_string(RetentionReason reason) {
 }
 
 std::optional<RetentionReason> RetentionPolicy::reason(const RetainedFile& file) const {
+  // Age is checked first so that a file past max_age is counted as such even when a count limit
+  // would also take it: the reason is what the metrics and the log report.
   if (limits_.max_age.count() != 0 && now_ - file.modified > limits_.max_age) {
     return RetentionReason::kMaxAge;
   }
@@ -30,6 +32,8 @@ std::optional<RetentionReason> RetentionPolicy::reason(const RetainedFile& file)
 }
 
 void RetentionPolicy::deleted(const RetainedFile& file) {
+  // Saturating, as a guard: a count that wrapped below zero would make every later file look over
+  // the limit, and delete them all.
   files_ -= files_ > 0 ? 1 : 0;
   bytes_ -= std::min(bytes_, file.bytes);
 }

@@ -48,6 +48,8 @@ sys::Result<std::vector<net::SocketAddress>> resolve(const net::ListenAddress& t
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
+  // AI_ADDRCONFIG: only the families this host has an address of, so that an IPv4-only host does
+  // not try (and time out on) the IPv6 addresses of a name first.
   hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
   addrinfo* found = nullptr;
   const int rc = ::getaddrinfo(host.c_str(), std::to_string(to.port).c_str(), &hints, &found);
@@ -110,6 +112,8 @@ sys::Result<Connected> connect_one(const net::SocketAddress& address, Clock::tim
   if (auto started = sys::connect(socket->get(), address.data(), address.size()); !started) {
     return std::move(started).error();
   }
+  // A non-blocking connect ends when the socket turns writable; SO_ERROR then says whether it
+  // succeeded (connect(2), EINPROGRESS).
   auto ready = wait_for(socket->get(), POLLOUT, deadline, meter, 0);
   if (!ready) {
     return std::move(ready).error();
@@ -134,6 +138,8 @@ sys::Result<Connected> connect_to(const net::ListenAddress& to, Clock::time_poin
     return std::move(addresses).error();
   }
   std::optional<sys::Error> last;
+  // In the resolver's order (RFC 6724 preference), one at a time, each with what is left of the
+  // deadline: the first address that answers takes the stream.
   for (const auto& address : *addresses) {
     auto connected = connect_one(address, deadline, meter);
     if (connected) {
@@ -199,6 +205,8 @@ std::string judge(const Answer& answer, std::uint64_t sent) {
   if (!receipt->ok) {
     return line;
   }
+  // An OK for another count is not an acknowledgement of this stream: the copy is kept and sent
+  // again, since at least once is the promise (docs/design.md §8.2).
   if (receipt->bytes != sent) {
     return line + ", but " + std::to_string(sent) + " bytes were sent";
   }
@@ -239,16 +247,21 @@ AttemptOutcome send_attempt(const net::ListenAddress& to, int file_fd, std::uint
       return outcome;
     }
     if (moved->has_value()) {
+      // sendfile returns 0 only at the end of the input: the file is shorter than when its size was
+      // taken, and sending the rest of the size would be impossible.
       if (**moved == 0) {
         outcome.failure = "the input shrank to " + std::to_string(outcome.sent) + " of its " +
                           std::to_string(size) + " bytes while being sent";
         return outcome;
       }
       outcome.sent += **moved;
+      // --timeout bounds a stall, not the whole transfer: every slice that moves starts it anew.
       deadline = Clock::now() + timeout;
       meter.update(outcome.sent, Clock::now());
       continue;
     }
+    // POLLIN too: a receiver that cuts the stream (disk full, max_connection_bytes) writes its ERR
+    // before it closes, and that reason is worth more than the EPIPE the next sendfile would get.
     auto ready = wait_for(socket, POLLOUT | POLLIN, deadline, meter, outcome.sent);
     if (!ready) {
       outcome.failure = ready.error().message();
@@ -267,6 +280,8 @@ AttemptOutcome send_attempt(const net::ListenAddress& to, int file_fd, std::uint
       }
     }
   }
+  // SHUT_WR sends the FIN that ends the stream for the receiver, while the socket stays open for
+  // reading the receipt; a close here would lose it.
   if (auto closed = sys::shutdown(socket, SHUT_WR); !closed) {
     outcome.failure = closed.error().message();
     return outcome;

@@ -19,6 +19,8 @@ namespace {
 // attempt that fails must send the same bytes again; read/write rather than splice because the
 // source may be a terminal or a socket, and the copy is made once whatever the attempts.
 sys::Result<sys::UniqueFd> copy_to_memory(int source, const std::string& path) {
+  // A memfd rather than a temporary file: nothing to clean up on a crash, no directory to choose,
+  // and sendfile reads it like any file. It lives in RAM (or swap), so a huge pipe costs memory.
   auto memory = sys::memfd_create("zcsend-input", MFD_CLOEXEC);
   if (!memory) {
     return std::move(memory).error().with_context(path);
@@ -93,6 +95,7 @@ sys::Result<InputFile> InputFile::open(const std::string& path) {
       fd = std::move(*copy);
     }
   } else {
+    // O_NOCTTY: an input that is a terminal device must not become zcsend's controlling terminal.
     auto opened = sys::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (!opened) {
       return std::move(opened).error().with_context(path);
@@ -103,6 +106,8 @@ sys::Result<InputFile> InputFile::open(const std::string& path) {
   if (!status) {
     return std::move(status).error().with_context(path);
   }
+  // The size is taken once, here: the stream sent is exactly this many bytes, and the receipt must
+  // count them. A file that grows meanwhile sends its first `size` bytes; one that shrinks fails.
   const bool regular = S_ISREG(status->st_mode);
   if (path != "-" && !regular) {
     if (S_ISDIR(status->st_mode)) {

@@ -23,6 +23,8 @@ std::chrono::nanoseconds RetryPolicy::delay_before(unsigned attempt, double unit
 }
 
 std::size_t RetryPolicy::address_of(unsigned attempt, std::size_t first, std::size_t count) {
+  // Round robin from the address that answered last: each retry tries the next receiver, so one
+  // that is down does not take every attempt.
   return (first + (attempt > 0 ? attempt - 1 : 0)) % count;
 }
 

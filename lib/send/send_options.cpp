@@ -69,6 +69,7 @@ sys::Result<SendSettings> build_send_settings(const SendOptions& options,
     if (!address) {
       continue;
     }
+    // Port 0 is valid for a listener (the kernel picks one) but names nothing to connect to.
     if (address->kind == net::ListenAddress::Kind::kTcp && address->port == 0) {
       problems.add("--to: " + sys::quoted(text) + ": port 0 cannot be connected to");
       continue;
@@ -84,6 +85,7 @@ sys::Result<SendSettings> build_send_settings(const SendOptions& options,
     }
   }
   if (auto timeout = duration_of(options.timeout, "--timeout", problems)) {
+    // A zero deadline would fail every connect and every wait at once.
     if (timeout->count() <= 0) {
       problems.add("--timeout: must be longer than 0, got " + sys::quoted(*options.timeout));
     } else {
@@ -101,10 +103,13 @@ sys::Result<SendSettings> build_send_settings(const SendOptions& options,
                  " is shorter than --backoff " + config::format_duration(settings.retry.backoff));
   }
   const auto inputs = inputs_of(options);
+  // Standard input can be read once only: the second "-" would send an empty stream.
   if (std::count(inputs.begin(), inputs.end(), "-") > 1) {
     problems.add("FILE: - (standard input) can be sent only once");
   }
   settings.remove = options.remove;
+  // By default the meter shows only on a terminal: in a log file or a pipe its \r redraws are
+  // noise.
   settings.progress = options.progress.value_or(stderr_is_terminal);
   if (auto error = problems.error()) {
     return *error;

@@ -23,6 +23,8 @@ std::uint64_t random_seed() {
   std::uint64_t seed = 0;
   auto bytes = std::as_writable_bytes(std::span(&seed, 1));
   if (!sys::getrandom(bytes)) {
+    // getrandom can fail only on a kernel without it (ENOSYS) or a sandbox that forbids it; the
+    // clock is a poor seed but enough to spread retries.
     seed = static_cast<std::uint64_t>(Clock::now().time_since_epoch().count());
   }
   return seed;
@@ -75,6 +77,8 @@ InputReport Sender::send_one(const std::string& path) {
     report.peer = outcome.peer;
     report.elapsed = Clock::now() - started;
     if (outcome.acknowledged) {
+      // The next input starts at the address that just answered: a receiver that is down costs its
+      // timeout once, not once per file.
       first_address_ = index;
       report.result = InputReport::Result::kAcknowledged;
       break;

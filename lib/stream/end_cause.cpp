@@ -16,6 +16,8 @@ const char* receipt_reason(EndCause cause) {
       return "shutdown";
     case EndCause::kPublishFailed:
       return "publish_failed";
+    // No word of their own: a clean end gets OK, a reset peer gets no receipt at all, and any
+    // other error is "error" to the sender (the details are in our log).
     case EndCause::kEndOfStream:
     case EndCause::kPeerReset:
     case EndCause::kError:

@@ -91,6 +91,8 @@ void Session::on_event(std::uint32_t /*events*/) {
   if (state_ != SessionState::kReading) {
     return;
   }
+  // At the byte limit the socket is watched only for the sender's answer to the probe: its end or
+  // one byte more (end_at_byte_limit).
   if (at_limit_) {
     end_at_byte_limit();
     return;
@@ -192,6 +194,8 @@ void Session::pump_some() {
 bool Session::open_file_for_waiting_bytes() {
   auto waiting = peek();
   if (!waiting) {
+    // recv on a descriptor that is not a socket fails with ENOTSOCK: this is how a pipe or file on
+    // --stdin is told apart, once, without an fstat per round.
     if (waiting.error().errno_value() == ENOTSOCK) {
       // A pipe or file on --stdin: the pump opens the file once it has taken bytes.
       socket_is_socket_ = false;
@@ -222,6 +226,9 @@ sys::Result<int> Session::open_file() {
     return fd;
   }
   if (auto deadline = sink_->rotation_deadline()) {
+    // The file's opening time is wall-clock time (it is in the file's name), so the deadline is
+    // too; turned into a delay once, on the loop's monotonic timer, a clock step cannot move it
+    // later.
     rotation_timer_.arm(std::chrono::duration_cast<std::chrono::nanoseconds>(
         *deadline - std::chrono::system_clock::now()));
   }
@@ -230,6 +237,8 @@ sys::Result<int> Session::open_file() {
 
 sys::Result<std::optional<bool>> Session::peek() {
   std::byte byte{};
+  // One byte is enough to tell bytes from the end of the stream: recv returns 0 only on the peer's
+  // FIN. MSG_DONTWAIT keeps the peek from blocking even on a socket passed in blocking.
   auto got = sys::recv(socket_.get(), std::span(&byte, 1), MSG_PEEK | MSG_DONTWAIT);
   if (!got) {
     return std::move(got).error().with_context("socket");
@@ -260,6 +269,7 @@ sys::Result<std::uint64_t> Session::record_limit(std::uint64_t limit) {
                                                  : end - std::min(end, settings_.record_max);
   if (requested_end_) {
     end = std::min(end, *requested_end_);
+    // A requested rotation looks for the next delimiter at once, within record_max bytes.
     window = at;
   }
   if (at < window) {
@@ -275,6 +285,7 @@ sys::Result<std::uint64_t> Session::record_limit(std::uint64_t limit) {
     boundary_at_ = at + static_cast<std::uint64_t>(found - pending.begin()) + 1;
     return *boundary_at_ - at;
   }
+  // The pending bytes cover the whole scan and hold no delimiter: all of them may go into the file.
   if (pending.size() == scan) {
     return scan;
   }
@@ -351,6 +362,8 @@ void Session::handle_pump_error(const sys::Error& error) {
     pause_for_space(error.message(), false);
     return;
   }
+  // Any other error ends the stream. A reset is told apart because the receipt cannot reach a peer
+  // that reset (answer), and it is logged as the peer's doing, not ours.
   const int err = error.errno_value();
   end(err == ECONNRESET || err == EPIPE ? EndCause::kPeerReset : EndCause::kError,
       error.message());
@@ -389,11 +402,15 @@ void Session::pause_for_space(const std::string& why, bool disk_full) {
     owner_.paused(SessionState::kPausedForSpace, why, disk_full);
   }
   const auto timeout = settings_.disk_full_timeout;
+  // Measured from the first failure of this pause, not from the last retry: a sender with receipts
+  // learns within disk_full_timeout that it should send elsewhere (docs/design.md §5.2).
   if (timeout.count() > 0 && now - *paused_since_ >= timeout) {
     end(disk_full ? EndCause::kDiskFull : EndCause::kError,
         fmt::format("the output took no byte for {} s ({})", sys::seconds(timeout), why));
     return;
   }
+  // A retry by timer rather than by an event: nothing signals that space came back (another file
+  // deleted, a quota raised), so the session tries again every kSpaceRetry.
   retry_timer_.arm(kSpaceRetry);
 }
 
@@ -414,6 +431,8 @@ void Session::set_state(SessionState next) {
 }
 
 sys::Result<void> Session::resume() {
+  // Level-triggered again, like at start: bytes that arrived during the pause must wake the loop at
+  // once.
   if (auto added = loop_.add(socket_.get(), EPOLLIN, *this); !added) {
     return added;
   }
@@ -502,6 +521,8 @@ void Session::check_idle() {
     idle_timer_.arm(idle_timeout);
     return;
   }
+  // The timer is not re-armed on each read, which would cost a heap operation per pump; when it
+  // fires before the real deadline it is armed again for that deadline.
   const auto deadline = last_activity_ + idle_timeout;
   if (event::EventLoop::Clock::now() >= deadline) {
     end(settings_.idle_cause, fmt::format("idle for {} s ({})", sys::seconds(idle_timeout),
@@ -527,6 +548,8 @@ void Session::end(EndCause cause, const std::string& reason) {
   rotation_timer_.cancel();
   retry_timer_.cancel();
   end_reason_ += reason;
+  // Bytes taken from the socket that no sink accepted (normally none: space is reserved before
+  // bytes are taken) are lost: they are counted and make the end line an error.
   const std::uint64_t lost = stream_.pending();
   if (lost > 0) {
     end_reason_ += "; " + std::to_string(lost) + " bytes received but never written";
@@ -541,6 +564,8 @@ void Session::end(EndCause cause, const std::string& reason) {
                                           ? spdlog::level::err
                                           : spdlog::level::warn);
   }
+  // The sink finishes before the owner is told: the end line and the receipt depend on whether the
+  // last file went to the sync stage.
   if (auto finished = sink_->finish(completion); !finished) {
     end_reason_ += "; not published: " + finished.error().message();
     end_level_ = spdlog::level::err;

@@ -12,6 +12,8 @@
 namespace zcrecv::sys {
 namespace {
 
+// 32 KiB holds hundreds of entries, so even a large dated directory is read in a few
+// getdents64 calls.
 constexpr std::size_t kBufferSize = std::size_t{32} * 1024;
 
 }  // namespace
@@ -19,10 +21,15 @@ constexpr std::size_t kBufferSize = std::size_t{32} * 1024;
 Result<bool> for_each_entry(int dir_fd, const EntryVisitor& visit) {
   std::vector<std::byte> buffer(kBufferSize);
   for (;;) {
+    // getdents64 rather than readdir: no DIR stream, so the walk uses only the descriptor it was
+    // given, and d_type comes with each name. A filesystem that does not fill d_type reports
+    // DT_UNKNOWN, which callers resolve with fstatat.
     auto filled = getdents64(dir_fd, buffer);
     if (!filled) {
       return std::move(filled).error();
     }
+    // 0 is the end of the directory. As with readdir(3), an entry created during the walk may or
+    // may not be seen.
     if (*filled == 0) {
       return true;
     }

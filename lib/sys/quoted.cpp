@@ -15,6 +15,10 @@ std::string quoted(std::string_view text) {
     } else if (c == '\t') {
       out += "\\t";
     } else if (byte < 0x20 || byte >= 0x7f) {
+      // Control bytes and every byte of 0x7f and above are escaped: quoted text may come from a
+      // client (a PROXY header, a peer's name), and a log line must stay one line of printable
+      // ASCII whatever the client sent, so a reader cannot be fooled by forged lines or terminal
+      // escapes.
       out += "\\x";
       out += kHex[byte >> 4];
       out += kHex[byte & 0xf];

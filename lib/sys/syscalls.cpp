@@ -32,8 +32,12 @@ auto retry_eintr(Call call) {
   }
 }
 
+// POSIX allows EAGAIN and EWOULDBLOCK to differ; on Linux they are equal, and the compiler folds
+// the test.
 bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
 
+// An empty optional means "would block": callers of non-blocking descriptors treat it as a normal
+// outcome (wait for the next event), not as an error, so it must not cost an Error.
 IoResult io_result(ssize_t rc, const char* name) {
   if (rc >= 0) {
     return std::optional<std::size_t>(static_cast<std::size_t>(rc));
@@ -79,6 +83,9 @@ IoResult send(int fd, std::span<const std::byte> buffer, int flags) {
                    "send");
 }
 
+// Null offsets: each end is a socket, a pipe, or a file used at its own offset, which the kernel
+// advances as it writes. EINVAL (a filesystem without splice_write, an O_APPEND file) goes back to
+// the pump, which decides the fallback (docs/design.md §3).
 IoResult splice(int fd_in, int fd_out, std::size_t length, unsigned int flags) {
   return io_result(
       retry_eintr([&] { return ::splice(fd_in, nullptr, fd_out, nullptr, length, flags); }),
@@ -86,6 +93,8 @@ IoResult splice(int fd_in, int fd_out, std::size_t length, unsigned int flags) {
 }
 
 IoResult sendfile(int out_fd, int in_fd, std::uint64_t offset, std::size_t length) {
+  // With an offset pointer sendfile reads at that position and leaves in_fd's own file offset
+  // alone, so the caller keeps the position.
   auto position = static_cast<off_t>(offset);
   return io_result(retry_eintr([&] { return ::sendfile(out_fd, in_fd, &position, length); }),
                    "sendfile");
@@ -100,6 +109,9 @@ Result<PipeFds> pipe2(int flags) {
 }
 
 Result<std::size_t> set_pipe_size(int fd, std::size_t size) {
+  // The kernel rounds the capacity up (to a power-of-two number of pages) and returns what it set,
+  // which is what the caller must use. An unprivileged process gets EPERM above
+  // /proc/sys/fs/pipe-max-size; the caller then keeps the default capacity.
   int rc = ::fcntl(fd, F_SETPIPE_SZ, static_cast<int>(size));
   if (rc == -1) {
     return Error::from_errno(errno, "fcntl(F_SETPIPE_SZ)");
@@ -133,6 +145,9 @@ Result<void> set_nonblocking(int fd, bool nonblocking) {
     return std::move(flags).error();
   }
   int wanted = nonblocking ? (*flags | O_NONBLOCK) : (*flags & ~O_NONBLOCK);
+  // O_NONBLOCK belongs to the open file description, which a descriptor passed to us (standard
+  // input, a socket from systemd) shares with other processes: leave it untouched when it already
+  // is as wanted, and save the call.
   if (wanted == *flags) {
     return {};
   }
@@ -154,6 +169,10 @@ Result<void> bind(int fd, const sockaddr* address, socklen_t length) {
 Result<void> listen(int fd, int backlog) { return status(::listen(fd, backlog), "listen"); }
 
 Result<void> connect(int fd, const sockaddr* address, socklen_t length) {
+  // EINPROGRESS is the normal answer of a non-blocking connect: the connection completes in the
+  // background and the caller waits for writability, then reads SO_ERROR. A non-blocking Unix
+  // socket whose peer's backlog is full fails with EAGAIN instead (connect(2)), which is an error
+  // here.
   int rc = retry_eintr([&] { return ::connect(fd, address, length); });
   if (rc == -1 && errno != EINPROGRESS) {
     return Error::from_errno(errno, "connect");
@@ -163,6 +182,9 @@ Result<void> connect(int fd, const sockaddr* address, socklen_t length) {
 
 Result<std::optional<UniqueFd>> accept4(int fd, sockaddr* address, socklen_t* length,
                                         int flags) {
+  // accept4 sets O_NONBLOCK and O_CLOEXEC together with the accept: no window in which a hook
+  // forked by another thread could inherit the socket. EAGAIN means the queue is drained, or
+  // another worker woken for the same connection took it first.
   int rc = retry_eintr([&] { return ::accept4(fd, address, length, flags); });
   if (rc >= 0) {
     return std::optional<UniqueFd>(UniqueFd(rc));
@@ -186,6 +208,8 @@ Result<int> getsockopt_int(int fd, int level, int option) {
   return value;
 }
 
+// SO_PEERCRED gives the credentials the peer had when it called connect(2) (unix(7)), recorded by
+// the kernel then: a peer cannot change the identity it was admitted with.
 Result<ucred> get_peer_credentials(int fd) {
   ucred credentials{};
   socklen_t length = sizeof credentials;
@@ -217,9 +241,14 @@ Result<UniqueFd> open(const char* path, int flags, mode_t mode) {
   return fd_result(retry_eintr([&] { return ::open(path, flags, mode); }), "open");
 }
 
+// F_DUPFD_CLOEXEC rather than dup(2): the copy is close-on-exec from the start, with no window
+// before an F_SETFD in which a forked hook could inherit it.
 Result<UniqueFd> dup(int fd) { return fd_result(::fcntl(fd, F_DUPFD_CLOEXEC, 0), "dup"); }
 
 Result<off_t> lseek(int fd, off_t offset, int whence) {
+  // lseek does not sleep, so it cannot fail with EINTR. The other calls here without retry_eintr do
+  // not wait for a peer or a device either (fcntl, epoll_ctl, socket setup, metadata on a local
+  // filesystem), and signals are blocked in every thread anyway.
   const off_t position = ::lseek(fd, offset, whence);
   if (position == -1) {
     return Error::from_errno(errno, "lseek");
@@ -238,6 +267,9 @@ Result<UniqueFd> openat(int dir_fd, const char* path, int flags, mode_t mode) {
 Result<UniqueFd> openat2(int dir_fd, const char* path, int flags, std::uint64_t resolve) {
   open_how how{};
   how.flags = static_cast<std::uint64_t>(flags);
+  // RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS give what O_NOFOLLOW cannot: no symlink and no escaping
+  // ".." anywhere on the path, not only in its last component. openat2 appeared in Linux 5.6
+  // (openat2(2)); an older kernel fails with ENOSYS.
   how.resolve = resolve;
   // glibc 2.36 has no wrapper for openat2.
   return fd_result(
@@ -248,6 +280,9 @@ Result<UniqueFd> openat2(int dir_fd, const char* path, int flags, std::uint64_t 
 
 Result<void> renameat2(int old_dir_fd, const char* old_path, int new_dir_fd,
                        const char* new_path, unsigned int flags) {
+  // RENAME_NOREPLACE needs support from the filesystem (renameat2(2): ext4 since Linux 3.15, XFS
+  // since 4.0); one without it fails with EINVAL, and the caller falls back to link + unlink, which
+  // does not replace either.
   return status(::renameat2(old_dir_fd, old_path, new_dir_fd, new_path, flags), "renameat2");
 }
 
@@ -275,10 +310,14 @@ Result<void> unlinkat(int dir_fd, const char* path, int flags) {
 }
 
 Result<void> fdatasync(int fd) {
+  // Retried on EINTR only. Any other error (EIO, ENOSPC, EDQUOT) is final for the bytes concerned:
+  // the kernel may already have dropped the pages it could not write (they are no longer dirty), so
+  // a second fdatasync could succeed without them. Callers never publish such a file as complete.
   return status(retry_eintr([&] { return ::fdatasync(fd); }), "fdatasync");
 }
 
 Result<void> fadvise(int fd, off_t offset, off_t length, int advice) {
+  // posix_fadvise returns the error number instead of setting errno.
   if (const int error = ::posix_fadvise(fd, offset, length, advice); error != 0) {
     return Error::from_errno(error, "posix_fadvise");
   }
@@ -289,6 +328,9 @@ Result<void> fsync(int fd) { return status(retry_eintr([&] { return ::fsync(fd);
 
 Result<void> sync_file_range(int fd, std::uint64_t offset, std::uint64_t length,
                              unsigned int flags) {
+  // sync_file_range only starts or waits for writeback of the range: it writes no metadata and
+  // flushes no disk cache, so it makes nothing durable (sync_file_range(2)). It spreads the
+  // writing, so that the final fdatasync has little left (docs/design.md §4.7).
   return status(retry_eintr([&] {
                   return ::sync_file_range(fd, static_cast<off64_t>(offset),
                                            static_cast<off64_t>(length), flags);
@@ -297,6 +339,8 @@ Result<void> sync_file_range(int fd, std::uint64_t offset, std::uint64_t length,
 }
 
 Result<void> fallocate(int fd, int mode, std::uint64_t offset, std::uint64_t length) {
+  // Errors the caller tells apart: ENOSPC/EDQUOT (disk or quota full: pause the stream) and
+  // EOPNOTSUPP/ENOSYS (no fallocate on this filesystem: stop reserving for that file).
   return status(retry_eintr([&] {
                   return ::fallocate(fd, mode, static_cast<off_t>(offset),
                                      static_cast<off_t>(length));
@@ -330,6 +374,7 @@ Result<void> faccessat(int dir_fd, const char* path, int mode, int flags) {
 
 Result<struct statvfs> fstatvfs(int fd) {
   struct statvfs info {};
+  // Retried like the calls that can wait: on a network filesystem fstatvfs asks the server.
   if (retry_eintr([&] { return ::fstatvfs(fd, &info); }) == -1) {
     return Error::from_errno(errno, "fstatvfs");
   }
@@ -342,6 +387,7 @@ Result<void> fsetxattr(int fd, const char* name, std::string_view value) {
 
 Result<std::optional<std::string>> fgetxattr(int fd, const char* name) {
   for (;;) {
+    // A size of 0 asks for the value's current length only, so the buffer can be sized exactly.
     ssize_t size = ::fgetxattr(fd, name, nullptr, 0);
     if (size == -1) {
       if (errno == ENODATA) {
@@ -371,6 +417,8 @@ Result<void> fremovexattr(int fd, const char* name) {
 }
 
 Result<int> poll(std::span<pollfd> fds, int timeout_ms) {
+  // A retry after EINTR waits the whole timeout again. Signals are blocked in every thread, so an
+  // interruption is rare (a debugger, SIGSTOP/SIGCONT) and the longer wait harmless.
   int rc = retry_eintr([&] { return ::poll(fds.data(), fds.size(), timeout_ms); });
   if (rc == -1) {
     return Error::from_errno(errno, "poll");
@@ -379,6 +427,8 @@ Result<int> poll(std::span<pollfd> fds, int timeout_ms) {
 }
 
 Result<UniqueFd> epoll_create1(int flags) {
+  // Callers pass EPOLL_CLOEXEC, as for every descriptor zcrecv opens: a hook must inherit none of
+  // the worker's descriptors.
   return fd_result(::epoll_create1(flags), "epoll_create1");
 }
 
@@ -463,6 +513,9 @@ Result<void> kill(pid_t pid, int signal_number) {
 }
 
 Result<void> block_signals(const sigset_t& mask) {
+  // pthread_sigmask returns the error number instead of setting errno. It changes the calling
+  // thread's mask only; threads created afterwards inherit it, which is why signals are blocked
+  // before the first thread starts (docs/design.md §6).
   int rc = ::pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   if (rc != 0) {
     return Error::from_errno(rc, "pthread_sigmask");
@@ -483,6 +536,8 @@ Result<void> getrandom(std::span<std::byte> buffer) {
 }
 
 Result<std::string> gethostname() {
+  // One byte beyond HOST_NAME_MAX, and zeroed: POSIX leaves a truncated name unterminated, so the
+  // last byte is always a terminator.
   char name[HOST_NAME_MAX + 1] = {};
   if (::gethostname(name, sizeof name) == -1) {
     return Error::from_errno(errno, "gethostname");

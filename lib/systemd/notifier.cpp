@@ -119,6 +119,9 @@ Result<void> Notifier::reloading() {
 }
 
 Result<void> Notifier::stopping(std::chrono::microseconds extend) {
+  // EXTEND_TIMEOUT_USEC (sd_notify(3)) asks the manager for this much more time from now: a stop
+  // that waits for connections, the sync stage and hooks must not be killed by TimeoutStopSec=
+  // first.
   return send("STOPPING=1\nEXTEND_TIMEOUT_USEC=" + std::to_string(extend.count()));
 }
 
@@ -131,6 +134,8 @@ Result<void> Notifier::send(std::string_view assignments) {
     return {};
   }
   auto bytes = std::as_bytes(std::span(assignments.data(), assignments.size()));
+  // One datagram per notification, with the whole text: the manager reads each datagram as one
+  // message, so the assignments in it are taken together.
   auto sent = sys::sendto(fd_.get(), bytes, MSG_NOSIGNAL, address_.data(), address_.size());
   if (sent && sent->has_value()) {
     return {};

@@ -45,6 +45,9 @@ Result<InheritedSocket> adopt(int fd, std::string name) {
   if (!S_ISSOCK(info->st_mode)) {
     return Error::invalid(context + ": not a socket");
   }
+  // Checked rather than trusted: a unit file that passes a datagram socket or a FIFO
+  // (ListenDatagram=, ListenFIFO=) must fail at start with a clear message, not at the first
+  // accept.
   auto type = sys::getsockopt_int(fd, SOL_SOCKET, SO_TYPE);
   if (!type) {
     return type.error().with_context(context);
@@ -67,6 +70,8 @@ Result<InheritedSocket> adopt(int fd, std::string name) {
   }
   // From here on the descriptor is ours, and closed if a later step fails.
   InheritedSocket socket{std::move(name), sys::UniqueFd(fd), net::SocketAddress()};
+  // Non-blocking like a socket we open ourselves: the workers' accept loops rely on EAGAIN, and an
+  // inherited socket may come blocking.
   Result<void> prepared = sys::set_nonblocking(fd, true);
   if (prepared) {
     // The manager cleared FD_CLOEXEC to pass the descriptor across its execve; nothing we run
@@ -97,6 +102,8 @@ Result<SocketActivation> SocketActivation::from_environment() {
   std::optional<std::string> pid_value(pid_text);
   std::optional<std::string> count_value(count_text);
   std::optional<std::string> names_value(names_text);
+  // Unset at once, as sd_listen_fds(3) does with its unset_environment flag: hooks and other
+  // children must not take these descriptors, by those numbers, for their own.
   ::unsetenv("LISTEN_PID");
   ::unsetenv("LISTEN_FDS");
   ::unsetenv("LISTEN_FDNAMES");
@@ -147,6 +154,8 @@ Result<std::optional<InheritedSocket>> SocketActivation::take(std::string_view n
   };
   auto found = sockets_.end();
   auto same_name = std::count_if(sockets_.begin(), sockets_.end(), named);
+  // A unique name decides (FileDescriptorName= in the socket unit). Without one, or with several,
+  // the bound address tells the sockets apart, so a unit that names nothing still works.
   if (same_name == 1) {
     found = std::find_if(sockets_.begin(), sockets_.end(), named);
   } else {
@@ -182,6 +191,7 @@ bool is_bound_to(const net::SocketAddress& bound, const net::ListenAddress& addr
         return bound.is_unspecified();
       }
       auto ip = net::SocketAddress::from_ip(address.host, address.port);
+      // Compared unmapped: a socket bound to ::ffff:127.0.0.1 is the configured 127.0.0.1.
       return ip && ip->unmapped().to_string() == bound.unmapped().to_string();
     }
   }
