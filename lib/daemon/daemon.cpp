@@ -21,7 +21,6 @@
 #include "config/units.hpp"
 #include "daemon/connection_settings.hpp"
 #include "daemon/listener_settings.hpp"
-#include "daemon/logging.hpp"
 #include "daemon/shared_listener.hpp"
 #include "daemon/shared_state.hpp"
 #include "daemon/space_monitor.hpp"
@@ -31,6 +30,7 @@
 #include "handoff/handoff_record.hpp"
 #include "handoff/hook_runner.hpp"
 #include "log/event.hpp"
+#include "log/logging.hpp"
 #include "metrics/metrics_server.hpp"
 #include "metrics/process_metrics.hpp"
 #include "metrics/stats_exposition.hpp"
@@ -738,7 +738,7 @@ sys::Result<void> Daemon::apply(const config::Config& config) {
     spdlog::warn("log_format: the new value {} takes effect at the next start",
                  config::to_string(config.log_format));
   }
-  set_log_level(config.log_level);
+  log::set_log_level(config.log_level);
   if (!same_hooks(config.output, config_.output)) {
     spdlog::info("{}; applies to the hooks started from now on", describe_hooks(config.output));
   }

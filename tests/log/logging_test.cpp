@@ -1,4 +1,4 @@
-#include "daemon/logging.hpp"
+#include "log/logging.hpp"
 
 #include <doctest/doctest.h>
 #include <spdlog/sinks/ostream_sink.h>
@@ -13,7 +13,7 @@
 #include "log/event.hpp"
 #include "support/json_object.hpp"
 
-namespace zcrecv::daemon {
+namespace zcrecv::log {
 namespace {
 
 // Makes a logger writing into a string, in `format`, the default logger while it lives.
@@ -106,4 +106,4 @@ TEST_CASE("log::event: a value that JSON cannot hold as a number is null, never 
 }
 
 }  // namespace
-}  // namespace zcrecv::daemon
+}  // namespace zcrecv::log

@@ -6,7 +6,7 @@
 
 #include "config/config.hpp"
 
-namespace zcrecv::daemon {
+namespace zcrecv::log {
 
 /// The formatter of every line: `text` is "TIME LEVEL: MESSAGE"; `json` is one object per line,
 /// {"time","level","message"} and, for a line logged with log::event, "event" and its fields.
@@ -19,4 +19,4 @@ void setup_logging(config::LogLevel level, config::LogFormat format);
 /// Changes the threshold of the default logger (a reload may change `log_level`).
 void set_log_level(config::LogLevel level);
 
-}  // namespace zcrecv::daemon
+}  // namespace zcrecv::log

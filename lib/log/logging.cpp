@@ -1,4 +1,4 @@
-#include "daemon/logging.hpp"
+#include "log/logging.hpp"
 
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -9,7 +9,7 @@
 
 #include "log/event.hpp"
 
-namespace zcrecv::daemon {
+namespace zcrecv::log {
 namespace {
 
 spdlog::level::level_enum to_spdlog(config::LogLevel level) {
@@ -34,7 +34,7 @@ class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& message, const std::tm& /*time*/,
               spdlog::memory_buf_t& out) override {
-    log::append_json_escaped(out, std::string_view(message.payload.data(), message.payload.size()));
+    append_json_escaped(out, std::string_view(message.payload.data(), message.payload.size()));
   }
 
   [[nodiscard]] std::unique_ptr<custom_flag_formatter> clone() const override {
@@ -48,7 +48,7 @@ std::unique_ptr<spdlog::formatter> make_log_formatter(config::LogFormat format) 
   auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
   if (format == config::LogFormat::kJson) {
     // %E: the event name and fields of a line logged by log::event (README "Log fields").
-    formatter->add_flag<JsonEscapedMessage>('J').add_flag<log::EventFieldsFlag>('E').set_pattern(
+    formatter->add_flag<JsonEscapedMessage>('J').add_flag<EventFieldsFlag>('E').set_pattern(
         R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","message":"%J"%E})");
   } else {
     formatter->set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l: %v");
@@ -67,4 +67,4 @@ void setup_logging(config::LogLevel level, config::LogFormat format) {
 
 void set_log_level(config::LogLevel level) { spdlog::set_level(to_spdlog(level)); }
 
-}  // namespace zcrecv::daemon
+}  // namespace zcrecv::log
