@@ -16,11 +16,11 @@
 #include "config/units.hpp"
 #include "daemon/connection_settings.hpp"
 #include "daemon/daemon.hpp"
-#include "daemon/logging.hpp"
 #include "oneshot/one_shot.hpp"
 #include "event/signal_fd.hpp"
 #include "handoff/hook_command.hpp"
 #include "io/copy_mode.hpp"
+#include "log/logging.hpp"
 #include "net/cidr.hpp"
 #include "net/listen_address.hpp"
 #include "systemd/socket_activation.hpp"
@@ -462,7 +462,7 @@ int main(int argc, char** argv) {
 
   // Writes to a closed pipe or socket must fail with EPIPE, not kill the process.
   std::signal(SIGPIPE, SIG_IGN);
-  daemon::setup_logging(config->log_level, config->log_format);
+  log::setup_logging(config->log_level, config->log_format);
   // Blocked here, before any thread exists, so that every thread inherits the mask and the
   // signals are only ever read from the signalfd.
   auto signals = event::SignalFd::create({SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2});

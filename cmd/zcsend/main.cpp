@@ -12,7 +12,7 @@
 #include <string>
 
 #include "config/config.hpp"
-#include "daemon/logging.hpp"
+#include "log/logging.hpp"
 #include "send/send_options.hpp"
 #include "send/sender.hpp"
 
@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
   }
   // sendfile(2) to a socket the receiver reset must fail with EPIPE, not kill the process.
   std::signal(SIGPIPE, SIG_IGN);
-  daemon::setup_logging(*level, *format);
+  log::setup_logging(*level, *format);
   send::Sender sender(std::move(*settings));
   return exit_status(sender.run(send::inputs_of(options)));
 }

@@ -10,16 +10,16 @@
 #include <string_view>
 #include <vector>
 
+#include "log/level.hpp"
 #include "net/cidr.hpp"
 #include "net/listen_address.hpp"
 #include "sys/result.hpp"
 
 namespace zcrecv::config {
 
-/// Logging threshold (`log_level`).
-enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
-/// Log line format on stderr (`log_format`).
-enum class LogFormat { kText, kJson };
+/// Logging threshold (`log_level`) and line format (`log_format`), as the logging setup takes them.
+using LogLevel = log::LogLevel;
+using LogFormat = log::LogFormat;
 /// Durability of published files (`output.sync`, docs/design.md §8.1).
 enum class SyncMode { kNone, kPublish };
 /// What happens to a file once its on_publish hook exited 0 (`output.on_publish_done`).

@@ -21,7 +21,7 @@
 #include "config/units.hpp"
 #include "daemon/connection_settings.hpp"
 #include "daemon/listener_settings.hpp"
-#include "daemon/logging.hpp"
+#include "log/logging.hpp"
 #include "daemon/shared_listener.hpp"
 #include "daemon/shared_state.hpp"
 #include "daemon/space_monitor.hpp"
@@ -717,7 +717,7 @@ sys::Result<void> Daemon::commit(Plan plan) {
                    config::to_string(plan.config.log_format));
     }
   }
-  set_log_level(plan.config.log_level);
+  log::set_log_level(plan.config.log_level);
   if (starting ? !plan.config.output.on_publish.empty()
                : !same_hooks(plan.config.output, config_.output)) {
     spdlog::info("{}{}", describe_hooks(plan.config.output),

@@ -62,7 +62,7 @@ std::optional<std::string> ListenerSettings::client_refusal(
 }
 
 std::optional<std::string> ListenerSettings::unknown_client_refusal() const {
-  if (allow.empty() || allow_proxy_local) {
+  if (!refuses_unknown_client()) {
     return std::nullopt;
   }
   return std::string(

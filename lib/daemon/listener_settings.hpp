@@ -60,6 +60,11 @@ struct ListenerSettings {
   /// client nobody named, so with one such streams are refused unless allow_proxy_local; a
   /// proxy's health checks, which end without data, are not streams and are never refused.
   [[nodiscard]] std::optional<std::string> unknown_client_refusal() const;
+  /// Whether unknown_client_refusal() refuses, without building its text: a PROXY handshake
+  /// asks at every accept.
+  [[nodiscard]] bool refuses_unknown_client() const noexcept {
+    return !allow.empty() && !allow_proxy_local;
+  }
 };
 
 /// The settings of one `[[listen]]` table, counting into `stats`.

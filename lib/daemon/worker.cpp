@@ -8,7 +8,7 @@
 
 #include "daemon/acceptor.hpp"
 #include "daemon/connection.hpp"
-#include "daemon/proxy_handshake.hpp"
+#include "daemon/proxy_admission.hpp"
 #include "log/event.hpp"
 #include "net/peer_identity.hpp"
 
@@ -165,17 +165,17 @@ void Worker::admit(net::AcceptedConnection accepted,
     start_connection(std::move(accepted.fd), std::move(peer), *listener, *settings, false);
     return;
   }
-  auto handshake = std::make_unique<ProxyHandshake>(*this, std::move(accepted.fd), accepted.peer,
+  auto admission = std::make_unique<ProxyAdmission>(*this, std::move(accepted.fd), accepted.peer,
                                                     std::move(peer), listener, settings);
   // The header, often with the whole of a short stream, may be there by the time the
   // connection is accepted: read it now, and wait in the loop only for what has not come.
-  if (handshake->advance()) {
+  if (admission->handshake().advance()) {
     return;
   }
-  ProxyHandshake& waiting = *handshake;
-  handshakes_.emplace(&waiting, std::move(handshake));
-  if (auto watched = waiting.wait(); !watched) {
-    waiting.cut(watched.error().message());
+  ProxyAdmission& waiting = *admission;
+  handshakes_.emplace(&waiting, std::move(admission));
+  if (auto watched = waiting.handshake().wait(); !watched) {
+    waiting.handshake().cut(watched.error().message());
   }
 }
 
@@ -199,10 +199,10 @@ void Worker::proxy_ended(SharedListener& listener, const ListenerSettings& setti
   }
 }
 
-void Worker::handshake_finished(ProxyHandshake& handshake) {
+void Worker::handshake_finished(ProxyAdmission& admission) {
   // The handshake may be inside its own handler or timer callback: it goes after the batch.
-  loop_->defer([this, &handshake] {
-    handshakes_.erase(&handshake);
+  loop_->defer([this, &admission] {
+    handshakes_.erase(&admission);
     stop_if_drained();
   });
 }
@@ -303,8 +303,8 @@ void Worker::connection_finished(Connection& connection) {
 void Worker::cut_connections(EndCause cause, const char* reason) {
   // Ending a connection or a handshake defers its erasure, so the maps do not change under
   // these loops.
-  for (auto& [raw, handshake] : handshakes_) {
-    handshake->cut(reason);
+  for (auto& [raw, admission] : handshakes_) {
+    admission->handshake().cut(reason);
   }
   for (auto& [raw, connection] : connections_) {
     connection->cut(cause, reason);

@@ -34,7 +34,7 @@ using EndCause = stream::EndCause;
 
 class Acceptor;
 class Connection;
-class ProxyHandshake;
+class ProxyAdmission;
 
 /// One event-loop thread of the daemon: its own EventLoop, pipe, read/write buffer and
 /// SplicePump, the acceptors of every listener, and the connections it accepted, which stay on
@@ -100,23 +100,23 @@ class Worker {
   /// A rate limit for this worker's disk-full log lines.
   LogLimiter& disk_full_log() noexcept { return disk_full_log_; }
   /// Takes in a connection an acceptor got: checks it against the listener's settings and the
-  /// limits, then starts it — on a proxy_protocol listener, its ProxyHandshake — or closes it.
+  /// limits, then starts it — on a proxy_protocol listener, its ProxyAdmission — or closes it.
   void admit(net::AcceptedConnection accepted, const std::shared_ptr<SharedListener>& listener,
              const std::shared_ptr<const ListenerSettings>& settings);
-  /// A ProxyHandshake's connection has sent its PROXY `header`, consumed from `socket`, which
+  /// A ProxyAdmission's connection has sent its PROXY `header`, consumed from `socket`, which
   /// makes `client` its peer (net::identify_proxied_peer): checks the client (allow,
   /// max_connections_per_peer), then starts its Connection or closes it. `watched`: the socket
   /// is in the loop's set, under the handshake, for the Connection to take over.
   void proxied(sys::UniqueFd socket, net::PeerIdentity client, const net::ProxyHeader& header,
                SharedListener& listener, const ListenerSettings& settings, bool watched);
-  /// A ProxyHandshake's connection ends without a stream: it no longer counts as open, and a
+  /// A ProxyAdmission's connection ends without a stream: it no longer counts as open, and a
   /// `refusal` is counted as a rejection for `reason` and logged (rate-limited).
   void proxy_ended(SharedListener& listener, const ListenerSettings& settings,
                    const net::PeerIdentity& proxy, const std::optional<std::string>& refusal,
                    metrics::RejectReason reason = metrics::RejectReason::kProxy);
-  /// Called by a ProxyHandshake that waited and is over: it is destroyed after the current
-  /// batch of events.
-  void handshake_finished(ProxyHandshake& handshake);
+  /// Called by a ProxyAdmission whose handshake waited and is over: it is destroyed after the
+  /// current batch of events.
+  void handshake_finished(ProxyAdmission& admission);
   /// Called by a connection whose socket is closed: it no longer counts as open.
   void connection_closed(Connection& connection);
   /// Called by a connection that has published its last file: it is destroyed after the
@@ -166,7 +166,7 @@ class Worker {
   std::map<std::uint64_t, std::unique_ptr<Acceptor>> acceptors_;
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
   // Connections of proxy_protocol listeners still waiting for their header.
-  std::unordered_map<ProxyHandshake*, std::unique_ptr<ProxyHandshake>> handshakes_;
+  std::unordered_map<ProxyAdmission*, std::unique_ptr<ProxyAdmission>> handshakes_;
   std::thread thread_;
 };
 

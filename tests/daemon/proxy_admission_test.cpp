@@ -2,7 +2,7 @@
 // headers read on the workers' loops, the client they name as the connection's peer, and every
 // way a header can fail to come.
 
-#include "daemon/proxy_handshake.hpp"
+#include "daemon/proxy_admission.hpp"
 
 #include <doctest/doctest.h>
 #include <netinet/in.h>

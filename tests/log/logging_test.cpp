@@ -1,4 +1,4 @@
-#include "daemon/logging.hpp"
+#include "log/logging.hpp"
 
 #include <doctest/doctest.h>
 #include <spdlog/sinks/ostream_sink.h>
@@ -13,13 +13,13 @@
 #include "log/event.hpp"
 #include "support/json_object.hpp"
 
-namespace zcrecv::daemon {
+namespace zcrecv::log {
 namespace {
 
 // Makes a logger writing into a string, in `format`, the default logger while it lives.
 class StringLog {
  public:
-  explicit StringLog(config::LogFormat format)
+  explicit StringLog(log::LogFormat format)
       : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(stream_)),
         previous_(spdlog::default_logger()) {
     sink_->set_formatter(make_log_formatter(format));
@@ -53,7 +53,7 @@ void log_connection_end() {
 }
 
 TEST_CASE("log::event: the text format writes the text alone, as a plain line would") {
-  StringLog log(config::LogFormat::kText);
+  StringLog log(log::LogFormat::kText);
   log_connection_end();
   spdlog::info("plain {}", 1);
   const std::string text = log.text();
@@ -64,7 +64,7 @@ TEST_CASE("log::event: the text format writes the text alone, as a plain line wo
 }
 
 TEST_CASE("log::event: the JSON format makes each field a key with a typed value") {
-  StringLog log(config::LogFormat::kJson);
+  StringLog log(log::LogFormat::kJson);
   log_connection_end();
   spdlog::info("plain \"quoted\"\tline");
   const std::string text = log.text();
@@ -97,7 +97,7 @@ TEST_CASE("log::event: the JSON format makes each field a key with a typed value
 }
 
 TEST_CASE("log::event: a value that JSON cannot hold as a number is null, never a broken line") {
-  StringLog log(config::LogFormat::kJson);
+  StringLog log(log::LogFormat::kJson);
   log::event(spdlog::level::info, "rate", {{"rate", std::numeric_limits<double>::infinity()}, {"ctl", "a\x01z"}}, "rate");
   auto event = test::parse_flat_json_object(log.text());
   REQUIRE_MESSAGE(event.has_value(), log.text());
@@ -106,4 +106,4 @@ TEST_CASE("log::event: a value that JSON cannot hold as a number is null, never 
 }
 
 }  // namespace
-}  // namespace zcrecv::daemon
+}  // namespace zcrecv::log

@@ -1,4 +1,4 @@
-#include "daemon/logging.hpp"
+#include "log/logging.hpp"
 
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -9,20 +9,20 @@
 
 #include "log/event.hpp"
 
-namespace zcrecv::daemon {
+namespace zcrecv::log {
 namespace {
 
-spdlog::level::level_enum to_spdlog(config::LogLevel level) {
+spdlog::level::level_enum to_spdlog(LogLevel level) {
   switch (level) {
-    case config::LogLevel::kTrace:
+    case LogLevel::kTrace:
       return spdlog::level::trace;
-    case config::LogLevel::kDebug:
+    case LogLevel::kDebug:
       return spdlog::level::debug;
-    case config::LogLevel::kInfo:
+    case LogLevel::kInfo:
       return spdlog::level::info;
-    case config::LogLevel::kWarn:
+    case LogLevel::kWarn:
       return spdlog::level::warn;
-    case config::LogLevel::kError:
+    case LogLevel::kError:
       return spdlog::level::err;
   }
   return spdlog::level::info;
@@ -34,7 +34,7 @@ class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& message, const std::tm& /*time*/,
               spdlog::memory_buf_t& out) override {
-    log::append_json_escaped(out, std::string_view(message.payload.data(), message.payload.size()));
+    append_json_escaped(out, std::string_view(message.payload.data(), message.payload.size()));
   }
 
   [[nodiscard]] std::unique_ptr<custom_flag_formatter> clone() const override {
@@ -44,11 +44,11 @@ class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
 
 }  // namespace
 
-std::unique_ptr<spdlog::formatter> make_log_formatter(config::LogFormat format) {
+std::unique_ptr<spdlog::formatter> make_log_formatter(LogFormat format) {
   auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
-  if (format == config::LogFormat::kJson) {
+  if (format == LogFormat::kJson) {
     // %E: the event name and fields of a line logged by log::event (README "Log fields").
-    formatter->add_flag<JsonEscapedMessage>('J').add_flag<log::EventFieldsFlag>('E').set_pattern(
+    formatter->add_flag<JsonEscapedMessage>('J').add_flag<EventFieldsFlag>('E').set_pattern(
         R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","message":"%J"%E})");
   } else {
     formatter->set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l: %v");
@@ -56,7 +56,7 @@ std::unique_ptr<spdlog::formatter> make_log_formatter(config::LogFormat format) 
   return formatter;
 }
 
-void setup_logging(config::LogLevel level, config::LogFormat format) {
+void setup_logging(LogLevel level, LogFormat format) {
   // stderr, unbuffered and without colour codes: journald and pipes read it as plain lines.
   auto logger = spdlog::stderr_logger_mt("zcrecv");
   logger->set_formatter(make_log_formatter(format));
@@ -65,6 +65,6 @@ void setup_logging(config::LogLevel level, config::LogFormat format) {
   spdlog::set_default_logger(std::move(logger));
 }
 
-void set_log_level(config::LogLevel level) { spdlog::set_level(to_spdlog(level)); }
+void set_log_level(LogLevel level) { spdlog::set_level(to_spdlog(level)); }
 
-}  // namespace zcrecv::daemon
+}  // namespace zcrecv::log
