@@ -403,7 +403,7 @@ t.toml:8:17: output.max_file_size: expected a size like "64MiB" or "1G", got "bi
 t.toml:10:16: limits.idle_timeout: expected a duration like "30s", "5m" or "1h30m", got "5")");
 }
 
-TEST_CASE("addresses and CIDRs are parsed at load, once; the name template goes to its validator") {
+TEST_CASE("addresses and CIDRs are parsed at load, once, and the name template goes to its validator") {
   std::vector<std::string> seen;
   Validators validators;
   validators.name_template = [&seen](std::string_view name) -> std::optional<std::string> {
