@@ -31,6 +31,8 @@ namespace {
 
 using namespace zcrecv;
 
+// Distinct statuses, as the footer lists them, so that a script or a service manager can tell
+// a configuration to fix from a failure at run time.
 constexpr int kExitRuntime = 1;
 constexpr int kExitUsage = 2;
 
@@ -84,6 +86,8 @@ std::optional<std::string> reason_of(const sys::Error& error) { return error.mes
 
 config::Validators make_validators() {
   config::Validators validators;
+  // Checked at load with the template's own parser, so that an error keeps its position in the
+  // file (§9.2); the time zone only changes how names render, not whether the template is valid.
   validators.name_template = [](std::string_view text) -> std::optional<std::string> {
     auto parsed = output::NameTemplate::parse(text);
     return parsed ? std::nullopt : reason_of(parsed.error());
@@ -143,6 +147,7 @@ bool same_socket_address(const net::ListenAddress& left, const net::ListenAddres
   if (left.kind != net::ListenAddress::Kind::kTcp || right.kind != left.kind) {
     return left == right;
   }
+  // Port 0 never clashes: each bind of it gets a port of its own.
   return left.port != 0 && left.port == right.port &&
          (left.host == right.host || left.host.empty() || right.host.empty());
 }
@@ -169,6 +174,8 @@ sys::Result<config::Config> build_config(const CommandLine& cli) {
   auto validators = make_validators();
   config::Config config;
   if (cli.config_file) {
+    // The file first, then the command line over it, in one function: a reload (SIGHUP) calls it
+    // again and so gets the same overrides (§9.3).
     auto loaded = config::load_config_file(*cli.config_file, validators);
     if (!loaded) {
       return std::move(loaded).error();
@@ -177,6 +184,8 @@ sys::Result<config::Config> build_config(const CommandLine& cli) {
   }
   Errors errors;
   if (!cli.listen.empty()) {
+    // --listen replaces the file's listeners rather than adding to them, so that the command
+    // line alone says where zcrecv listens.
     config.listeners.clear();
     for (const auto& address : cli.listen) {
       if (auto parsed =
@@ -189,6 +198,8 @@ sys::Result<config::Config> build_config(const CommandLine& cli) {
       }
     }
   }
+  // In one-shot modes -o names the output of the one stream (a file, a directory or -), not the
+  // daemon's output directory.
   if (cli.out && !cli.once && !cli.from_stdin) {
     config.output.directory = *cli.out;
   }
@@ -219,6 +230,7 @@ sys::Result<config::Config> build_config(const CommandLine& cli) {
     }
   }
   if (cli.name) {
+    // Parsed here only to check it; the template is compiled where it is used (§9.2).
     if (errors.take(output::NameTemplate::parse(*cli.name), "--name")) {
       config.output.name = {*cli.name, config::Origin{"--name"}};
     }
@@ -241,6 +253,8 @@ sys::Result<config::Config> build_config(const CommandLine& cli) {
   }
   for (const auto& cidr : cli.allow) {
     if (auto parsed = errors.take(config::make_cidr(cidr, config::Origin{"--allow"}), "--allow")) {
+      // --allow applies to every listener, the file's included: a command-line allow list
+      // should not leave any listener open to all.
       for (auto& listener : config.listeners) {
         listener.allow.push_back(*parsed);
       }
@@ -270,6 +284,7 @@ sys::Result<config::Config> build_config(const CommandLine& cli) {
       config.metrics.listen = std::move(*parsed);
     }
   }
+  // After --metrics and --listen both had their say: either may be what makes the clash.
   if (auto taken = metrics_address_taken(config)) {
     errors.add(std::move(*taken));
   }
@@ -282,6 +297,8 @@ sys::Result<config::Config> build_config(const CommandLine& cli) {
 sys::Result<RunSettings> build_run_settings(const CommandLine& cli) {
   Errors errors;
   RunSettings run;
+  // Options of one mode are refused in the other rather than ignored: an option that silently
+  // did nothing would look applied.
   bool one_shot = cli.once || cli.from_stdin;
   if (cli.copy_mode) {
     if (auto mode = errors.take(io::parse_copy_mode(*cli.copy_mode))) {
@@ -334,6 +351,7 @@ int run_one_shot(const CommandLine& cli, const config::Config& config, const Run
                  event::SignalFd& signals) {
   oneshot::OneShotSettings settings;
   if (cli.once) {
+    // A configuration file may list several listeners; --once must be told which one by --listen.
     if (config.listeners.size() != 1) {
       spdlog::error("--once: receives on exactly one listen address; the configuration has {}",
                     config.listeners.size());
@@ -356,9 +374,12 @@ int run_one_shot(const CommandLine& cli, const config::Config& config, const Run
   settings.out = cli.out.value_or("-");
   settings.max_bytes = config.limits.max_connection_bytes;
   settings.timeout = run.timeout;
+  // The progress line redraws itself with CR and an escape sequence, which only a terminal
+  // shows as intended.
   settings.progress = cli.progress.value_or(::isatty(STDERR_FILENO) == 1);
   settings.copy_mode = run.copy_mode;
   settings.receipt = cli.receipt || (cli.once && config.listeners.front().receipt);
+  // A receipt promises durable bytes (§4.8), whatever --sync says.
   settings.sync = settings.receipt ? output::SyncMode::kPublish : to_output_sync(config.output.sync);
   settings.file_mode = config.output.file_mode;
   settings.name_template = config.output.name.value;
@@ -438,6 +459,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
+    // --help and --version are "errors" with exit code 0 to CLI11.
     if (error.get_exit_code() == 0) {
       return app.exit(error);
     }
@@ -446,6 +468,8 @@ int main(int argc, char** argv) {
   }
 
   auto config = build_config(cli);
+  // Both are built before either is reported, so that every error of the command line is listed
+  // at once.
   auto run = build_run_settings(cli);
   if (!config || !run) {
     for (const auto* error : {config ? nullptr : &config.error(), run ? nullptr : &run.error()}) {
@@ -455,6 +479,7 @@ int main(int argc, char** argv) {
     }
     return kExitUsage;
   }
+  // Before logging and signals are set up: --check-config only reads and prints.
   if (cli.check_config) {
     std::fputs(config::to_toml(*config).c_str(), stdout);
     return 0;
@@ -475,6 +500,8 @@ int main(int argc, char** argv) {
   }
   daemon::DaemonOptions options;
   options.copy_mode = run->copy_mode;
+  // Sockets passed by systemd (LISTEN_FDS) are taken before any listener is opened, so that a
+  // configured address that systemd already holds reuses its socket (§9.3).
   auto inherited = systemd::SocketActivation::from_environment();
   if (!inherited) {
     spdlog::error("{}", inherited.error().message());
@@ -482,6 +509,7 @@ int main(int argc, char** argv) {
   }
   options.inherited = std::move(*inherited);
   daemon::ReloadFunction reload;
+  // Without a file there is nothing to read again: the command line alone cannot change.
   if (cli.config_file) {
     reload = [&cli] { return build_config(cli); };
   }

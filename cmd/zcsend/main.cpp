@@ -43,6 +43,8 @@ int exit_status(const std::vector<send::InputReport>& reports) {
     return std::any_of(reports.begin(), reports.end(),
                        [result](const auto& report) { return report.result == result; });
   };
+  // The worst outcome decides: an input not stored (or not removed after it was) matters more
+  // than one that could not be read at all.
   if (any(Result::kNotAcknowledged) || any(Result::kNotRemoved)) {
     return kExitNotAcknowledged;
   }
@@ -63,6 +65,7 @@ int main(int argc, char** argv) {
                  "address to send to (repeatable, tried in turn): host:9000, 10.0.0.5:9000, "
                  "[::1]:9000, :9000 (this host), unix:/path.sock, unix:@abstract")
       ->option_text("ADDR")
+      // Without this, CLI11 would let "-t a b" take b as a second address rather than as a file.
       ->allow_extra_args(false);
   app.add_option("--attempts", options.attempts,
                  "attempts per input, the first included (default 10, at most 1000)")
@@ -96,6 +99,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
+    // --help and --version are "errors" with exit code 0 to CLI11.
     if (error.get_exit_code() == 0) {
       return app.exit(error);
     }
@@ -103,6 +107,7 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
+  // Every option is checked before any is reported, so that every usage error is printed at once.
   auto settings = send::build_send_settings(options, ::isatty(STDERR_FILENO) == 1);
   const auto level = config::parse_log_level(log_level.value_or("info"));
   const auto format = config::parse_log_format(log_format.value_or("text"));
@@ -122,6 +127,8 @@ int main(int argc, char** argv) {
   }
   // sendfile(2) to a socket the receiver reset must fail with EPIPE, not kill the process.
   std::signal(SIGPIPE, SIG_IGN);
+  // Logging is set up only once the options are known good: a usage error goes to stderr as
+  // plain text whatever --log-format says.
   log::setup_logging(*level, *format);
   send::Sender sender(std::move(*settings));
   return exit_status(sender.run(send::inputs_of(options)));

@@ -29,6 +29,8 @@ constexpr std::array kSyncModes{SyncMode::kNone, SyncMode::kPublish};
 constexpr std::array kOnPublishDone{OnPublishDone::kKeep, OnPublishDone::kRemove};
 constexpr std::array kTimeZones{TimeZone::kUtc, TimeZone::kLocal};
 
+// The known keys of each table: an unknown key is an error (§9.2), and its message lists these
+// so that a misspelling shows its correction.
 constexpr std::array<std::string_view, 8> kTopKeys{"log_level", "log_format", "workers",
                                                    "listen",    "output",     "limits",
                                                    "metrics",   "retention"};
@@ -51,7 +53,11 @@ constexpr std::int64_t kMaxFiles = std::numeric_limits<std::int64_t>::max();
 
 // (uid_t)-1 and (gid_t)-1 mean "leave unchanged" to chown(2), so they cannot name an owner.
 constexpr std::int64_t kMaxId = std::numeric_limits<std::uint32_t>::max() - 1;
+// Counts are kept in 32 bits by the settings that use them; the check at load says so with a
+// position instead of truncating later.
 constexpr std::int64_t kMaxCount = std::numeric_limits<std::uint32_t>::max();
+// getpwnam_r asks for more room with ERANGE; past 1 MiB that ERANGE is reported as the error
+// rather than the buffer growing without bound.
 constexpr std::size_t kMaxLookupBuffer = std::size_t{1} << 20;
 
 template <class Enum, std::size_t N>
@@ -88,6 +94,7 @@ bool is_unix_address(std::string_view address) {
 }
 
 bool is_name_char(char c) {
+  // POSIX's portable file name character set: letters, digits, '.', '_' and '-'.
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
          c == '_' || c == '-';
 }
@@ -134,6 +141,7 @@ template <class Lookup>
 sys::Result<std::optional<std::uint32_t>> lookup_id(int size_hint, const std::string& call,
                                                     Lookup lookup) {
   const long hint = ::sysconf(size_hint);
+  // sysconf may answer -1 (no fixed limit); the buffer then starts small and grows on ERANGE.
   std::vector<char> buffer(hint > 0 ? static_cast<std::size_t>(hint) : 1024);
   while (true) {
     const auto [err, id] = lookup(std::span<char>(buffer));
@@ -207,6 +215,8 @@ class Reader {
 
   Config read(const toml::table& root) {
     Config config;
+    // Unknown keys are reported rather than ignored: a misspelt limit would otherwise leave its
+    // default silently in force.
     for (const auto& [key, node] : root) {
       const std::string path(key.str());
       if (path == "log_level") {
@@ -235,6 +245,7 @@ class Reader {
 
   /// Every problem found, one per line in document order; empty if there were none.
   [[nodiscard]] std::string problems() {
+    // Stable: two problems at the same position keep the order they were found in.
     std::ranges::stable_sort(problems_, [](const Problem& left, const Problem& right) {
       return std::pair(left.line, left.column) < std::pair(right.line, right.column);
     });
@@ -361,6 +372,8 @@ class Reader {
   }
 
   /// An owner or group: a numeric id (integer or string of digits) or a name, resolved now.
+  // Names are resolved at load, not at bind: a reload with an unknown user then fails before
+  // anything changes (§9.3), instead of failing halfway through opening the listeners.
   std::optional<std::uint32_t> read_id(const toml::node& node, std::string_view key, bool is_user) {
     const std::string expectation = std::string(is_user ? "an existing user name or a uid"
                                                         : "an existing group name or a gid") +
@@ -378,6 +391,7 @@ class Reader {
       return std::nullopt;
     }
     const std::string& name = text->get();
+    // A string of digits is an id, not a name: "1000" means uid 1000 even if a user is so named.
     if (std::ranges::all_of(name, [](char c) { return c >= '0' && c <= '9'; })) {
       const sys::Result<std::uint64_t> id = parse_count(name, key, 0, static_cast<std::uint64_t>(kMaxId));
       if (!id) {
@@ -418,6 +432,8 @@ class Reader {
       const toml::node* name = table->get("name");
       name_positions.push_back(name != nullptr ? name->source() : table->source());
     }
+    // Names must differ: a listener's counters are kept by its name across reloads, and {listener}
+    // in file names would otherwise mix two streams.
     for (std::size_t i = 0; i < listeners.size(); ++i) {
       for (std::size_t j = 0; j < i; ++j) {
         if (listeners[i].name == listeners[j].name) {
@@ -455,6 +471,8 @@ class Reader {
     for (const auto& [key, node] : table) {
       const std::string name(key.str());
       const std::string key_path = path + "." + name;
+      // Checked against the address as written, so that a Unix-only key on a TCP listener is
+      // an error with its position rather than an option silently ignored.
       const bool unix_only =
           name == "mode" || name == "owner" || name == "group" || name == "allow_uids";
       const bool tcp_only = name == "allow" || name == "proxy_from" || name == "allow_proxy_local";
@@ -511,6 +529,8 @@ class Reader {
         unknown_key(key, key_path, "[[listen]]", join(kListenKeys));
       }
     }
+    // After the loop: the keys can come in any order, so whether they go together is known only
+    // once all of them are read.
     check_proxy_keys(listener.proxy_protocol, is_unix, path, proxy_keys);
     return listener;
   }
@@ -559,6 +579,7 @@ class Reader {
     std::vector<SourcedCidr> cidrs;
     for (std::size_t i = 0; i < array->size(); ++i) {
       const std::string element_key = key + "[" + std::to_string(i) + "]";
+      // Each CIDR is parsed once, here; nothing parses it again (§9.2).
       if (std::optional<SourcedCidr> cidr = read_sourced(*array->get(i), element_key, make_cidr)) {
         cidrs.push_back(std::move(*cidr));
       }
@@ -606,6 +627,8 @@ class Reader {
         if (text != nullptr && text->get().empty()) {
           expected(value, path, "a name template");
         } else {
+          // The template belongs to `output`; its validator is injected so that its errors keep the
+          // position in the file (§9.2).
           output.name = read_checked(value, path, validators_.name_template).value_or(output.name);
         }
       } else if (name == "max_file_size") {
@@ -648,6 +671,7 @@ class Reader {
         output.time_zone = read_enum(value, path, kTimeZones).value_or(output.time_zone);
       } else if (name == "record_delimiter") {
         const std::optional<std::string> delimiter = read_string(value, path);
+        // One byte: the boundary search (§4.6) looks for a single byte in the peeked window.
         if (delimiter && delimiter->size() > 1) {
           expected(value, path, R"(one byte, like "\n", or "" for none)");
         } else {
@@ -655,6 +679,7 @@ class Reader {
         }
       } else if (name == "record_max") {
         const auto record_max = read_parsed<std::uint64_t>(value, path, parse_size);
+        // Zero would leave no window in which to look for a delimiter before max_file_size.
         if (record_max && *record_max == 0) {
           expected(value, path, "a size above 0, like \"64KiB\"");
         } else {
@@ -686,6 +711,8 @@ class Reader {
     std::vector<SourcedString> argv;
     for (std::size_t i = 0; i < array->size(); ++i) {
       const std::string element_key = key + "[" + std::to_string(i) + "]";
+      // The program has a check of its own: it must not be empty, and a literal one is
+      // checked now rather than when the first file is published.
       if (std::optional<SourcedString> argument =
               read_checked(*array->get(i), element_key,
                            i == 0 ? validators_.hook_program : validators_.hook_argument)) {
@@ -740,6 +767,8 @@ class Reader {
     if (!text) {
       return std::nullopt;
     }
+    // "auto" is kept as such, not resolved: its floor depends on the size of the filesystem, which
+    // is known only once the output directory is open.
     if (*text == "auto") {
       return std::optional<std::uint64_t>();
     }
@@ -896,6 +925,7 @@ std::optional<SyncMode> parse_sync_mode(std::string_view text) {
 
 std::uint64_t min_free_space_for(std::optional<std::uint64_t> configured,
                                  std::uint64_t filesystem_bytes) {
+  // A configured floor is used as given, "0" included (no check).
   if (configured) {
     return *configured;
   }
@@ -935,9 +965,12 @@ std::string default_listener_name(std::string_view address) {
   if (is_unix_address(address)) {
     std::string_view path = address.starts_with("unix:") ? address.substr(5) : address;
     // "unix:@name" is an abstract socket; otherwise the file name says enough.
+    // After the last '/', or the whole path when there is none: rfind gives npos, and
+    // npos + 1 is 0.
     path = path.starts_with('@') ? path.substr(1) : path.substr(path.rfind('/') + 1);
     name = "unix-" + std::string(path);
   } else {
+    // rfind: an IPv6 address in brackets has colons of its own; the port follows the last one.
     const std::size_t colon = address.rfind(':');
     std::string_view host = colon == std::string_view::npos ? "" : address.substr(0, colon);
     const std::string_view port =
@@ -947,6 +980,7 @@ std::string default_listener_name(std::string_view address) {
     }
     name = "tcp-" + (host.empty() ? "" : std::string(host) + "-") + std::string(port);
   }
+  // The address may hold characters a listener name must not (':' of IPv6, '/' of a path).
   std::ranges::replace_if(
       name, [](char c) { return !is_name_char(c); }, '_');
   return name;
@@ -963,6 +997,8 @@ sys::Result<Config> load_config_file(const std::string& path, const Validators& 
 sys::Result<Config> load_config_string(std::string_view toml, std::string_view source_name,
                                        const Validators& validators) {
   toml::table root;
+  // toml++ reports a syntax error by exception; it becomes one positioned error, since the rest of
+  // the document cannot be read.
   try {
     root = toml::parse(toml, source_name);
   } catch (const toml::parse_error& error) {
@@ -973,6 +1009,7 @@ sys::Result<Config> load_config_string(std::string_view toml, std::string_view s
   Reader reader(source_name, validators);
   Config config = reader.read(root);
   std::string problems = reader.problems();
+  // Every problem of the document at once, in document order (§9.2).
   if (!problems.empty()) {
     return sys::Error::invalid(std::move(problems));
   }
@@ -981,6 +1018,8 @@ sys::Result<Config> load_config_string(std::string_view toml, std::string_view s
 
 std::string to_toml(const Config& config) {
   std::string toml;
+  // Every value is written, defaults included, so that --check-config shows the effective
+  // configuration and its output loads back to an equal Config (§9.2).
   append_line(toml, "log_level", toml_string(to_string(config.log_level)));
   append_line(toml, "log_format", toml_string(to_string(config.log_format)));
   append_line(toml, "workers", std::to_string(config.workers));
@@ -997,6 +1036,7 @@ std::string to_toml(const Config& config) {
       append_line(toml, "mode", toml_string(format_mode(*listener.mode)));
     }
     if (listener.owner) {
+      // Resolved ids rather than names: what was checked at load is what is shown.
       append_line(toml, "owner", std::to_string(*listener.owner));
     }
     if (listener.group) {
@@ -1013,6 +1053,7 @@ std::string to_toml(const Config& config) {
                   toml_array(listener.proxy_from,
                              [](const SourcedCidr& cidr) { return toml_string(cidr.text); }));
     }
+    // proxy_timeout is written only with proxy_protocol: it is an error without it.
     if (listener.proxy_protocol) {
       append_line(toml, "proxy_timeout", toml_string(format_duration(listener.proxy_timeout)));
     }
@@ -1049,6 +1090,7 @@ std::string to_toml(const Config& config) {
   append_line(toml, "idle_timeout", toml_string(format_duration(limits.idle_timeout)));
   append_line(toml, "max_connection_bytes", toml_string(format_size(limits.max_connection_bytes)));
   append_line(toml, "shutdown_timeout", toml_string(format_duration(limits.shutdown_timeout)));
+  // "auto" is written as such: its floor is resolved against the filesystem only at run time.
   append_line(toml, "min_free_space",
               toml_string(limits.min_free_space ? format_size(*limits.min_free_space) : "auto"));
   append_line(toml, "disk_full_timeout", toml_string(format_duration(limits.disk_full_timeout)));
@@ -1058,6 +1100,7 @@ std::string to_toml(const Config& config) {
   append_line(toml, "max_files", std::to_string(retention.max_files));
   append_line(toml, "max_age", toml_string(format_duration(retention.max_age)));
   append_line(toml, "check_interval", toml_string(format_duration(retention.check_interval)));
+  // [metrics] only when an endpoint is configured: there is none by default.
   if (config.metrics.listen) {
     toml += "\n[metrics]\n";
     append_line(toml, "listen", toml_string(config.metrics.listen->text));

@@ -16,6 +16,7 @@ constexpr std::string_view kSizeExpected = R"(a size like "64MiB" or "1G")";
 constexpr std::string_view kDurationExpected = R"(a duration like "30s", "5m" or "1h30m")";
 constexpr std::uint64_t kKibi = 1024;
 constexpr std::uint64_t kKilo = 1000;
+// std::chrono::nanoseconds holds a signed 64-bit count: a longer duration would wrap negative.
 constexpr std::uint64_t kMaxDurationNs = std::numeric_limits<std::int64_t>::max();
 // 10^19 is the largest power of ten in 64 bits; a longer fraction is refused.
 constexpr int kMaxFractionDigits = 19;
@@ -51,6 +52,8 @@ TakenDecimal take_decimal(std::string_view& text) {
   }
   for (; at < text.size() && is_digit(text[at]); ++at) {
     const auto digit = static_cast<std::uint64_t>(text[at] - '0');
+    // Overflow is noted but the digits are still taken, so that the message names the size limit
+    // rather than calling the rest of the text garbage.
     if (__builtin_mul_overflow(taken.number.whole, 10U, &taken.number.whole) ||
         __builtin_add_overflow(taken.number.whole, digit, &taken.number.whole)) {
       taken.problem = NumberProblem::kTooLarge;
@@ -72,6 +75,8 @@ TakenDecimal take_decimal(std::string_view& text) {
       }
       for (; pending_zeros >= 0; --pending_zeros) {
         if (++digits > kMaxFractionDigits) {
+          // Reported as a malformed number, not as too large: no unit turns 20 fraction
+          // digits into a whole number of bytes or nanoseconds.
           taken.problem = NumberProblem::kMissing;
           return taken;
         }
@@ -150,6 +155,7 @@ std::uint64_t power(std::uint64_t base, int exponent) {
 
 /// The multiplier a size unit stands for, or std::nullopt for an unknown unit.
 std::optional<std::uint64_t> size_unit(std::string_view unit) {
+  // Only "B" for bytes: a lowercase "b" is the usual symbol for bits.
   if (unit == "B") {
     return 1;
   }
@@ -158,6 +164,8 @@ std::optional<std::uint64_t> size_unit(std::string_view unit) {
     return std::nullopt;
   }
   const std::string_view rest = unit.substr(1);
+  // A bare prefix and the IEC "iB" are both powers of 1024, as `ls -h` reads "64M"; only the
+  // explicit SI "kB", "MB"… are powers of 1000.
   if (rest.empty() || rest == "iB") {
     return power(kKibi, exponent);
   }
@@ -196,12 +204,14 @@ sys::Result<std::uint64_t> parse_size(std::string_view text, std::string_view wh
     return expected(what, kSizeExpected, text);
   }
   const std::optional<std::uint64_t> unit =
+      // A bare number of bytes is unambiguous, unlike a bare duration (see parse_duration).
       unit_text.empty() ? std::optional<std::uint64_t>(1) : size_unit(unit_text);
   if (!unit) {
     return expected(what, kSizeExpected, text);
   }
   const Scaled bytes = scale(taken.number, *unit);
   if (taken.problem == NumberProblem::kTooLarge || bytes.problem == ScaleProblem::kTooLarge) {
+    // 2^64 bytes is 16 EiB: the largest size that fits is just below it.
     return expected(what, "a size below 16EiB", text);
   }
   if (bytes.problem == ScaleProblem::kNotWhole) {
@@ -217,6 +227,7 @@ sys::Result<std::chrono::nanoseconds> parse_duration(std::string_view text, std:
   bool first = true;
   do {
     if (!first) {
+      // "1h 30m" reads as well as "1h30m"; spaces go between parts only, not before the first.
       rest = skip_spaces(rest);
     }
     const TakenDecimal taken = take_decimal(rest);
@@ -244,6 +255,7 @@ sys::Result<std::chrono::nanoseconds> parse_duration(std::string_view text, std:
     if (part.problem == ScaleProblem::kNotWhole) {
       return expected(what, "a whole number of nanoseconds", text);
     }
+    // Parsing goes on after an overflow, so that a malformed later part is reported as such first.
     too_large = too_large || taken.problem == NumberProblem::kTooLarge ||
                 part.problem == ScaleProblem::kTooLarge ||
                 __builtin_add_overflow(total, part.value, &total) || total > kMaxDurationNs;
@@ -266,6 +278,8 @@ sys::Result<mode_t> parse_mode(std::string_view text, std::string_view what) {
       return expected(what, kModeExpected, text);
     }
     mode = mode * 8 + static_cast<mode_t>(c - '0');
+    // Checked per digit: 07777 (permissions, setuid, setgid, sticky) is the largest mode, and
+    // a long string of digits must not wrap around into a small, valid-looking one.
     if (mode > 07777) {
       return expected(what, kModeExpected, text);
     }
@@ -275,6 +289,8 @@ sys::Result<mode_t> parse_mode(std::string_view text, std::string_view what) {
 
 std::string format_size(std::uint64_t bytes) {
   constexpr std::array<std::string_view, 5> kUnits{"", "KiB", "MiB", "GiB", "TiB"};
+  // The largest unit that divides exactly, so that format_size's output parses back to the same
+  // number and reads as it would be written ("64MiB", not "65536KiB").
   for (int exponent = 4; exponent > 0; --exponent) {
     const std::uint64_t unit = power(kKibi, exponent);
     if (bytes != 0 && bytes % unit == 0) {
@@ -295,6 +311,7 @@ std::string format_duration(std::chrono::nanoseconds duration) {
     text = "-";
     left = 0 - left;
   }
+  // Largest unit first, each taking its whole part: "1h30m", which parse_duration reads back.
   for (auto unit = kDurationUnits.rbegin(); unit != kDurationUnits.rend(); ++unit) {
     if (left >= unit->nanoseconds) {
       text += std::to_string(left / unit->nanoseconds) + std::string(unit->name);
@@ -305,6 +322,7 @@ std::string format_duration(std::chrono::nanoseconds duration) {
 }
 
 std::string format_mode(mode_t mode) {
+  // Always four digits with the leading 0, so that the text reads as octal to a person too.
   std::string text(4, '0');
   for (std::size_t i = text.size(); i > 0; --i) {
     text[i - 1] = static_cast<char>('0' + (mode & 07));
@@ -334,6 +352,7 @@ sys::Result<std::string> parse_delimiter(std::string_view text, std::string_view
                                ": expected one byte, or an escape like \\n or \\x1e, got " +
                                sys::quoted(text));
   };
+  // Empty (no delimiter) or one literal byte; anything longer must be an escape.
   if (text.size() <= 1) {
     return std::string(text);
   }
@@ -356,6 +375,7 @@ sys::Result<std::string> parse_delimiter(std::string_view text, std::string_view
         return wrong();
     }
   }
+  // Exactly two hex digits: one byte, \x00 to \xff.
   if (text.size() == 4 && text[1] == 'x') {
     unsigned value = 0;
     const auto* end = text.data() + text.size();
@@ -371,6 +391,8 @@ std::string toml_string(std::string_view text) {
   constexpr std::string_view kHex = "0123456789ABCDEF";
   std::string quoted = "\"";
   for (const char c : text) {
+    // TOML basic strings: the escapes the spec names, \u00XX for the other control characters
+    // (DEL included), so that to_toml's output loads back to the same string.
     switch (c) {
       case '"':
         quoted += "\\\"";

@@ -18,6 +18,7 @@ namespace {
 // second would leave 86 400 of them a day.
 output::RotationSettings rotation_for(const ConnectionSettings& settings, bool receipt,
                                       const net::PeerIdentity& peer) {
+  // A copy: the snapshot is shared by every connection admitted under it and never changes (§4.2).
   output::RotationSettings rotation = settings.rotation;
   if (receipt) {
     rotation.sync = output::SyncMode::kPublish;
@@ -49,6 +50,8 @@ Connection::Connection(Worker& worker, std::shared_ptr<const ConnectionSettings>
       listener_(std::move(listener)),
       peer_(std::move(peer)),
       id_(std::move(id)) {
+  // The sink is built here, before the session, because the session takes it over at construction
+  // and its callbacks must be wired before the first file can be opened.
   auto sink = std::make_unique<stream::RotatingSink>(output::RotatingFile(
       *settings_->directory, settings_->name_template,
       output::ConnectionNames{listener_->name, peer_.file_token, id_, settings_->host,
@@ -73,9 +76,13 @@ Connection::~Connection() {
 void Connection::wire_files(stream::RotatingSink& sink) {
   output::RotatingFile& files = sink.files();
   output::SyncStage* stage = worker_.sync_stage();
+  // Without durable syncs (`sync = "none"` and no receipt) files publish on the spot on this
+  // thread (§4.7); only durable publishing goes through the stage.
   const bool on_stage = stage != nullptr && files.syncs_durably();
   if (on_stage) {
     event::EventLoop& loop = worker_.loop();
+    // Completions run on a sync thread; posting brings them back to this connection's loop, the
+    // only thread that may touch the session (§6).
     files.use_sync_stage(*stage,
                          [&loop](std::function<void()> task) { loop.post(std::move(task)); });
     files.on_sync_progress([this] { session_->sync_progressed(); });
@@ -86,12 +93,16 @@ void Connection::wire_files(stream::RotatingSink& sink) {
                   {"error", error.message()}},
                  fmt::format("connection {} on {} from {}: {}", id_, listener_->name, peer,
                              error.message()));
+      // The page cache may have dropped what the disk refused, so the file is never published as
+      // complete and the stream is cut (§4.7).
       session_->publish_failed(error);
     });
   }
   files.on_published([this, on_stage, &sink](const output::PublishedFile& file) {
     listener_->published(file.completion).fetch_add(1, std::memory_order_relaxed);
     if (on_stage) {
+      // Publish latency is the stage's fdatasync, rename and directory fsync; a file published
+      // on the spot has none worth observing.
       worker_.stats().publish_duration.observe(sys::seconds(file.latency));
     }
     sink.note_published(file.name);
@@ -100,6 +111,7 @@ void Connection::wire_files(stream::RotatingSink& sink) {
                  fmt::format("connection {}: published {}", id_, file.name));
     }
     if (settings_->hand_off != nullptr) {
+      // Announcing only posts to the main loop: the worker never waits for a hook (§4.9).
       settings_->hand_off->published(settings_->directory, file.name);
     }
   });
@@ -122,6 +134,7 @@ sys::Result<void> Connection::start(bool watched) {
 }
 
 bool Connection::output_space_low() {
+  // The SpaceMonitor's last measure (every 100 ms, §5.2): no system call on the data path.
   return worker_.space_low(*settings_->directory, settings_->limits.min_free_space);
 }
 
@@ -131,6 +144,8 @@ void Connection::moved(std::uint64_t bytes, io::DataPath path) {
 
 void Connection::state_changed(stream::SessionState from, stream::SessionState to) {
   metrics::Stats& stats = worker_.stats();
+  // Only the two pause states have gauges; each transition moves one connection from one to the
+  // other so the gauges stay exact without a scan.
   auto gauge = [&stats](stream::SessionState state) -> std::atomic<std::uint64_t>* {
     switch (state) {
       case stream::SessionState::kPausedForSpace:
@@ -156,6 +171,7 @@ void Connection::state_changed(stream::SessionState from, stream::SessionState t
 }
 
 void Connection::paused(stream::SessionState state, const std::string& why, bool disk_full) {
+  // A sync pause is normal backpressure (§4.7), not a fault: counted and logged at debug only.
   if (state == stream::SessionState::kPausedForSync) {
     worker_.stats().sync_pauses.fetch_add(1, std::memory_order_relaxed);
     spdlog::debug("connection {}: reading paused until the disk catches up", id_);
@@ -164,6 +180,8 @@ void Connection::paused(stream::SessionState state, const std::string& why, bool
   if (disk_full) {
     worker_.stats().disk_full_pauses.fetch_add(1, std::memory_order_relaxed);
   }
+  // One limiter for the worker, not per connection: a full disk pauses every stream at once, and
+  // one line a second says so.
   if (auto suppressed = worker_.disk_full_log().admit(event::EventLoop::Clock::now())) {
     const std::string peer = peer_.described();
     const auto retry_ms = stream::Session::kSpaceRetry.count();
@@ -193,6 +211,7 @@ void Connection::record_split(bool first) {
 
 void Connection::files_pending(std::uint64_t pending) {
   std::atomic<std::uint64_t>& queue = worker_.stats().sync_queue;
+  // The stage's queue gauge is shared by all connections: only this connection's change is applied.
   if (pending > counted_sync_queue_) {
     queue.fetch_add(pending - counted_sync_queue_, std::memory_order_relaxed);
   } else {
@@ -211,6 +230,8 @@ void Connection::ended(EndCause /*cause*/, std::uint64_t lost) {
   counter.fetch_add(1, std::memory_order_relaxed);
 }
 
+// Called when the socket closes, which with a receipt waits for the files to be durable: the
+// connection counts are given back then, not when this object is destroyed.
 void Connection::closing() { worker_.connection_closed(*this); }
 
 void Connection::finished() {

@@ -19,6 +19,7 @@ sys::Result<std::uint32_t> ConnectionIds::random_prefix() {
 }
 
 std::string ConnectionIds::next() {
+  // Relaxed: ids only need to be unique, and the workers take them without ordering.
   std::uint64_t number = counter_.fetch_add(1, std::memory_order_relaxed);
   std::array<char, 32> text{};
   int length = std::snprintf(text.data(), text.size(), "%08" PRIx32 "%08" PRIx64, prefix_, number);

@@ -12,6 +12,8 @@ sys::Result<std::shared_ptr<const ConnectionSettings>> make_connection_settings(
     const config::Config& config, std::shared_ptr<output::OutputDirectory> directory,
     std::string host, io::CopyMode copy_mode, handoff::HookRunner* hand_off,
     std::shared_ptr<output::PublishObserver> publishes) {
+  // Compiled once per configuration, not per connection; it was already checked at load (§9.2),
+  // so an error here carries the position in the file all the same.
   auto name_template = output::NameTemplate::parse(config.output.name.value,
                                                    output_time_zone(config.output.time_zone));
   if (!name_template) {
@@ -34,6 +36,8 @@ sys::Result<std::shared_ptr<const ConnectionSettings>> make_connection_settings(
     session.record_delimiter = static_cast<std::byte>(config.output.record_delimiter.front());
   }
   session.record_max = config.output.record_max;
+  // Immutable and shared: every connection admitted under this configuration holds the same
+  // snapshot, and a reload makes a new one rather than changing this (§4.2).
   return std::make_shared<const ConnectionSettings>(
       ConnectionSettings{std::move(directory), std::move(*name_template), rotation, config.limits,
                          session, copy_mode, std::move(host), hand_off});

@@ -17,6 +17,8 @@ std::vector<net::Cidr> cidrs(const std::vector<config::SourcedCidr>& entries) {
   std::vector<net::Cidr> networks;
   networks.reserve(entries.size());
   for (const config::SourcedCidr& entry : entries) {
+    // Copied out of the Sourced values: the check runs per connection and needs only the network,
+    // not the text and position kept for messages.
     networks.push_back(entry.value);
   }
   return networks;
@@ -27,9 +29,11 @@ std::vector<net::Cidr> cidrs(const std::vector<config::SourcedCidr>& entries) {
 std::optional<std::string> ListenerSettings::refusal(const net::SocketAddress& address,
                                                      const net::PeerIdentity& peer) const {
   if (address.family() == AF_UNIX) {
+    // A Unix socket has no address to check: the peer's SO_PEERCRED uid is what allow_uids names.
     if (allow_uids.empty()) {
       return std::nullopt;
     }
+    // No credentials means the uid cannot be known, so a set allow list fails closed.
     if (!peer.credentials) {
       return std::string("peer credentials unknown and allow_uids is set");
     }
@@ -39,6 +43,8 @@ std::optional<std::string> ListenerSettings::refusal(const net::SocketAddress& a
     }
     return std::nullopt;
   }
+  // Behind a proxy the socket's peer is the proxy; the client's address, which `allow` is about,
+  // comes only with the header (client_refusal, §4.3).
   if (proxy_protocol) {
     return std::nullopt;
   }
@@ -47,6 +53,8 @@ std::optional<std::string> ListenerSettings::refusal(const net::SocketAddress& a
 
 std::optional<std::string> ListenerSettings::proxy_refusal(
     const net::SocketAddress& address) const {
+  // A Unix socket's PROXY peer is trusted by its file's permissions (mode, owner, group):
+  // proxy_from names only TCP networks, and load requires it only there.
   if (!proxy_protocol || address.family() == AF_UNIX || contains(proxy_from, address)) {
     return std::nullopt;
   }
@@ -55,6 +63,8 @@ std::optional<std::string> ListenerSettings::proxy_refusal(
 
 std::optional<std::string> ListenerSettings::client_refusal(
     const std::optional<net::SocketAddress>& client) const {
+  // No client (a LOCAL or UNKNOWN header, or the proxy's own connection) is not refused here:
+  // unknown_client_refusal decides, once it is known whether data follows.
   if (!client || allow.empty() || contains(allow, *client)) {
     return std::nullopt;
   }

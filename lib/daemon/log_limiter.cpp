@@ -3,6 +3,7 @@
 namespace zcrecv::daemon {
 
 std::optional<std::uint64_t> LogLimiter::admit(Clock::time_point now) {
+  // Nanoseconds in one atomic, so that the workers share the limiter without a lock.
   const std::int64_t now_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
   std::int64_t allowed = next_allowed_ns_.load(std::memory_order_relaxed);
@@ -11,6 +12,7 @@ std::optional<std::uint64_t> LogLimiter::admit(Clock::time_point now) {
                                allowed, now_ns + interval_.count(), std::memory_order_relaxed)) {
     return suppressed_.exchange(0, std::memory_order_relaxed);
   }
+  // Counted so that the next line let through, or flush, can say how many were held back.
   suppressed_.fetch_add(1, std::memory_order_relaxed);
   return std::nullopt;
 }
@@ -22,6 +24,7 @@ std::optional<std::uint64_t> LogLimiter::flush(Clock::time_point now) {
   const std::int64_t now_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
   std::int64_t allowed = next_allowed_ns_.load(std::memory_order_relaxed);
+  // flush takes the slot like admit does: a summary line counts against the one-a-second limit.
   if (now_ns < allowed || !next_allowed_ns_.compare_exchange_strong(
                               allowed, now_ns + interval_.count(), std::memory_order_relaxed)) {
     return std::nullopt;

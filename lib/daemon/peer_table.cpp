@@ -3,9 +3,12 @@
 namespace zcrecv::daemon {
 
 bool PeerTable::acquire(const std::string& key, std::uint32_t limit) {
+  // A mutex is enough: the table is touched at a connection's start and end only, never on the
+  // data path (§4.2).
   std::lock_guard lock(mutex_);
   std::uint32_t& count = counts_[key];
   if (count >= limit) {
+    // operator[] has just made the entry of a peer refused with a limit of 0; it must not linger.
     if (count == 0) {
       counts_.erase(key);
     }
@@ -18,6 +21,7 @@ bool PeerTable::acquire(const std::string& key, std::uint32_t limit) {
 void PeerTable::release(const std::string& key) {
   std::lock_guard lock(mutex_);
   auto found = counts_.find(key);
+  // A key that is not there was never acquired (a refused peer): nothing to give back.
   if (found == counts_.end()) {
     return;
   }

@@ -15,6 +15,8 @@ ProxyAdmission::ProxyAdmission(Worker& worker, sys::UniqueFd socket,
                                net::SocketAddress proxy_address, net::PeerIdentity proxy,
                                std::shared_ptr<SharedListener> listener,
                                std::shared_ptr<const ListenerSettings> settings)
+    // The listener and its settings as they were at accept: a reload while the header is awaited
+    // does not change how this connection is judged (§4.3).
     : worker_(worker),
       listener_(std::move(listener)),
       settings_(std::move(settings)),
@@ -35,9 +37,12 @@ void ProxyAdmission::proxy_ended(net::ProxyHandshakeEnd end, const std::string& 
   std::optional<std::string> refusal;
   metrics::RejectReason reason = metrics::RejectReason::kProxy;
   switch (end) {
+    // Nothing came, or a health check: nothing is counted and nothing logged above debug.
     case net::ProxyHandshakeEnd::kQuiet:
       break;
     case net::ProxyHandshakeEnd::kCut:
+      // Cut by the daemon (a stop, or a socket the loop could not watch), not by the peer: a
+      // warning, not a rejection of the peer.
       log::event(spdlog::level::warn, "proxy_header_cut",
                  {{"listener", settings_->name}, {"peer", proxy.display}, {"error", detail}},
                  fmt::format("listener {}: {} cut before its PROXY header was complete: {}",

@@ -21,6 +21,8 @@ void SpaceMonitor::watch(std::shared_ptr<output::OutputDirectory> directory,
   const bool new_directory = directory_ != directory;
   if (new_directory) {
     if (directory_) {
+      // Connections accepted before a reload still write to the old directory (they keep their
+      // settings, §4.2), so it is measured for them until the last of them lets go of it.
       previous_.push_back(directory_);
     }
     // The verdict stays the old directory's until judge_and_log, so that leaving a bad one for
@@ -34,6 +36,7 @@ void SpaceMonitor::watch(std::shared_ptr<output::OutputDirectory> directory,
   configured_ = min_free_space;
   measure_previous();
   judge_and_log(new_directory);
+  // Armed once: a reload that calls watch again must not restart the period.
   if (!timer_.armed()) {
     timer_.arm(kInterval, kInterval);
   }
@@ -49,6 +52,7 @@ void SpaceMonitor::check() {
 void SpaceMonitor::measure_previous() {
   std::erase_if(previous_, [this](const std::weak_ptr<output::OutputDirectory>& weak) {
     std::shared_ptr<output::OutputDirectory> held = weak.lock();
+    // Gone, or watched again as the current one: the current directory is measured by judge.
     if (!held || held == directory_) {
       return true;
     }
@@ -61,6 +65,8 @@ void SpaceMonitor::measure_previous() {
 void SpaceMonitor::judge_and_log(bool new_directory) {
   const bool was_bad = health_.problem.has_value();
   health_.problem = judge();
+  // Logged on a change only, so that a full disk warns once, not every 100 ms; a new directory
+  // that is bad too is logged anew, since it is another path.
   if (health_.problem && (!was_bad || new_directory)) {
     spdlog::warn(
         "output directory {} cannot take data: {}; /health answers 503 disk_full until it can",
@@ -82,6 +88,8 @@ std::optional<std::string> SpaceMonitor::judge() {
   }
   health_.free_bytes = space->free_bytes;
   health_.min_free_space = config::min_free_space_for(configured_, space->size_bytes);
+  // The automatic floor follows the filesystem's size, which can change (a grown volume): logged
+  // whenever the floor it gives changes, not only at a reload.
   if (std::string floor = config::describe_min_free_space(configured_, space->size_bytes);
       floor != floor_logged_) {
     spdlog::info("output directory {}: limits.min_free_space = {}", sys::quoted(health_.path),
@@ -95,9 +103,12 @@ std::optional<std::string> SpaceMonitor::judge() {
     }
     floor_logged_ = std::move(floor);
   }
+  // Checked after the floor is measured, so /health still shows the figures of a directory that
+  // cannot take data for another reason.
   if (space->read_only) {
     return "its filesystem is mounted read-only";
   }
+  // A removed directory still has free space, but files created in it could never be found.
   if (!directory_->is_current()) {
     return "it was removed or replaced (create it again and reload with SIGHUP)";
   }

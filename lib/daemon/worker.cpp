@@ -20,6 +20,8 @@ sys::Result<std::unique_ptr<Worker>> Worker::create(
   if (!loop) {
     return std::move(loop).error().with_context("worker " + std::to_string(index));
   }
+  // One pipe per worker, not per connection: splice needs a pipe between socket and file, and the
+  // pipe is empty again after every pump, so all the worker's connections can share it.
   auto pipe = io::Pipe::create();
   if (!pipe) {
     return std::move(pipe).error().with_context("worker " + std::to_string(index));
@@ -73,6 +75,7 @@ void Worker::join() {
 void Worker::add_listener(std::uint64_t id, std::shared_ptr<SharedListener> listener,
                           std::shared_ptr<const ListenerSettings> settings) {
   loop_->post([this, id, listener = std::move(listener), settings = std::move(settings)] {
+    // A listener added after shut_down began would keep the worker from ever draining.
     if (draining_) {
       return;
     }
@@ -100,6 +103,7 @@ void Worker::remove_listener(std::uint64_t id) {
 void Worker::set_connection_settings(std::shared_ptr<const ConnectionSettings> settings,
                                      std::function<void()> applied) {
   loop_->post([this, settings = std::move(settings), applied = std::move(applied)] {
+    // Only connections admitted from now on see the new settings (§4.2); open ones keep theirs.
     settings_ = settings;
     applied();
   });
@@ -115,11 +119,15 @@ void Worker::rotate_all() {
 
 void Worker::shut_down(std::chrono::nanoseconds timeout, std::function<void()> listeners_released) {
   loop_->post([this, timeout, listeners_released = std::move(listeners_released)] {
+    // Take what is already queued before letting go of the listeners: a connection the kernel
+    // completed would otherwise be reset when the last listening descriptor closes.
     draining_ = true;
     for (auto& [id, acceptor] : acceptors_) {
       acceptor->accept_queued();
     }
     acceptors_.clear();
+    // The daemon counts these calls and logs that the listeners are closed once every worker's
+    // has come.
     listeners_released();
     shutdown_timer_.arm(timeout);
     stop_if_drained();
@@ -143,17 +151,23 @@ bool Worker::space_low(const output::OutputDirectory& directory,
 void Worker::admit(net::AcceptedConnection accepted,
                    const std::shared_ptr<SharedListener>& listener,
                    const std::shared_ptr<const ListenerSettings>& settings) {
+  // Cheapest checks first, before any file or handshake exists: a refused peer costs one accept
+  // and one close.
   net::PeerIdentity peer = net::identify_peer(accepted.fd.get(), accepted.peer);
   if (auto refusal = settings->refusal(accepted.peer, peer)) {
     reject(*listener, *settings, peer, metrics::RejectReason::kAllow, *refusal);
     return;
   }
   metrics::Stats& stats = shared_.stats;
+  // On a PROXY listener the peer must be a trusted proxy; the client's own allow list waits for
+  // the header (§4.3).
   if (auto refusal = settings->proxy_refusal(accepted.peer)) {
     stats.proxy_header_not_allowed.fetch_add(1, std::memory_order_relaxed);
     reject(*listener, *settings, peer, metrics::RejectReason::kProxy, *refusal);
     return;
   }
+  // Incremented first and given back on refusal: with a relaxed fetch_add the limit holds across
+  // workers without a lock (§4.2).
   const std::uint32_t max_connections = settings_->limits.max_connections;
   if (stats.connections_open.fetch_add(1, std::memory_order_relaxed) >= max_connections) {
     stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
@@ -181,6 +195,7 @@ void Worker::admit(net::AcceptedConnection accepted,
 
 void Worker::proxied(sys::UniqueFd socket, net::PeerIdentity client, const net::ProxyHeader& header,
                      SharedListener& listener, const ListenerSettings& settings, bool watched) {
+  // The proxy's own connection (a health check) names no client to check against `allow`.
   if (auto refusal = settings.client_refusal(client.proxy_itself ? std::nullopt : header.source)) {
     shared_.stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
     reject(listener, settings, client, metrics::RejectReason::kAllow, *refusal);
@@ -210,6 +225,7 @@ void Worker::handshake_finished(ProxyAdmission& admission) {
 void Worker::start_connection(sys::UniqueFd socket, net::PeerIdentity peer,
                               SharedListener& listener, const ListenerSettings& settings,
                               bool watched) {
+  // Per peer only now: behind a proxy the peer is known only once the header has named it.
   const std::uint32_t per_peer = settings_->limits.max_connections_per_peer;
   if (!shared_.peers.acquire(peer.key, per_peer)) {
     shared_.stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
@@ -231,6 +247,8 @@ void Worker::start_connection(sys::UniqueFd socket, net::PeerIdentity peer,
 }
 
 void Worker::drop(sys::UniqueFd socket, bool watched) {
+  // A socket the handshake watched leaves the epoll set through the loop, so its registration
+  // ends with it; one the loop never saw closes with `socket` going out of scope.
   if (watched) {
     (void)loop_->close(std::move(socket));
   }
@@ -287,6 +305,8 @@ void Worker::summarise_rejections() {
 }
 
 void Worker::connection_closed(Connection& connection) {
+  // The three counts taken in admit and start_connection, given back once the socket is closed
+  // (not when the connection is destroyed, which may wait for its files to be durable).
   shared_.peers.release(connection.peer().key);
   shared_.stats.connections_open.fetch_sub(1, std::memory_order_relaxed);
   connection.listener().open.fetch_sub(1, std::memory_order_relaxed);

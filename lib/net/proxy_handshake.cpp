@@ -25,6 +25,8 @@ ProxyHandshake::ProxyHandshake(event::EventLoop& loop, ProxyHandshakeOwner& owne
       timeout_(loop, [this] { time_out(); }) {}
 
 ProxyHandshake::~ProxyHandshake() {
+  // A handshake destroyed while its socket is still watched (a worker torn down) must leave the
+  // loop's set before the descriptor closes with socket_.
   if (registered_) {
     (void)loop_.remove(socket_.get());
   }
@@ -37,6 +39,7 @@ bool ProxyHandshake::advance(std::uint32_t events) {
   auto received = receive_proxy_header(socket_.get());
   if (!received) {
     const sys::Error& error = received.error();
+    // errno 0 marks a parse error (the header is invalid); anything else is the socket's own error.
     if (error.errno_value() == 0) {
       end(ProxyHandshakeEnd::kInvalid, error.message());
     } else if (waiting_ == 0) {
@@ -52,6 +55,7 @@ bool ProxyHandshake::advance(std::uint32_t events) {
   }
   if (received->header) {
     PeerIdentity client = identify_proxied_peer(*received->header, proxy_address_, proxy_);
+    // Checked only after the header: whether the proxy named a client is known only from it.
     if (client.proxy_itself && settings_.refuse_unknown_client) {
       unknown_client_ = true;
       return await_unknown_client(events);
@@ -74,6 +78,8 @@ bool ProxyHandshake::advance(std::uint32_t events) {
     return true;
   }
   waiting_ = received->waiting;
+  // EPOLLRDHUP with a header still incomplete: the peer half-closed inside the header, which can
+  // never be completed now.
   if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
     end(ProxyHandshakeEnd::kInvalid, "the peer closed the connection after " +
                                          std::to_string(waiting_) + " bytes of a PROXY header");
@@ -103,6 +109,8 @@ bool ProxyHandshake::await_unknown_client(std::uint32_t events) {
     end(ProxyHandshakeEnd::kUnknownClient);
     return true;
   }
+  // No byte and no end yet: a half-close would have shown above as a peek of 0, so only a
+  // hang-up or an error ends the wait here.
   if ((events & (EPOLLHUP | EPOLLERR)) != 0) {
     end(ProxyHandshakeEnd::kQuiet);
     return true;

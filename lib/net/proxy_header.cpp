@@ -21,6 +21,9 @@ namespace {
 
 using Parse = sys::Result<std::optional<ProxyHeader>>;
 
+// The v2 signature begins with CR, which no v1 header ("PROXY ") can, so the first byte tells
+// the versions apart. Its NUL and final "QUIT\n" are the spec's choice, so that a server not
+// expecting the header stops rather than reads it as its own protocol.
 constexpr std::string_view kV1Signature = "PROXY ";
 constexpr std::string_view kV2Signature("\r\n\r\n\0\r\nQUIT\n", 12);
 
@@ -32,6 +35,8 @@ constexpr std::size_t kV1Ipv6Max = INET6_ADDRSTRLEN - 1;
 constexpr std::size_t kV1PortMax = 5;
 
 // v2: the signature, ver_cmd, fam and len come before the address block.
+// The spec's 16-byte fixed part: 12 signature bytes, ver_cmd, fam, then len, a 16-bit count in
+// network byte order of the bytes that follow.
 constexpr std::size_t kV2VersionCommandOffset = 12;
 constexpr std::size_t kV2FamilyOffset = 13;
 constexpr std::size_t kV2LengthOffset = 14;
@@ -41,9 +46,12 @@ constexpr unsigned kCommandLocal = 0x0;
 constexpr unsigned kCommandProxy = 0x1;
 constexpr unsigned kTransportStream = 0x1;
 constexpr unsigned kTransportDgram = 0x2;
+// sizeof sockaddr_un::sun_path on Linux; the spec's Unix block is two of them.
 constexpr std::size_t kUnixAddressSize = 108;
 
 constexpr std::size_t kTlvHeaderSize = 3;  // type, 16-bit length
+// The TLV type numbers are the spec's PP2_TYPE_CRC32C and PP2_TYPE_SSL, and the client bits its
+// PP2_CLIENT_SSL, PP2_CLIENT_CERT_CONN and PP2_CLIENT_CERT_SESS.
 constexpr std::uint8_t kTypeCrc32c = 0x03;
 constexpr std::uint8_t kTypeSsl = 0x20;
 constexpr std::size_t kSslFixedSize = 5;  // client, 32-bit verify
@@ -104,6 +112,7 @@ std::string at_offset(std::size_t offset) { return " at offset " + std::to_strin
 // Which signature `text` starts with; an error at the first byte that fits neither, nullopt
 // while it fits one but is shorter than it.
 sys::Result<std::optional<std::string_view>> match_signature(std::string_view text) {
+  // One byte decides which signature to compare against, since the two differ in their first.
   std::string_view signature = text[0] == kV2Signature[0] ? kV2Signature : kV1Signature;
   std::size_t compared = std::min(text.size(), signature.size());
   auto wrong = std::mismatch(signature.begin(), signature.begin() + compared, text.begin()).first;
@@ -133,6 +142,8 @@ struct Field {
 // give up because the line is already too long.
 class V1Reader {
  public:
+  // The spec bounds the line: a receiver reads at most 107 bytes, CRLF included, looking for
+  // the end, and a line with no CRLF by then is invalid, not merely incomplete.
   explicit V1Reader(std::string_view text)
       : line_(text.substr(0, kMaxProxyV1Size)),
         at_limit_(text.size() >= kMaxProxyV1Size),
@@ -147,6 +158,8 @@ class V1Reader {
         ++position_;
         return Field{line_.substr(start, position_ - 1 - start), c};
       }
+      // A field is judged against its own maximum as it grows, so a long address is reported
+      // as such rather than as a line with no CRLF.
       if (position_ - start == max_length) {
         stopped_ = v1_invalid(name + " starting " + sys::quoted(line_.substr(start, max_length + 1)) +
                               " is longer than " + std::to_string(max_length) + " bytes");
@@ -212,6 +225,7 @@ sys::Result<void> check_delimiters(const Field& field, const std::string& name, 
   if (auto present = check_present(field, name); !present) {
     return present;
   }
+  // The spec separates the fields with exactly one space.
   if (!last && field.end != ' ') {
     return v1_invalid("line ends after the " + name);
   }
@@ -288,6 +302,7 @@ sys::Result<std::uint16_t> parse_port(std::string_view text, const std::string& 
     return v1_invalid(name + " " + sys::quoted(text) + " has a leading zero");
   }
   const unsigned value = decimal(text);
+  // Five digits pass the length check and may still exceed a 16-bit port.
   if (value > 65535) {
     return v1_invalid(name + " " + std::string(text) + " is more than 65535");
   }
@@ -370,6 +385,8 @@ struct AddressBlock {
 
 // The fam byte: the families the spec lists, streams only for the PROXY command.
 sys::Result<AddressBlock> address_block(std::uint8_t family_transport, unsigned command) {
+  // The spec's block sizes: INET is two 4-byte addresses and two ports, INET6 two 16-byte addresses
+  // and two ports, UNIX two 108-byte paths.
   static constexpr std::array<AddressBlock, 4> kBlocks{{
       {"UNSPEC", 0, AF_UNSPEC},
       {"INET", 12, AF_INET},
@@ -525,6 +542,7 @@ sys::Result<ProxySsl> parse_ssl(std::span<const std::byte> header, const Tlv& tl
   ssl.client_ssl = (client & kClientSsl) != 0;
   ssl.client_cert_connection = (client & kClientCertConnection) != 0;
   ssl.client_cert_session = (client & kClientCertSession) != 0;
+  // The spec's verify field is 0 when the client's certificate was verified.
   ssl.verified = read_u32(tlv.value, 1) == 0;
 
   const std::size_t value_offset = tlv.offset + kTlvHeaderSize;
@@ -538,6 +556,7 @@ sys::Result<ProxySsl> parse_ssl(std::span<const std::byte> header, const Tlv& tl
     auto known = std::find_if(kSslStrings.begin(), kSslStrings.end(),
                               [&sub](const SslString& string) { return string.type == sub.type; });
     if (known == kSslStrings.end()) {
+      // The spec asks receivers to ignore TLV types they do not know.
       continue;  // a subtype added after these, skipped as the spec allows
     }
     auto index = static_cast<std::size_t>(known - kSslStrings.begin());
@@ -581,16 +600,22 @@ Parse parse_v2(std::span<const std::byte> bytes) {
     return std::nullopt;
   }
   const std::size_t length = read_u16(bytes, kV2LengthOffset);
+  // A length too short for the family's block would make its addresses be read from the TLVs or
+  // past the header.
   if (length < block->size) {
     return v2_invalid("length " + std::to_string(length) + " is shorter than the " + block->name +
                       " address block (" + std::to_string(block->size) + " bytes)");
   }
   const std::size_t total = kV2FixedSize + length;
+  // 4096 is this receiver's cap (it peeks at most that much, §4.3), not the spec's: len alone
+  // would allow 16 + 65535 bytes.
   if (total > kMaxProxyHeaderSize) {
     return v2_invalid("length " + std::to_string(length) + " makes a " + std::to_string(total) +
                       "-byte header, more than the " + std::to_string(kMaxProxyHeaderSize) +
                       " accepted");
   }
+  // The spec forbids acting on a partial header; wait for all of it so that the CRC32C and the
+  // TLVs are checked on the bytes that will be consumed.
   if (bytes.size() < total) {
     return std::nullopt;
   }
@@ -599,6 +624,8 @@ Parse parse_v2(std::span<const std::byte> bytes) {
   ProxyHeader result;
   result.version = 2;
   result.length = total;
+  // The spec: with LOCAL the receiver uses the connection's real endpoints and ignores the
+  // address block; UNSPEC carries no addresses either.
   result.local = command == kCommandLocal || block->family == AF_UNSPEC;
   if (!result.local) {
     auto endpoints = read_endpoints(header.subspan(kV2FixedSize, block->size), block->family);
@@ -649,6 +676,7 @@ Parse parse_v2(std::span<const std::byte> bytes) {
 }  // namespace
 
 sys::Result<std::optional<ProxyHeader>> parse_proxy_header(std::span<const std::byte> bytes) {
+  // Bytes beyond the cap cannot belong to an acceptable header; parsing never looks at them.
   bytes = bytes.first(std::min(bytes.size(), kMaxProxyHeaderSize));
   if (bytes.empty()) {
     return std::nullopt;
