@@ -668,6 +668,9 @@ sys::Result<void> Daemon::commit(Plan plan) {
   if (starting) {
     workers_ = std::move(plan.workers);
   }
+  // Measured before any connection is read, and warned about first if it cannot take data: the
+  // warning comes before the listeners and the endpoint are announced.
+  space_->watch(plan.directory, plan.config.limits.min_free_space);
   std::size_t closed = 0;
   for (std::size_t i = 0; i < listeners_.size(); ++i) {
     if (!plan.kept[i]) {
@@ -745,8 +748,6 @@ sys::Result<void> Daemon::commit(Plan plan) {
   }
   listeners_ = std::move(plan.listeners);
   directory_ = std::move(plan.directory);
-  // Measured before any connection is read, and warned about now if it cannot take data.
-  space_->watch(directory_, plan.config.limits.min_free_space);
   inherited_entries_.insert(inherited_entries_.end(), plan.inherited.begin(),
                             plan.inherited.end());
   config_ = std::move(plan.config);
