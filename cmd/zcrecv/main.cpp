@@ -21,7 +21,6 @@
 #include "handoff/hook_command.hpp"
 #include "io/copy_mode.hpp"
 #include "log/logging.hpp"
-#include "net/cidr.hpp"
 #include "net/listen_address.hpp"
 #include "systemd/socket_activation.hpp"
 #include "output/name_template.hpp"

@@ -944,20 +944,25 @@ std::string describe_min_free_space(std::optional<std::uint64_t> configured,
          std::to_string(kAutoMinFreeSpacePercent) + " % of " + format_size(filesystem_bytes) + ")";
 }
 
-sys::Result<SourcedAddress> make_address(std::string_view text, Origin origin) {
-  auto address = net::parse_listen_address(text);
-  if (!address) {
-    return std::move(address).error();
+namespace {
+
+// `parsed`, the value `text` parses to, kept with the text and its origin.
+template <class T>
+sys::Result<Sourced<T>> keep_source(sys::Result<T> parsed, std::string_view text, Origin origin) {
+  if (!parsed) {
+    return std::move(parsed).error();
   }
-  return SourcedAddress{std::string(text), std::move(origin), std::move(*address)};
+  return Sourced<T>{std::string(text), std::move(origin), std::move(parsed).value()};
+}
+
+}  // namespace
+
+sys::Result<SourcedAddress> make_address(std::string_view text, Origin origin) {
+  return keep_source(net::parse_listen_address(text), text, std::move(origin));
 }
 
 sys::Result<SourcedCidr> make_cidr(std::string_view text, Origin origin) {
-  auto cidr = net::Cidr::parse(text);
-  if (!cidr) {
-    return std::move(cidr).error();
-  }
-  return SourcedCidr{std::string(text), std::move(origin), *cidr};
+  return keep_source(net::Cidr::parse(text), text, std::move(origin));
 }
 
 std::string default_listener_name(std::string_view address) {

@@ -62,15 +62,18 @@ bool same_socket(const OpenListener& open, const config::ListenerConfig& config)
 }
 
 // A [[listen]] entry for an inherited socket that no entry of the configuration took.
-config::ListenerConfig inherited_entry(const systemd::InheritedSocket& socket) {
+// Fails only if the address the socket is bound to does not read back as a listen address: the
+// entry must never fall back to the default address, which would bind a port nobody asked for.
+sys::Result<config::ListenerConfig> inherited_entry(const systemd::InheritedSocket& socket) {
   config::ListenerConfig entry;
   const std::string address = socket.local_address.to_string();
   entry.name = config::default_listener_name(address);
-  // The text of a bound address parses (to_string's contract), so the entry always has one.
-  if (auto parsed =
-          config::make_address(address, config::Origin{"socket activation (" + socket.name + ")"})) {
-    entry.address = std::move(*parsed);
+  auto parsed =
+      config::make_address(address, config::Origin{"socket activation (" + socket.name + ")"});
+  if (!parsed) {
+    return std::move(parsed).error().with_context("socket activation (" + socket.name + ")");
   }
+  entry.address = std::move(*parsed);
   return entry;
 }
 
@@ -621,7 +624,11 @@ sys::Result<Plan> Daemon::prepare(const config::Config& config, int& exit_status
   // accepts connections on it whatever the configuration says. (At start: by the first reload
   // every inherited socket has been taken.)
   while (!options_.inherited.empty()) {
-    config::ListenerConfig entry = inherited_entry(options_.inherited.sockets().front());
+    auto made = inherited_entry(options_.inherited.sockets().front());
+    if (!made) {
+      return std::move(made).error();
+    }
+    config::ListenerConfig entry = std::move(*made);
     spdlog::warn(
         "the socket {} passed by the service manager matches no [[listen]] entry; "
         "serving it as listener {}",
